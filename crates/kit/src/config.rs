@@ -1,0 +1,140 @@
+//! Layered, typed configuration: struct defaults < `config/<SHOP_ENV>.toml` < `SHOP_*` env.
+//!
+//! Each service declares one `Deserialize + Default` struct with flat field names, so an
+//! operator can override any field as `SHOP_<FIELD>` (e.g. `SHOP_GRPC_ADDR`) without learning
+//! a nesting convention. Secrets come only from the environment (or files it names).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Loads `T` for the environment named by `SHOP_ENV` (default `dev`), from the optional file
+/// `config/<env>.toml` under the working directory and then `SHOP_*` variables.
+pub fn load<T: DeserializeOwned + Default + serde::Serialize>() -> Result<T, ConfigError> {
+    let env = std::env::var("SHOP_ENV").unwrap_or_else(|_| "dev".to_owned());
+    load_from(
+        Path::new("config").join(format!("{env}.toml")).as_path(),
+        std::env::vars(),
+    )
+}
+
+/// The testable core of [`load`]: a file path (optional on disk) and an explicit environment.
+pub fn load_from<T: DeserializeOwned + Default + serde::Serialize>(
+    file: &Path,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    let vars: config::Map<String, String> = vars
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("SHOP_"))
+        .collect();
+    let settings = config::Config::builder()
+        .add_source(config::Config::try_from(&T::default())?)
+        .add_source(config::File::from(file).required(false))
+        .add_source(
+            config::Environment::with_prefix("SHOP")
+                .prefix_separator("_")
+                .try_parsing(true)
+                .source(Some(vars)),
+        )
+        .build()?;
+    Ok(settings.try_deserialize()?)
+}
+
+/// Where a service listens. Every service embeds these two addresses in its config under the
+/// same names (`grpc_addr`, `admin_addr`), so operators override them the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    pub grpc: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// Reads a PEM either given inline or from a file, so keys can come from a Kubernetes secret
+/// mounted as a file or from an environment variable in development.
+pub fn pem_from(
+    inline: Option<&str>,
+    file: Option<&str>,
+    what: &str,
+) -> Result<String, ConfigError> {
+    if let Some(pem) = inline.filter(|pem| !pem.trim().is_empty()) {
+        return Ok(pem.to_owned());
+    }
+    let path = file.filter(|path| !path.is_empty()).ok_or_else(|| {
+        ConfigError::Invalid(config::ConfigError::Message(format!(
+            "{what} is required: set SHOP_{}_PEM or SHOP_{}_FILE",
+            what.to_uppercase(),
+            what.to_uppercase()
+        )))
+    })?;
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Deserialize, Serialize, PartialEq)]
+    #[serde(default)]
+    struct Sample {
+        grpc_addr: SocketAddr,
+        database_url: String,
+        pool_size: u32,
+        bootstrap_admin_email: Option<String>,
+    }
+
+    impl Default for Sample {
+        fn default() -> Self {
+            Self {
+                grpc_addr: "0.0.0.0:50051".parse().unwrap(),
+                database_url: "mysql://default".into(),
+                pool_size: 5,
+                bootstrap_admin_email: None,
+            }
+        }
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("shopkit-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("test.toml");
+        std::fs::write(&file, "database_url = \"mysql://file\"\npool_size = 7\n").unwrap();
+
+        let vars = [
+            ("SHOP_POOL_SIZE".to_owned(), "9".to_owned()),
+            ("SHOP_BOOTSTRAP_ADMIN_EMAIL".to_owned(), "a@b.c".to_owned()),
+            ("OTHER_POOL_SIZE".to_owned(), "1".to_owned()),
+        ];
+        let loaded: Sample = load_from(&file, vars).unwrap();
+        assert_eq!(loaded.grpc_addr, "0.0.0.0:50051".parse().unwrap());
+        assert_eq!(loaded.database_url, "mysql://file");
+        assert_eq!(loaded.pool_size, 9);
+        assert_eq!(loaded.bootstrap_admin_email.as_deref(), Some("a@b.c"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_missing_file_is_fine_and_bad_values_are_reported() {
+        let missing = Path::new("/nonexistent/shop.toml");
+        let loaded: Sample = load_from(missing, Vec::new()).unwrap();
+        assert_eq!(loaded, Sample::default());
+        let bad = [("SHOP_GRPC_ADDR".to_owned(), "not-an-address".to_owned())];
+        assert!(load_from::<Sample>(missing, bad).is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! One error type for every service, mapped once to `tonic::Status` with `google.rpc` details.
+//!
+//! Handlers return `Result<_, ServiceError>` and use `?`; the mapping below is the only place
+//! that decides status codes, reason codes and what detail a caller may see. Internal errors
+//! are logged with their cause and reach the caller as a bare `INTERNAL`, so nothing about
+//! databases or hosts leaks out.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every error shopmesh raises.
+pub const ERROR_DOMAIN: &str = "shopmesh.dev";
+
+/// A request field that failed validation, as reported in `google.rpc.BadRequest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+/// Collects every invalid field of a request, so a caller learns all its mistakes at once
+/// instead of one per round trip.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldViolations(Vec<FieldViolation>);
+
+impl FieldViolations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Keeps the parsed value or records why it was rejected; `None` means "look at the
+    /// violations", which `into_result` then turns into an error.
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        parsed: Result<T, E>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.add(field, error.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &FieldViolation> {
+        self.0.iter()
+    }
+
+    /// `Ok(())` when nothing was rejected, otherwise `INVALID_ARGUMENT` carrying them all.
+    pub fn into_result(self) -> Result<(), ServiceError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::InvalidArgument(self))
+        }
+    }
+}
+
+/// Every way a shopmesh RPC can fail, by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request itself is wrong; retrying it unchanged cannot succeed.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(FieldViolations),
+    #[error("{resource} {id} not found")]
+    NotFound { resource: &'static str, id: String },
+    /// A uniqueness rule said no (`reason` is the machine-readable ErrorInfo reason).
+    #[error("{message}")]
+    AlreadyExists {
+        reason: &'static str,
+        message: String,
+    },
+    /// The system is not in a state that allows this (e.g. `OUT_OF_STOCK`, `ORDER_CONFIRMED`).
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A dependency is down or timed out; the caller may retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected infrastructure failure; logged, never shown.
+    #[error("internal error: {0:#}")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn describe(violations: &FieldViolations) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ServiceError {
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    /// A single-field `INVALID_ARGUMENT`, for checks that cannot be batched.
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        let mut violations = FieldViolations::new();
+        violations.add(field, description);
+        Self::InvalidArgument(violations)
+    }
+
+    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            resource,
+            id: id.into(),
+        }
+    }
+}
+
+fn error_info(reason: &str) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new())
+}
+
+impl From<ServiceError> for Status {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::InvalidArgument(violations) => {
+                let message = format!("invalid request: {}", describe(&violations));
+                let mut details = ErrorDetails::new();
+                for v in violations.iter() {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                details.set_error_info(
+                    "INVALID_ARGUMENT",
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            ServiceError::NotFound { resource, id } => {
+                let mut details = ErrorDetails::new();
+                details.set_resource_info(resource, id.clone(), "", "not found");
+                Status::with_error_details(
+                    Code::NotFound,
+                    format!("{resource} {id} not found"),
+                    details,
+                )
+            }
+            ServiceError::AlreadyExists { reason, message } => {
+                Status::with_error_details(Code::AlreadyExists, message, error_info(reason))
+            }
+            ServiceError::FailedPrecondition { reason, message } => {
+                Status::with_error_details(Code::FailedPrecondition, message, error_info(reason))
+            }
+            ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
+            ServiceError::PermissionDenied(message) => Status::permission_denied(message),
+            ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_every_field_violation() {
+        let mut violations = FieldViolations::new();
+        violations.add("email", "is not an email address");
+        violations.add("password", "is too short");
+        let status: Status = violations.into_result().unwrap_err().into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().expect("bad request details");
+        let fields: Vec<_> = bad_request
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["email", "password"]);
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let status: Status =
+            ServiceError::internal(anyhow::anyhow!("db at 10.0.0.3 refused")).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("10.0.0.3"));
+    }
+
+    #[test]
+    fn preconditions_carry_a_reason() {
+        let status: Status = ServiceError::FailedPrecondition {
+            reason: "OUT_OF_STOCK",
+            message: "sku X is out of stock".into(),
+        }
+        .into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            status
+                .get_error_details()
+                .error_info()
+                .map(|i| i.reason.as_str()),
+            Some("OUT_OF_STOCK")
+        );
+    }
+}

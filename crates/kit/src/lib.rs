@@ -1,0 +1,20 @@
+//! shop-kit: the platform every shopmesh service stands on.
+//!
+//! Each service is a thin layer of domain code over this crate, so that configuration,
+//! telemetry, gRPC hosting (health, reflection, metrics, auth, graceful shutdown), token
+//! verification, error mapping and money behave identically everywhere. A reader who knows
+//! how one service is hosted knows them all.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod grpc_layer;
+pub mod metrics;
+pub mod money;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{FieldViolations, ServiceError};
+pub use money::{Currency, Money};

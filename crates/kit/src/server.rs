@@ -1,0 +1,204 @@
+//! Hosting a gRPC service the shopmesh way: bind both ports first (so tests can use port 0
+//! and read the real address), then serve the service with health, reflection, the
+//! [`GrpcLayer`](crate::grpc_layer::GrpcLayer) and the admin HTTP port, and drain on
+//! shutdown.
+//!
+//! Health says NOT_SERVING until `serve` runs (stores are connected by then) and again as
+//! soon as shutdown starts, so load balancers stop sending traffic before connections close.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+
+use crate::admin::{self, Readiness};
+use crate::auth::TokenVerifier;
+use crate::grpc_layer::GrpcLayer;
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("metrics registry: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("admin server: {0}")]
+    Admin(std::io::Error),
+}
+
+/// A bound, not yet serving, service instance.
+pub struct GrpcHost {
+    app: &'static str,
+    grpc_listener: TcpListener,
+    admin_listener: TcpListener,
+    metrics: Arc<Metrics>,
+    verifier: Option<Arc<TokenVerifier>>,
+    admin_routes: axum::Router,
+    routes: Routes,
+    service_names: Vec<&'static str>,
+}
+
+impl GrpcHost {
+    /// Binds the gRPC and admin ports; port 0 picks a free one (see `grpc_addr`).
+    pub async fn bind(
+        app: &'static str,
+        grpc_addr: SocketAddr,
+        admin_addr: SocketAddr,
+    ) -> Result<Self, HostError> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| HostError::Bind { addr, source })
+        };
+        Ok(Self {
+            app,
+            grpc_listener: bind(grpc_addr).await?,
+            admin_listener: bind(admin_addr).await?,
+            metrics: Arc::new(Metrics::new(app)?),
+            verifier: None,
+            admin_routes: axum::Router::new(),
+            routes: Routes::default(),
+            service_names: Vec::new(),
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The instance's registry, for service-specific metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Verify `authorization: Bearer` on every call and expose the claims to handlers.
+    pub fn with_token_verifier(mut self, verifier: TokenVerifier) -> Self {
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
+    /// Extra admin HTTP routes (e.g. a webhook), served beside `/metrics`.
+    pub fn with_admin_routes(mut self, routes: axum::Router) -> Self {
+        self.admin_routes = self.admin_routes.merge(routes);
+        self
+    }
+
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING and drains in-flight calls.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HostError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let all_names = || std::iter::once("").chain(self.service_names.iter().copied());
+        for name in all_names() {
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(shop_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        // grpcurl 1.8 only speaks v1alpha.
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(shop_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let routes = self
+            .routes
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        let readiness = Readiness::default();
+        let admin_router =
+            admin::router(self.metrics.clone(), readiness.clone()).merge(self.admin_routes);
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut stop_rx = stop_rx.clone();
+            async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            }
+        };
+
+        let grpc = tonic::transport::Server::builder()
+            .layer(GrpcLayer::new(self.metrics.clone(), self.verifier.clone()))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc_listener), stopped());
+        let admin = axum::serve(self.admin_listener, admin_router)
+            .with_graceful_shutdown(stopped())
+            .into_future();
+        let grpc = tokio::spawn(grpc);
+        let admin = tokio::spawn(admin);
+
+        for name in all_names() {
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+        readiness.set(true);
+        tracing::info!(app = self.app, "serving");
+
+        shutdown.await;
+        readiness.set(false);
+        for name in all_names() {
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+        let _ = stop_tx.send(true);
+        let grpc_result = grpc.await;
+        let admin_result = admin.await;
+        tracing::info!(app = self.app, "drained");
+        match grpc_result {
+            Ok(result) => result?,
+            Err(join) => tracing::error!(error = %join, "gRPC server task failed"),
+        }
+        match admin_result {
+            Ok(result) => result.map_err(HostError::Admin)?,
+            Err(join) => tracing::error!(error = %join, "admin server task failed"),
+        }
+        Ok(())
+    }
+}

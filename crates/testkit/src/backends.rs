@@ -1,0 +1,216 @@
+//! Isolated databases and key spaces on the real servers.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use fred::prelude::*;
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// A short unique name usable as a database name or key prefix.
+fn unique_name(kind: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("t_{kind}_{}", &id[..16])
+}
+
+/// Runs async clean-up from `Drop`, which may happen inside or outside a runtime: a helper
+/// thread with its own small runtime works in both cases.
+fn block_on_cleanup<F>(what: String, cleanup: F)
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let outcome = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(cleanup))
+    })
+    .join();
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("test clean-up of {what} failed: {error:#}"),
+        Err(_) => eprintln!("test clean-up of {what} panicked"),
+    }
+}
+
+/// A fresh MySQL database on the server of `SHOP_TEST_MYSQL_URL`
+/// (default `mysql://root@127.0.0.1:3306`).
+pub struct TestMysql {
+    /// URL of the new database, to hand to a service's config.
+    pub url: String,
+    pub pool: MySqlPool,
+    server_url: String,
+    name: String,
+}
+
+impl TestMysql {
+    pub async fn create() -> anyhow::Result<Self> {
+        let server_url = env_or("SHOP_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306");
+        let name = unique_name("db");
+        let admin = MySqlPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&server_url)
+            .await
+            .with_context(|| format!("connecting to MySQL at {server_url} (is `just deps` up?)"))?;
+        sqlx::query(&format!("CREATE DATABASE `{name}`"))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        let url = format!("{}/{name}", server_url.trim_end_matches('/'));
+        let pool = MySqlPoolOptions::new()
+            .max_connections(5)
+            .connect(&url)
+            .await?;
+        Ok(Self {
+            url,
+            pool,
+            server_url,
+            name,
+        })
+    }
+}
+
+impl Drop for TestMysql {
+    fn drop(&mut self) {
+        let server_url = self.server_url.clone();
+        let name = self.name.clone();
+        let pool = self.pool.clone();
+        block_on_cleanup(format!("MySQL database {name}"), async move {
+            pool.close().await;
+            let admin = MySqlPoolOptions::new()
+                .max_connections(1)
+                .connect(&server_url)
+                .await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            Ok(())
+        });
+    }
+}
+
+/// A fresh database on the MongoDB (or SecantusDB) server of `SHOP_TEST_MONGODB_URI`
+/// (default `mongodb://127.0.0.1:27017/?directConnection=true`).
+pub struct TestMongo {
+    pub uri: String,
+    pub client: mongodb::Client,
+    pub database: mongodb::Database,
+    pub name: String,
+}
+
+impl TestMongo {
+    pub async fn create() -> anyhow::Result<Self> {
+        let uri = env_or(
+            "SHOP_TEST_MONGODB_URI",
+            "mongodb://127.0.0.1:27017/?directConnection=true",
+        );
+        let mut options = mongodb::options::ClientOptions::parse(&uri).await?;
+        options.server_selection_timeout = Some(Duration::from_secs(10));
+        let client = mongodb::Client::with_options(options)?;
+        client
+            .database("admin")
+            .run_command(mongodb::bson::doc! { "ping": 1 })
+            .await
+            .with_context(|| format!("pinging MongoDB at {uri} (is `just deps` up?)"))?;
+        let name = unique_name("mongo");
+        let database = client.database(&name);
+        Ok(Self {
+            uri,
+            client,
+            database,
+            name,
+        })
+    }
+}
+
+impl Drop for TestMongo {
+    fn drop(&mut self) {
+        let uri = self.uri.clone();
+        let name = self.name.clone();
+        block_on_cleanup(format!("Mongo database {name}"), async move {
+            let client = mongodb::Client::with_uri_str(&uri).await?;
+            client.database(&name).drop().await?;
+            Ok(())
+        });
+    }
+}
+
+/// A connected Redis client and a key prefix no other test uses
+/// (server from `SHOP_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
+pub struct TestRedis {
+    pub url: String,
+    /// Every key the test (or the service under test) writes must start with this.
+    pub prefix: String,
+    pub client: Client,
+}
+
+impl TestRedis {
+    pub async fn create() -> anyhow::Result<Self> {
+        let url = env_or("SHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379");
+        let client = Builder::from_config(Config::from_url(&url)?).build()?;
+        client
+            .init()
+            .await
+            .with_context(|| format!("connecting to Redis at {url} (is `just deps` up?)"))?;
+        Ok(Self {
+            url,
+            prefix: format!("{}:", unique_name("redis")),
+            client,
+        })
+    }
+
+    /// Keys under this test's prefix, for assertions.
+    pub async fn keys(&self) -> anyhow::Result<Vec<String>> {
+        let pattern = format!("{}*", self.prefix);
+        let mut keys = Vec::new();
+        let mut cursor = "0".to_owned();
+        loop {
+            let (next, batch): (String, Vec<String>) = self
+                .client
+                .custom(
+                    fred::cmd!("SCAN"),
+                    vec![
+                        cursor.clone(),
+                        "MATCH".into(),
+                        pattern.clone(),
+                        "COUNT".into(),
+                        "500".into(),
+                    ],
+                )
+                .await?;
+            keys.extend(batch);
+            if next == "0" {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let prefix = self.prefix.clone();
+        block_on_cleanup(format!("Redis prefix {prefix}"), async move {
+            let redis = TestRedis {
+                url: url.clone(),
+                prefix,
+                client: Builder::from_config(Config::from_url(&url)?).build()?,
+            };
+            redis.client.init().await?;
+            let keys = redis.keys().await?;
+            if !keys.is_empty() {
+                let _: i64 = redis.client.del(keys).await?;
+            }
+            // Skip this value's own Drop: the prefix is already clean.
+            std::mem::forget(redis);
+            Ok(())
+        });
+    }
+}

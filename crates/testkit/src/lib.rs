@@ -1,0 +1,17 @@
+//! shop-testkit: every integration test gets its own real backends and its own service
+//! instances, so the whole suite runs in parallel against one MariaDB, one Redis and one
+//! MongoDB without tests seeing each other's data.
+//!
+//! - [`TestMysql`]: a fresh database, dropped when the value is dropped.
+//! - [`TestMongo`]: a fresh Mongo database, dropped likewise.
+//! - [`TestRedis`]: a unique key prefix whose keys are deleted on drop.
+//! - [`RunningService`]: a service spawned on port 0 with a stop handle, and [`connect`] for a
+//!   channel that is only returned once the service reports SERVING.
+//! - [`wait_until`]: poll a condition with a deadline instead of sleeping.
+//! - [`keys`] / [`token_for`]: one signing key pair per test process, to act as any user.
+
+mod backends;
+mod services;
+
+pub use backends::{TestMongo, TestMysql, TestRedis};
+pub use services::{RunningService, connect, keys, token_for, wait_until, with_token};

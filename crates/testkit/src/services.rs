@@ -1,0 +1,143 @@
+//! Spawning services in-process on port 0 and talking to them as a client would.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use shop_kit::auth::{GeneratedKeys, Role, TokenSigner};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+/// A service running in this process; stopping it drains like a SIGTERM would.
+pub struct RunningService {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningService {
+    /// Spawns `run(shutdown)`; `run` must serve on the given (already bound) addresses until
+    /// `shutdown` resolves.
+    pub fn spawn<F>(
+        grpc_addr: SocketAddr,
+        admin_addr: SocketAddr,
+        run: impl FnOnce(futures::future::BoxFuture<'static, ()>) -> F,
+    ) -> Self
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = Box::pin(async move {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(run(shutdown));
+        Self {
+            grpc_addr,
+            admin_addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// A channel to the service, once its health check says SERVING.
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        connect(self.grpc_addr).await
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// Stops the service and waits until it has drained; returns how `run` ended.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.context("service task panicked")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Connects to `addr` and waits (deadline 20 s) until grpc.health.v1 reports SERVING.
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<Channel> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30));
+    let channel = wait_until(Duration::from_secs(20), "service to report SERVING", || {
+        let endpoint = endpoint.clone();
+        async move {
+            let channel = endpoint.connect().await.ok()?;
+            let status = HealthClient::new(channel.clone())
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .status;
+            (status == ServingStatus::Serving as i32).then_some(channel)
+        }
+    })
+    .await?;
+    Ok(channel)
+}
+
+/// Polls `probe` every 20 ms until it yields `Some`, or fails after `deadline` naming `what`.
+pub async fn wait_until<T, F, Fut>(
+    deadline: Duration,
+    what: &str,
+    mut probe: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return Ok(value);
+        }
+        if started.elapsed() > deadline {
+            anyhow::bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The test process's Ed25519 key pair: give its PEMs to the services under test.
+pub fn keys() -> &'static GeneratedKeys {
+    static KEYS: OnceLock<GeneratedKeys> = OnceLock::new();
+    KEYS.get_or_init(|| shop_kit::auth::generate_keys().expect("generating a test key pair"))
+}
+
+/// An access token for `user_id` signed with [`keys`], as the User service would issue it.
+pub fn token_for(user_id: &str, role: Role) -> String {
+    let signer = TokenSigner::from_pem(&keys().private_pem, Duration::from_secs(600))
+        .expect("the test key pair is valid");
+    signer
+        .sign(user_id, &format!("{user_id}@test.shopmesh.dev"), role)
+        .expect("signing a test token")
+}
+
+/// Wraps `message` in a request carrying `authorization: Bearer <token>`.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}

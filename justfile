@@ -1,0 +1,58 @@
+# shopmesh developer tasks. `just --list` shows them; `just up` runs the system, `just test`
+# runs the tests. Tools come from scripts/tools.sh (a venv and an npm prefix outside the repo).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+# Recipe arguments reach the shell as "$@", so quoting survives (see `test`).
+set positional-arguments
+
+# Same PATH as `source scripts/env.sh`: the tools venv, buf from npm, cargo's bin dir.
+tools_dir := env("SHOP_TOOLS_DIR", home_directory() / ".cache" / "shopmesh")
+export SHOP_TOOLS_DIR := tools_dir
+export PATH := (tools_dir / "venv" / "bin") + ":" + (tools_dir / "npm" / "node_modules" / ".bin") + ":" + (home_directory() / ".cargo" / "bin") + ":" + env("PATH")
+
+# Servers the integration tests use (override any of them from the environment).
+export SHOP_TEST_MYSQL_URL := env("SHOP_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306")
+export SHOP_TEST_REDIS_URL := env("SHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+export SHOP_TEST_MONGODB_URI := env("SHOP_TEST_MONGODB_URI", "mongodb://127.0.0.1:27017/?directConnection=true")
+export SHOP_TEST_AMQP_URL := env("SHOP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+
+# List the recipes
+default:
+    @just --list --unsorted
+
+# Install or refresh the dev tools (just, buf, grpcurl, SecantusDB, oteltap, cargo-nextest)
+tools:
+    scripts/tools.sh
+
+# Make sure MariaDB, Redis, RabbitMQ and the SecantusDB MongoDB stand-in are running
+deps: tools
+    scripts/deps.sh
+
+# Build every service binary (debug)
+build:
+    cargo build --workspace --bins
+
+# Run the whole system: deps, build, dev JWT keys, every service in the background
+up: deps build
+    scripts/up.sh
+
+# Stop what `just up` / `just deps` started (never a server that was already running)
+down:
+    scripts/down.sh
+
+# Run all tests against the local servers (extra args go to nextest, e.g. `just test -p shop-user`)
+test *args: deps
+    cargo nextest run --workspace --no-fail-fast "$@"
+
+# rustfmt check, clippy -D warnings, buf lint, buf format check, buf breaking vs HEAD~1
+lint: tools
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    buf lint
+    buf format -d --exit-code
+    scripts/buf-breaking.sh
+
+# Format Rust and protobuf sources in place
+fmt: tools
+    cargo fmt --all
+    buf format -w

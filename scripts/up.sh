@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Starts the shopmesh service binaries in the background (`just up` runs deps and build
+# first). Each service: log in .run/logs/<name>.log, pid in .run/pids/<name>; then waits
+# until every readiness URL answers. `just down` (scripts/down.sh) stops them.
+#
+# Env passed to every service (each can be overridden from the calling shell):
+#   SHOP_JWT_PRIVATE_KEY_FILE      default .run/keys/jwt_ed25519.pem (generated if absent)
+#   SHOP_JWT_PUBLIC_KEY_FILE       default .run/keys/jwt_ed25519.pub.pem
+#   SHOP_BOOTSTRAP_ADMIN_EMAIL     default admin@shopmesh.dev
+#   SHOP_BOOTSTRAP_ADMIN_PASSWORD  default shopmesh-admin
+#   RUST_LOG                       default info
+# Binaries come from ${CARGO_TARGET_DIR:-target}/debug/.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# One line per service: binary | gRPC address (for the summary) | readiness URL.
+# Add a service by adding (or uncommenting) its line; start order is top to bottom.
+SERVICES=(
+  "shop-user      | 127.0.0.1:50051 | http://127.0.0.1:9101/readyz"
+  # "shop-product   | 127.0.0.1:50052 | http://127.0.0.1:9102/readyz"
+  # "shop-inventory | 127.0.0.1:50053 | http://127.0.0.1:9103/readyz"
+  # "shop-cart      | 127.0.0.1:50054 | http://127.0.0.1:9104/readyz"
+  # "shop-order     | 127.0.0.1:50055 | http://127.0.0.1:9105/readyz"
+  # "shop-payment   | 127.0.0.1:50056 | http://127.0.0.1:9106/readyz"
+  # "shop-bff       | -               | http://127.0.0.1:8080/healthz"
+)
+READY_DEADLINE=60
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" == /* ]] || target_dir="$SHOP_ROOT/$target_dir"
+BIN_DIR="$target_dir/debug"
+
+mkdir -p "$SHOP_PIDS" "$SHOP_LOGS"
+
+# --- dev JWT keys (EdDSA / Ed25519) -----------------------------------------------------
+export SHOP_JWT_PRIVATE_KEY_FILE="${SHOP_JWT_PRIVATE_KEY_FILE:-$SHOP_RUN/keys/jwt_ed25519.pem}"
+export SHOP_JWT_PUBLIC_KEY_FILE="${SHOP_JWT_PUBLIC_KEY_FILE:-$SHOP_RUN/keys/jwt_ed25519.pub.pem}"
+if [[ ! -f "$SHOP_JWT_PRIVATE_KEY_FILE" ]]; then
+  mkdir -p "$(dirname "$SHOP_JWT_PRIVATE_KEY_FILE")"
+  (umask 077 && openssl genpkey -algorithm ed25519 -out "$SHOP_JWT_PRIVATE_KEY_FILE")
+  rm -f "$SHOP_JWT_PUBLIC_KEY_FILE"
+  say keys "generated $SHOP_JWT_PRIVATE_KEY_FILE"
+fi
+if [[ ! -f "$SHOP_JWT_PUBLIC_KEY_FILE" ]]; then
+  mkdir -p "$(dirname "$SHOP_JWT_PUBLIC_KEY_FILE")"
+  openssl pkey -in "$SHOP_JWT_PRIVATE_KEY_FILE" -pubout -out "$SHOP_JWT_PUBLIC_KEY_FILE"
+  say keys "wrote public key $SHOP_JWT_PUBLIC_KEY_FILE"
+fi
+export SHOP_BOOTSTRAP_ADMIN_EMAIL="${SHOP_BOOTSTRAP_ADMIN_EMAIL:-admin@shopmesh.dev}"
+export SHOP_BOOTSTRAP_ADMIN_PASSWORD="${SHOP_BOOTSTRAP_ADMIN_PASSWORD:-shopmesh-admin}"
+export RUST_LOG="${RUST_LOG:-info}"
+
+trim() { local s=$1; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }
+
+# --- start ------------------------------------------------------------------------------
+names=() grpcs=() readys=()
+for line in "${SERVICES[@]}"; do
+  IFS='|' read -r name grpc ready <<<"$line"
+  name="$(trim "$name")" grpc="$(trim "$grpc")" ready="$(trim "$ready")"
+  names+=("$name") grpcs+=("$grpc") readys+=("$ready")
+
+  pidfile="$SHOP_PIDS/$name"
+  if [[ -f "$pidfile" ]] && pid_matches "$(head -n1 "$pidfile")" "$name"; then
+    say "$name" "already running (pid $(head -n1 "$pidfile"))"
+    continue
+  fi
+  rm -f "$pidfile"
+  bin="$BIN_DIR/$name"
+  [[ -x "$bin" ]] || die "$bin not found; run: just build (cargo build --workspace --bins)"
+  if [[ "$grpc" != - ]] && port_open "${grpc%:*}" "${grpc##*:}"; then
+    die "$name: $grpc is already in use by another process"
+  fi
+  log="$SHOP_LOGS/$name.log"
+  printf '\n===== %s start %s =====\n' "$name" "$(date -Is)" >>"$log"
+  (cd "$SHOP_ROOT" && exec nohup "$bin" >>"$log" 2>&1 </dev/null) &
+  printf '%s\n' "$!" >"$pidfile"
+  say "$name" "started pid $! (log .run/logs/$name.log)"
+done
+
+# --- wait for readiness -----------------------------------------------------------------
+deadline=$(( $(date +%s) + READY_DEADLINE ))
+for i in "${!names[@]}"; do
+  name="${names[$i]}" ready="${readys[$i]}"
+  pid="$(head -n1 "$SHOP_PIDS/$name")"
+  until curl -fsS -o /dev/null --max-time 2 "$ready" 2>/dev/null; do
+    if ! alive "$pid"; then
+      rm -f "$SHOP_PIDS/$name"
+      echo "----- last lines of .run/logs/$name.log -----" >&2
+      tail -n 30 "$SHOP_LOGS/$name.log" >&2
+      die "$name exited before it was ready (just down stops the others)"
+    fi
+    if (( $(date +%s) >= deadline )); then
+      tail -n 30 "$SHOP_LOGS/$name.log" >&2
+      die "$name not ready within ${READY_DEADLINE} s: $ready (just down stops everything)"
+    fi
+    sleep 0.5
+  done
+done
+
+# --- summary ----------------------------------------------------------------------------
+echo
+echo "shopmesh is up:"
+for i in "${!names[@]}"; do
+  name="${names[$i]}" grpc="${grpcs[$i]}" ready="${readys[$i]}"
+  admin="${ready%/*}"
+  if [[ "$grpc" == - ]]; then
+    printf '  %-15s %s\n' "$name" "$admin  (ready: $ready)"
+  else
+    printf '  %-15s gRPC %-16s admin %s  (/metrics, /readyz)\n' "$name" "$grpc" "$admin"
+  fi
+done
+echo "  logs: .run/logs/   pids: .run/pids/"
+echo
+if [[ "$SHOP_BOOTSTRAP_ADMIN_PASSWORD" == shopmesh-admin ]]; then
+  echo "admin login:  $SHOP_BOOTSTRAP_ADMIN_EMAIL / shopmesh-admin"
+else
+  echo "admin login:  $SHOP_BOOTSTRAP_ADMIN_EMAIL / (password from SHOP_BOOTSTRAP_ADMIN_PASSWORD)"
+fi
+echo "try:          grpcurl -plaintext 127.0.0.1:50051 list"
+echo "stop:         just down"
