@@ -15,6 +15,13 @@ SHOP_RUN="$SHOP_ROOT/.run"
   SHOP_LOGS="$SHOP_RUN/logs"
 }
 
+# Server tools (start-stop-daemon, rabbitmq-diagnostics, ...) live in the sbin dirs, which a
+# minimal PATH (cron, CI) may lack.
+for _d in /usr/local/sbin /usr/sbin /sbin; do
+  case ":$PATH:" in *":$_d:"*) ;; *) PATH="$PATH:$_d" ;; esac
+done
+unset _d
+
 # say NAME MESSAGE: one aligned status line.
 say() { printf '%-14s %s\n' "$1:" "$2"; }
 die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }

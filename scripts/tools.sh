@@ -31,6 +31,8 @@ say() { printf '%-14s %s\n' "$1:" "$2"; }
 die() { printf 'tools.sh: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$SHOP_TOOLS_DIR"
+# cargo usually lives in ~/.cargo/bin, which a minimal PATH may lack.
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH="$HOME/.cargo/bin:$PATH" ;; esac
 # Two concurrent runs (e.g. two terminals doing `just deps`) must not install into the
 # same venv at once.
 exec 9>"$SHOP_TOOLS_DIR/.tools.lock"

@@ -52,6 +52,9 @@ export SHOP_BOOTSTRAP_ADMIN_EMAIL="${SHOP_BOOTSTRAP_ADMIN_EMAIL:-admin@shopmesh.
 export SHOP_BOOTSTRAP_ADMIN_PASSWORD="${SHOP_BOOTSTRAP_ADMIN_PASSWORD:-shopmesh-admin}"
 export RUST_LOG="${RUST_LOG:-info}"
 
+# last_run NAME: the log lines of NAME's most recent start.
+last_run() { tac "$SHOP_LOGS/$1.log" | sed '/^===== .* start .* =====$/q' | tac | tail -n 40; }
+
 trim() { local s=$1; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }
 
 # --- start ------------------------------------------------------------------------------
@@ -87,12 +90,12 @@ for i in "${!names[@]}"; do
   until curl -fsS -o /dev/null --max-time 2 "$ready" 2>/dev/null; do
     if ! alive "$pid"; then
       rm -f "$SHOP_PIDS/$name"
-      echo "----- last lines of .run/logs/$name.log -----" >&2
-      tail -n 30 "$SHOP_LOGS/$name.log" >&2
+      echo "----- .run/logs/$name.log (this run) -----" >&2
+      last_run "$name" >&2
       die "$name exited before it was ready (just down stops the others)"
     fi
     if (( $(date +%s) >= deadline )); then
-      tail -n 30 "$SHOP_LOGS/$name.log" >&2
+      last_run "$name" >&2
       die "$name not ready within ${READY_DEADLINE} s: $ready (just down stops everything)"
     fi
     sleep 0.5

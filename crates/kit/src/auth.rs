@@ -175,6 +175,17 @@ pub fn generate_keys() -> Result<GeneratedKeys, KeyError> {
     })
 }
 
+/// The public half of a PKCS#8 Ed25519 private key, so the signer needs only one secret.
+pub fn public_pem_from_private(private_pem: &str) -> Result<String, KeyError> {
+    use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+    let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(private_pem)
+        .map_err(|e| KeyError::Encode(e.to_string()))?;
+    signing
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| KeyError::Encode(e.to_string()))
+}
+
 /// The verified caller of a request, or `UNAUTHENTICATED` when it carried no token.
 pub fn claims<T>(request: &tonic::Request<T>) -> Result<&Claims, ServiceError> {
     request
@@ -216,6 +227,16 @@ mod tests {
     }
 
     #[test]
+    fn the_public_key_derives_from_the_private_key() {
+        let keys = generate_keys().unwrap();
+        assert_eq!(
+            public_pem_from_private(&keys.private_pem).unwrap(),
+            keys.public_pem
+        );
+        assert!(public_pem_from_private("not a key").is_err());
+    }
+
+    #[test]
     fn tokens_from_another_key_or_tampered_are_rejected() {
         let (signer, _) = pair();
         let (_, other_verifier) = pair();
@@ -224,9 +245,15 @@ mod tests {
 
         let (signer, verifier) = pair();
         let token = signer.sign("u1", "a@b.c", Role::Customer).unwrap();
+        // Promote ourselves to admin in the payload and keep the original signature.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        parts[1] = parts[1].replace('A', "B");
+        let payload = String::from_utf8(b64.decode(&parts[1]).unwrap()).unwrap();
+        assert!(payload.contains("\"customer\""));
+        parts[1] = b64.encode(payload.replace("\"customer\"", "\"admin\""));
         assert!(verifier.verify(&parts.join(".")).is_err());
+        assert!(verifier.verify(&token).is_ok());
         assert!(
             verifier.verify_bearer(&token).is_err(),
             "missing Bearer prefix"

@@ -4,7 +4,6 @@
 //! operator can override any field as `SHOP_<FIELD>` (e.g. `SHOP_GRPC_ADDR`) without learning
 //! a nesting convention. Secrets come only from the environment (or files it names).
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -53,14 +52,6 @@ pub fn load_from<T: DeserializeOwned + Default + serde::Serialize>(
     Ok(settings.try_deserialize()?)
 }
 
-/// Where a service listens. Every service embeds these two addresses in its config under the
-/// same names (`grpc_addr`, `admin_addr`), so operators override them the same way.
-#[derive(Debug, Clone, Copy)]
-pub struct Listen {
-    pub grpc: SocketAddr,
-    pub admin: SocketAddr,
-}
-
 /// Reads a PEM either given inline or from a file, so keys can come from a Kubernetes secret
 /// mounted as a file or from an environment variable in development.
 pub fn pem_from(
@@ -88,6 +79,7 @@ pub fn pem_from(
 mod tests {
     use super::*;
     use serde::{Deserialize, Serialize};
+    use std::net::SocketAddr;
 
     #[derive(Debug, Deserialize, Serialize, PartialEq)]
     #[serde(default)]

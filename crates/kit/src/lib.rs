@@ -12,6 +12,7 @@ pub mod error;
 pub mod grpc_layer;
 pub mod metrics;
 pub mod money;
+pub mod mysql;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

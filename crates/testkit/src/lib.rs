@@ -14,4 +14,7 @@ mod backends;
 mod services;
 
 pub use backends::{TestMongo, TestMysql, TestRedis};
-pub use services::{RunningService, connect, keys, token_for, wait_until, with_token};
+pub use services::{
+    RunningService, connect, http_get, init_logs, keys, reflected_services, token_for, wait_until,
+    with_token,
+};

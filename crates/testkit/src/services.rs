@@ -30,6 +30,7 @@ impl RunningService {
     where
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
+        init_logs();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = Box::pin(async move {
             let _ = stopped.await;
@@ -140,4 +141,58 @@ pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
         request.metadata_mut().insert("authorization", value);
     }
     request
+}
+
+/// A plain HTTP/1.0 GET returning (status, body): enough for `/metrics` and `/readyz`
+/// without pulling an HTTP client into every test binary.
+pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("malformed HTTP response")?;
+    Ok((status, body.to_owned()))
+}
+
+/// The services a server lists over reflection v1alpha (what grpcurl 1.8 uses).
+pub async fn reflected_services(channel: Channel) -> anyhow::Result<Vec<String>> {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::once(request))
+        .await?
+        .into_inner();
+    let mut names = Vec::new();
+    while let Some(response) = responses.message().await? {
+        if let Some(MessageResponse::ListServicesResponse(list)) = response.message_response {
+            names.extend(list.service.into_iter().map(|service| service.name));
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Service logs in the test's captured output (shown when a test fails); `RUST_LOG` tunes it.
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }

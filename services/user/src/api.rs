@@ -1,0 +1,338 @@
+//! `shop.user.v1.UserService`: decode and validate the request, apply the account rules,
+//! encode the reply. Every failure is a `ServiceError`, mapped to a gRPC status in one place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chrono::Utc;
+use shop_kit::auth::{self, Role, TokenSigner};
+use shop_kit::{FieldViolations, ServiceError};
+use shop_proto::shop::user::v1::{self as pb, user_service_server::UserService};
+use sqlx::MySqlPool;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{self, DisplayName, Email, Password, RefreshToken};
+use crate::store::{self, NewRefreshToken, NewUser, StoreError, UserRow};
+
+/// The same answer for an unknown email and a wrong password, so the API cannot be used to
+/// find out who has an account.
+const BAD_CREDENTIALS: &str = "invalid email or password";
+const BAD_REFRESH_TOKEN: &str = "invalid or expired refresh token";
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::EmailTaken => ServiceError::AlreadyExists {
+                reason: "EMAIL_TAKEN",
+                message: "an account with this email already exists".into(),
+            },
+            StoreError::Database(error) => ServiceError::internal(error),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct UserApi {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: MySqlPool,
+    signer: TokenSigner,
+    refresh_ttl: Duration,
+    /// A real argon2 hash of a random password: logins for unknown emails verify against it,
+    /// so they take as long as logins with a wrong password.
+    dummy_hash: String,
+}
+
+/// Argon2id with the OWASP-recommended parameters (19 MiB, 2 passes, 1 lane), the crate's
+/// defaults. Runs on the blocking pool: a hash takes tens of milliseconds of CPU.
+async fn hash_password(password: Password) -> Result<String, ServiceError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| ServiceError::internal(anyhow::anyhow!("argon2: {e}")))
+    })
+    .await
+    .map_err(ServiceError::internal)?
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool, ServiceError> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash)
+            .map_err(|e| ServiceError::internal(anyhow::anyhow!("stored hash: {e}")))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(ServiceError::internal)?
+}
+
+fn user_to_proto(user: &UserRow) -> pb::User {
+    pb::User {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        role: match user.role() {
+            Role::Customer => pb::Role::Customer,
+            Role::Admin => pb::Role::Admin,
+        } as i32,
+        created_at: Some(prost_types::Timestamp {
+            seconds: user.created_at.timestamp(),
+            nanos: user.created_at.timestamp_subsec_nanos() as i32,
+        }),
+    }
+}
+
+impl UserApi {
+    pub async fn new(
+        pool: MySqlPool,
+        signer: TokenSigner,
+        refresh_ttl: Duration,
+    ) -> Result<Self, ServiceError> {
+        let random = RefreshToken::generate();
+        let dummy = Password::parse(random.as_str().to_owned(), None)
+            .map_err(|e| ServiceError::internal(anyhow::anyhow!("dummy password: {e}")))?;
+        let dummy_hash = hash_password(dummy).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                signer,
+                refresh_ttl,
+                dummy_hash,
+            }),
+        })
+    }
+
+    /// Creates or promotes the configured first admin, so a fresh system can be operated.
+    pub async fn bootstrap_admin(&self, email: &str, password: &str) -> Result<(), ServiceError> {
+        let email = Email::parse(email)
+            .map_err(|e| ServiceError::invalid("bootstrap_admin_email", e.to_string()))?;
+        let password = Password::parse(password.to_owned(), Some(&email))
+            .map_err(|e| ServiceError::invalid("bootstrap_admin_password", e.to_string()))?;
+        let hash = hash_password(password).await?;
+        store::ensure_admin(&self.inner.pool, email.as_str(), "Administrator", &hash).await?;
+        tracing::info!(email = %email, "bootstrap admin ensured");
+        Ok(())
+    }
+
+    /// Starts a new session family for `user` and returns its first token pair.
+    async fn start_session(&self, user: &UserRow) -> Result<pb::TokenPair, ServiceError> {
+        let family_id = uuid::Uuid::now_v7().to_string();
+        self.issue_tokens(&self.inner.pool, user, &family_id).await
+    }
+
+    async fn issue_tokens<'e>(
+        &self,
+        executor: impl sqlx::MySqlExecutor<'e>,
+        user: &UserRow,
+        family_id: &str,
+    ) -> Result<pb::TokenPair, ServiceError> {
+        let access_token = self.inner.signer.sign(&user.id, &user.email, user.role())?;
+        let refresh = RefreshToken::generate();
+        let refresh_ttl =
+            chrono::Duration::from_std(self.inner.refresh_ttl).map_err(ServiceError::internal)?;
+        store::insert_refresh_token(
+            executor,
+            NewRefreshToken {
+                family_id,
+                user_id: &user.id,
+                token_hash: &refresh.hash(),
+                expires_at: Utc::now() + refresh_ttl,
+            },
+        )
+        .await?;
+        Ok(pb::TokenPair {
+            access_token,
+            access_token_expires_in: self.inner.signer.ttl().as_secs() as i64,
+            refresh_token: refresh.as_str().to_owned(),
+            refresh_token_expires_in: self.inner.refresh_ttl.as_secs() as i64,
+            token_type: "Bearer".into(),
+        })
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<UserRow, ServiceError> {
+        store::find_by_id(&self.inner.pool, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("user", id))
+    }
+}
+
+#[tonic::async_trait]
+impl UserService for UserApi {
+    #[tracing::instrument(skip_all)]
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let email = violations.check("email", Email::parse(&request.email));
+        let password = violations.check(
+            "password",
+            Password::parse(request.password, email.as_ref()),
+        );
+        let name = violations.check("name", DisplayName::parse(&request.name));
+        violations.into_result()?;
+        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+            return Err(ServiceError::internal(anyhow::anyhow!("validated fields missing")).into());
+        };
+
+        let password_hash = hash_password(password).await?;
+        let user = store::insert_user(
+            &self.inner.pool,
+            NewUser {
+                email: email.as_str(),
+                name: name.as_str(),
+                password_hash: &password_hash,
+                role: Role::Customer,
+            },
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        tracing::info!(user_id = %user.id, "registered");
+        let tokens = self.start_session(&user).await?;
+        Ok(Response::new(pb::RegisterResponse {
+            user: Some(user_to_proto(&user)),
+            tokens: Some(tokens),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let request = request.into_inner();
+        if request.password.is_empty() {
+            return Err(ServiceError::invalid("password", "is required").into());
+        }
+        let email = Email::parse(&request.email)
+            .map_err(|e| ServiceError::invalid("email", e.to_string()))?;
+        let user = store::find_by_email(&self.inner.pool, email.as_str())
+            .await
+            .map_err(ServiceError::from)?;
+        let hash = user.as_ref().map_or_else(
+            || self.inner.dummy_hash.clone(),
+            |u| u.password_hash.clone(),
+        );
+        let matches = verify_password(request.password, hash).await?;
+        let user = match user {
+            Some(user) if matches => user,
+            _ => return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS.into()).into()),
+        };
+        let tokens = self.start_session(&user).await?;
+        Ok(Response::new(pb::LoginResponse {
+            user: Some(user_to_proto(&user)),
+            tokens: Some(tokens),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let presented = request.into_inner().refresh_token;
+        if presented.trim().is_empty() {
+            return Err(ServiceError::invalid("refresh_token", "is required").into());
+        }
+        let hash = domain::hash_refresh_token(presented.trim());
+        let mut tx = self
+            .inner
+            .pool
+            .begin()
+            .await
+            .map_err(ServiceError::internal)?;
+        let Some(token) = store::lock_refresh_token(&mut tx, &hash)
+            .await
+            .map_err(ServiceError::from)?
+        else {
+            return Err(ServiceError::Unauthenticated(BAD_REFRESH_TOKEN.into()).into());
+        };
+        if token.revoked_at.is_some() || token.expires_at <= Utc::now() {
+            return Err(ServiceError::Unauthenticated(BAD_REFRESH_TOKEN.into()).into());
+        }
+        if token.used_at.is_some() {
+            // A rotated token came back: someone kept a copy. End every session of the family.
+            let revoked = store::revoke_family(&mut *tx, &token.family_id)
+                .await
+                .map_err(ServiceError::from)?;
+            tx.commit().await.map_err(ServiceError::internal)?;
+            tracing::warn!(family_id = %token.family_id, user_id = %token.user_id, revoked,
+                "refresh token reuse detected; session family revoked");
+            return Err(ServiceError::Unauthenticated(BAD_REFRESH_TOKEN.into()).into());
+        }
+        let user = self.user_by_id(&token.user_id).await?;
+        store::mark_refresh_token_used(&mut *tx, &token.id)
+            .await
+            .map_err(ServiceError::from)?;
+        let tokens = self.issue_tokens(&mut *tx, &user, &token.family_id).await?;
+        tx.commit().await.map_err(ServiceError::internal)?;
+        Ok(Response::new(pb::RefreshResponse {
+            user: Some(user_to_proto(&user)),
+            tokens: Some(tokens),
+        }))
+    }
+
+    /// Idempotent like OAuth token revocation (RFC 7009): an unknown or already revoked token
+    /// is a success, so clients can always log out.
+    #[tracing::instrument(skip_all)]
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let presented = request.into_inner().refresh_token;
+        if presented.trim().is_empty() {
+            return Err(ServiceError::invalid("refresh_token", "is required").into());
+        }
+        let hash = domain::hash_refresh_token(presented.trim());
+        if let Some(family_id) = store::family_of(&self.inner.pool, &hash)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            store::revoke_family(&self.inner.pool, &family_id)
+                .await
+                .map_err(ServiceError::from)?;
+        }
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_me(
+        &self,
+        request: Request<pb::GetMeRequest>,
+    ) -> Result<Response<pb::GetMeResponse>, Status> {
+        let claims = auth::claims(&request)?;
+        let user = self.user_by_id(&claims.sub).await?;
+        Ok(Response::new(pb::GetMeResponse {
+            user: Some(user_to_proto(&user)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::GetUserResponse>, Status> {
+        let claims = auth::claims(&request)?.clone();
+        let id = domain::parse_user_id(&request.get_ref().id)
+            .map_err(|e| ServiceError::invalid("id", e.to_string()))?
+            .to_string();
+        if !claims.may_act_for(&id) {
+            return Err(ServiceError::PermissionDenied(
+                "only the user themself or an admin may read a user".into(),
+            )
+            .into());
+        }
+        let user = self.user_by_id(&id).await?;
+        Ok(Response::new(pb::GetUserResponse {
+            user: Some(user_to_proto(&user)),
+        }))
+    }
+}

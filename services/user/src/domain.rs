@@ -1,0 +1,223 @@
+//! Account values that can only hold valid data: an `Email` is normalised and well-formed,
+//! a `Password` meets the policy, a `DisplayName` is printable. Parsing happens once, at the
+//! edge, so the rest of the service never re-checks.
+
+use std::fmt;
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use sha2::Digest as _;
+
+pub const PASSWORD_MIN_CHARS: usize = 10;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+pub const NAME_MAX_CHARS: usize = 100;
+const EMAIL_MAX_LEN: usize = 254;
+const LOCAL_PART_MAX_LEN: usize = 64;
+
+/// An email address, trimmed and lower-cased so that `Ann@Example.com` and
+/// `ann@example.com` are one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub &'static str);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err(Invalid("is required"));
+        }
+        if email.len() > EMAIL_MAX_LEN {
+            return Err(Invalid("must be at most 254 characters"));
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err(Invalid("must be an email address like name@example.com"));
+        };
+        let local_ok = !local.is_empty()
+            && local.len() <= LOCAL_PART_MAX_LEN
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        if local_ok && domain_ok {
+            Ok(Email(email))
+        } else {
+            Err(Invalid("must be an email address like name@example.com"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password that meets the policy. NIST SP 800-63B: length matters, composition rules do
+/// not, so the policy is a length range plus "not your email".
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: String, email: Option<&Email>) -> Result<Self, Invalid> {
+        let chars = raw.chars().count();
+        if chars < PASSWORD_MIN_CHARS {
+            return Err(Invalid("must be at least 10 characters"));
+        }
+        if chars > PASSWORD_MAX_CHARS {
+            return Err(Invalid("must be at most 128 characters"));
+        }
+        if raw.trim().is_empty() {
+            return Err(Invalid("must not be only spaces"));
+        }
+        if email.is_some_and(|email| raw.trim().eq_ignore_ascii_case(email.as_str())) {
+            return Err(Invalid("must not be your email address"));
+        }
+        Ok(Password(raw))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// How a user is greeted: trimmed, 1 to 100 printable characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(Invalid("is required"));
+        }
+        if name.chars().count() > NAME_MAX_CHARS {
+            return Err(Invalid("must be at most 100 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Invalid("must not contain control characters"));
+        }
+        Ok(DisplayName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user id as it appears on the wire: a UUID.
+pub fn parse_user_id(raw: &str) -> Result<uuid::Uuid, Invalid> {
+    uuid::Uuid::parse_str(raw.trim()).map_err(|_| Invalid("must be a user id (UUID)"))
+}
+
+/// An opaque refresh token: 256 random bits, base64url. Only its SHA-256 is stored.
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        RefreshToken(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        hash_refresh_token(&self.0)
+    }
+}
+
+pub fn hash_refresh_token(token: &str) -> [u8; 32] {
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised() {
+        let email = Email::parse("  Ann.Lee+shop@Example.COM ").unwrap();
+        assert_eq!(email.as_str(), "ann.lee+shop@example.com");
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "ann@@example.com",
+            "ann@exa mple.com",
+            ".ann@example.com",
+            "ann..lee@example.com",
+            "ann@-example.com",
+            "ann@example.c0m",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let long = format!("{}@example.com", "a".repeat(65));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn password_policy() {
+        let email = Email::parse("ann@example.com").unwrap();
+        assert!(Password::parse("short".into(), None).is_err());
+        assert!(Password::parse(" ".repeat(12), None).is_err());
+        assert!(Password::parse("x".repeat(129), None).is_err());
+        assert!(Password::parse("ANN@example.com".into(), Some(&email)).is_err());
+        assert!(Password::parse("correct horse battery".into(), Some(&email)).is_ok());
+        // Counted in characters, not bytes.
+        assert!(Password::parse("ääääääääää".into(), None).is_ok());
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(
+            DisplayName::parse("  Ann Lee ").unwrap().as_str(),
+            "Ann Lee"
+        );
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse("a\u{0}b").is_err());
+        assert!(DisplayName::parse(&"n".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let a = RefreshToken::generate();
+        let b = RefreshToken::generate();
+        assert_ne!(a.as_str(), b.as_str());
+        assert_eq!(a.as_str().len(), 43);
+        assert_eq!(a.hash(), hash_refresh_token(a.as_str()));
+    }
+}
