@@ -89,6 +89,13 @@ pub enum ServiceError {
         reason: &'static str,
         message: String,
     },
+    /// A concurrent change won (e.g. an `expected_version` that is no longer current); the
+    /// caller should re-read and decide again.
+    #[error("{message}")]
+    Aborted {
+        reason: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -163,6 +170,9 @@ impl From<ServiceError> for Status {
             }
             ServiceError::FailedPrecondition { reason, message } => {
                 Status::with_error_details(Code::FailedPrecondition, message, error_info(reason))
+            }
+            ServiceError::Aborted { reason, message } => {
+                Status::with_error_details(Code::Aborted, message, error_info(reason))
             }
             ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
             ServiceError::PermissionDenied(message) => Status::permission_denied(message),

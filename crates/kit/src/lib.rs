@@ -17,7 +17,9 @@ pub mod mysql;
 pub mod paging;
 pub mod server;
 pub mod shutdown;
+pub mod sku;
 pub mod telemetry;
 
 pub use error::{FieldViolations, ServiceError};
 pub use money::{Currency, Money};
+pub use sku::Sku;

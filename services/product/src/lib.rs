@@ -1,1 +1,102 @@
-//! shop-product (in progress)
+//! shop-product: the catalog.
+//!
+//! Admins create, update (AIP-134 field masks, optimistic versions) and archive products;
+//! everyone reads them by id or SKU, in batches (one round trip for a cart or a page of
+//! DataLoader keys) and as keyset-paged lists with category filter, sort and prefix search.
+//! MongoDB holds the catalog; an in-process cache serves the hot reads.
+
+pub mod api;
+pub mod cache;
+pub mod domain;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use shop_kit::auth::TokenVerifier;
+use shop_kit::server::GrpcHost;
+use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
+
+/// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProductConfig {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    /// Any MongoDB URI; the SecantusDB stand-in locally.
+    pub mongodb_uri: String,
+    pub mongodb_database: String,
+    /// PEM of the Ed25519 public key that verifies access tokens, inline or as a file.
+    pub jwt_public_key_pem: Option<String>,
+    pub jwt_public_key_file: Option<String>,
+    /// How long a cached product may be served after a change on another replica; 0 turns
+    /// the cache off.
+    pub cache_ttl_secs: u64,
+    pub cache_capacity: u64,
+}
+
+impl Default for ProductConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50052)),
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9102)),
+            mongodb_uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
+            mongodb_database: "shop_product".into(),
+            jwt_public_key_pem: None,
+            jwt_public_key_file: None,
+            cache_ttl_secs: 30,
+            cache_capacity: 50_000,
+        }
+    }
+}
+
+/// A bound, not yet serving Product service with its indexes in place.
+pub struct App {
+    host: GrpcHost,
+}
+
+impl App {
+    pub async fn build(config: ProductConfig) -> anyhow::Result<Self> {
+        let public_pem = shop_kit::config::pem_from(
+            config.jwt_public_key_pem.as_deref(),
+            config.jwt_public_key_file.as_deref(),
+            "jwt_public_key",
+        )?;
+        let verifier = TokenVerifier::from_pem(&public_pem)?;
+        let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
+            .await
+            .context("product database")?;
+        let store = store::Store::new(&database);
+        store.ensure_indexes().await.context("product indexes")?;
+        let cache = cache::ProductCache::new(
+            Duration::from_secs(config.cache_ttl_secs),
+            config.cache_capacity,
+        );
+        let host = GrpcHost::bind("product", config.grpc_addr, config.admin_addr)
+            .await?
+            .with_token_verifier(verifier)
+            .add_service(ProductServiceServer::new(api::ProductApi::new(
+                store, cache,
+            )));
+        Ok(Self { host })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.host.grpc_addr()
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.host.admin_addr()
+    }
+
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.host.serve(shutdown).await?;
+        Ok(())
+    }
+}

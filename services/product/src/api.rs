@@ -1,0 +1,502 @@
+//! `shop.product.v1.ProductService`: catalog reads for everyone, writes for admins.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use mongodb::bson::{self, doc};
+use shop_kit::auth;
+use shop_kit::paging;
+use shop_kit::{ServiceError, Sku};
+use shop_proto::shop::product::v1::{self as pb, product_service_server::ProductService};
+use tonic::{Request, Response, Status};
+
+use crate::cache::ProductCache;
+use crate::domain::{self, NewProduct, ProductPatch};
+use crate::store::{After, ListQuery, ProductDoc, SortKey, Store, StoreError};
+
+/// Most ids plus SKUs one BatchGetProducts may ask for: a cart or a page of results.
+pub const MAX_BATCH: usize = 200;
+const DEFAULT_PAGE_SIZE: u32 = 20;
+const MAX_PAGE_SIZE: u32 = 100;
+/// Optimistic updates without an expected version retry this often under contention.
+const UPDATE_ATTEMPTS: usize = 5;
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::DuplicateSku => ServiceError::AlreadyExists {
+                reason: "SKU_TAKEN",
+                message: "a product with this SKU already exists".into(),
+            },
+            StoreError::Mongo(error) => ServiceError::internal(error),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ProductApi {
+    store: Store,
+    cache: ProductCache,
+}
+
+fn timestamp(time: bson::DateTime) -> prost_types::Timestamp {
+    let millis = time.timestamp_millis();
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+pub fn to_proto(product: &ProductDoc) -> pb::Product {
+    pb::Product {
+        id: product.id.clone(),
+        sku: product.sku.clone(),
+        name: product.name.clone(),
+        description: product.description.clone(),
+        price: Some(shop_proto::shop::common::v1::Money {
+            amount_minor: product.price_minor,
+            currency: product.currency.clone(),
+        }),
+        category: product.category.clone(),
+        image_url: product.image_url.clone(),
+        attributes: product.attributes.clone().into_iter().collect(),
+        archived: product.archived,
+        created_at: Some(timestamp(product.created_at)),
+        updated_at: Some(timestamp(product.updated_at)),
+        version: product.version,
+    }
+}
+
+fn new_doc(product: NewProduct, creation_key: Option<String>) -> ProductDoc {
+    let now = bson::DateTime::now();
+    ProductDoc {
+        id: uuid::Uuid::now_v7().to_string(),
+        keywords: domain::keywords(&product.name, product.sku.as_str(), &product.category),
+        name_sort: product.name.to_lowercase(),
+        sku: product.sku.into_string(),
+        name: product.name,
+        description: product.description,
+        price_minor: product.price.amount_minor(),
+        currency: product.price.currency().code().to_owned(),
+        category: product.category,
+        image_url: product.image_url,
+        attributes: product.attributes,
+        archived: false,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        creation_key,
+    }
+}
+
+/// The `$set` document that applies `patch` to `current`, re-deriving search fields.
+fn patch_document(
+    current: &ProductDoc,
+    patch: &ProductPatch,
+) -> Result<bson::Document, ServiceError> {
+    let mut set = bson::Document::new();
+    let name = patch.name.as_deref().unwrap_or(&current.name);
+    let category = patch.category.as_deref().unwrap_or(&current.category);
+    if let Some(name) = &patch.name {
+        set.insert("name", name);
+        set.insert("name_sort", name.to_lowercase());
+    }
+    if let Some(description) = &patch.description {
+        set.insert("description", description);
+    }
+    if let Some(price) = patch.price {
+        set.insert("price_minor", price.amount_minor());
+        set.insert("currency", price.currency().code());
+    }
+    if let Some(category) = &patch.category {
+        set.insert("category", category);
+    }
+    if let Some(image_url) = &patch.image_url {
+        set.insert("image_url", image_url);
+    }
+    if let Some(attributes) = &patch.attributes {
+        set.insert(
+            "attributes",
+            bson::to_bson(attributes).map_err(ServiceError::internal)?,
+        );
+    }
+    set.insert("keywords", domain::keywords(name, &current.sku, category));
+    Ok(set)
+}
+
+/// Page tokens carry the query they belong to, so a token reused with other filters is
+/// refused instead of silently skipping or repeating items.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PageToken {
+    sort: SortKey,
+    category: String,
+    terms: Vec<String>,
+    archived: bool,
+    after: After,
+}
+
+impl ProductApi {
+    pub fn new(store: Store, cache: ProductCache) -> Self {
+        Self { store, cache }
+    }
+
+    async fn by_id(&self, id: &str) -> Result<Arc<ProductDoc>, ServiceError> {
+        if let Some(hit) = self.cache.get_id(id).await {
+            return Ok(hit);
+        }
+        let product = Arc::new(
+            self.store
+                .by_id(id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("product", id))?,
+        );
+        self.cache.put(product.clone()).await;
+        Ok(product)
+    }
+
+    async fn by_sku(&self, sku: &Sku) -> Result<Arc<ProductDoc>, ServiceError> {
+        if let Some(hit) = self.cache.get_sku(sku.as_str()).await {
+            return Ok(hit);
+        }
+        let product = Arc::new(
+            self.store
+                .by_sku(sku.as_str())
+                .await?
+                .ok_or_else(|| ServiceError::not_found("product", sku.as_str()))?,
+        );
+        self.cache.put(product.clone()).await;
+        Ok(product)
+    }
+
+    /// Applies `change` to the current product with optimistic concurrency: with an
+    /// `expected_version` a stale caller gets ABORTED; without one, a lost race is retried
+    /// on the fresh document.
+    async fn update_with<F>(
+        &self,
+        id: &str,
+        expected_version: i64,
+        change: F,
+    ) -> Result<ProductDoc, ServiceError>
+    where
+        F: Fn(&ProductDoc) -> Result<Option<bson::Document>, ServiceError>,
+    {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self
+                .store
+                .by_id(id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("product", id))?;
+            if expected_version > 0 && current.version != expected_version {
+                return Err(ServiceError::Aborted {
+                    reason: "VERSION_MISMATCH",
+                    message: format!(
+                        "product {id} is at version {}, not {expected_version}; re-read and retry",
+                        current.version
+                    ),
+                });
+            }
+            let Some(set) = change(&current)? else {
+                return Ok(current);
+            };
+            if let Some(updated) = self
+                .store
+                .update_if_version(id, current.version, set)
+                .await?
+            {
+                self.cache.invalidate(&updated).await;
+                return Ok(updated);
+            }
+        }
+        Err(ServiceError::Aborted {
+            reason: "CONCURRENT_UPDATE",
+            message: format!("product {id} is being changed concurrently; retry"),
+        })
+    }
+}
+
+fn parse_id(raw: &str, field: &str) -> Result<String, ServiceError> {
+    uuid::Uuid::parse_str(raw.trim())
+        .map(|id| id.to_string())
+        .map_err(|_| ServiceError::invalid(field, "must be a product id (UUID)"))
+}
+
+#[tonic::async_trait]
+impl ProductService for ProductApi {
+    #[tracing::instrument(skip_all, fields(sku))]
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::CreateProductResponse>, Status> {
+        auth::require_admin(&request)?;
+        let request = request.into_inner();
+        let product = request
+            .product
+            .ok_or_else(|| ServiceError::invalid("product", "is required"))?;
+        let new = NewProduct::parse(&product)?;
+        tracing::Span::current().record("sku", new.sku.as_str());
+        let key = Some(request.idempotency_key.trim().to_owned()).filter(|k| !k.is_empty());
+        if key.as_ref().is_some_and(|k| k.len() > 128) {
+            return Err(
+                ServiceError::invalid("idempotency_key", "must be at most 128 characters").into(),
+            );
+        }
+        let doc = new_doc(new, key.clone());
+        match self.store.insert(&doc).await {
+            Ok(()) => Ok(Response::new(pb::CreateProductResponse {
+                product: Some(to_proto(&doc)),
+            })),
+            Err(StoreError::DuplicateSku) => {
+                // A retry of a create that already happened gets the product back.
+                let existing = self
+                    .store
+                    .by_sku(&doc.sku)
+                    .await
+                    .map_err(ServiceError::from)?;
+                match existing {
+                    Some(existing) if key.is_some() && existing.creation_key == key => {
+                        Ok(Response::new(pb::CreateProductResponse {
+                            product: Some(to_proto(&existing)),
+                        }))
+                    }
+                    _ => Err(ServiceError::from(StoreError::DuplicateSku).into()),
+                }
+            }
+            Err(other) => Err(ServiceError::from(other).into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(product_id))]
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::UpdateProductResponse>, Status> {
+        auth::require_admin(&request)?;
+        let request = request.into_inner();
+        let product = request
+            .product
+            .ok_or_else(|| ServiceError::invalid("product", "is required"))?;
+        let id = parse_id(&product.id, "product.id")?;
+        tracing::Span::current().record("product_id", id.as_str());
+        if request.expected_version < 0 {
+            return Err(ServiceError::invalid("expected_version", "must not be negative").into());
+        }
+        let patch = ProductPatch::parse(&product, request.update_mask.as_ref())?;
+        let updated = self
+            .update_with(&id, request.expected_version, |current| {
+                patch_document(current, &patch).map(Some)
+            })
+            .await?;
+        Ok(Response::new(pb::UpdateProductResponse {
+            product: Some(to_proto(&updated)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(product_id))]
+    async fn archive_product(
+        &self,
+        request: Request<pb::ArchiveProductRequest>,
+    ) -> Result<Response<pb::ArchiveProductResponse>, Status> {
+        auth::require_admin(&request)?;
+        let request = request.into_inner();
+        let id = parse_id(&request.id, "id")?;
+        tracing::Span::current().record("product_id", id.as_str());
+        let archived = self
+            .update_with(&id, request.expected_version, |current| {
+                Ok((!current.archived).then(|| doc! { "archived": true }))
+            })
+            .await?;
+        Ok(Response::new(pb::ArchiveProductResponse {
+            product: Some(to_proto(&archived)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_product(
+        &self,
+        request: Request<pb::GetProductRequest>,
+    ) -> Result<Response<pb::GetProductResponse>, Status> {
+        use pb::get_product_request::Key;
+        let product = match request.into_inner().key {
+            Some(Key::Id(id)) => self.by_id(&parse_id(&id, "id")?).await?,
+            Some(Key::Sku(sku)) => {
+                let sku =
+                    Sku::parse(&sku).map_err(|e| ServiceError::invalid("sku", e.to_string()))?;
+                self.by_sku(&sku).await?
+            }
+            None => return Err(ServiceError::invalid("key", "set id or sku").into()),
+        };
+        Ok(Response::new(pb::GetProductResponse {
+            product: Some(to_proto(&product)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(ids, skus))]
+    async fn batch_get_products(
+        &self,
+        request: Request<pb::BatchGetProductsRequest>,
+    ) -> Result<Response<pb::BatchGetProductsResponse>, Status> {
+        let request = request.into_inner();
+        if request.ids.len() + request.skus.len() > MAX_BATCH {
+            return Err(ServiceError::invalid(
+                "ids",
+                format!("ids and skus together must be at most {MAX_BATCH}"),
+            )
+            .into());
+        }
+        let mut violations = shop_kit::FieldViolations::new();
+        let mut ids: Vec<String> = Vec::new();
+        for (i, raw) in request.ids.iter().enumerate() {
+            if let Some(id) = violations.check(
+                &format!("ids[{i}]"),
+                parse_id(raw, "ids").map_err(|_| "must be a product id (UUID)"),
+            ) {
+                ids.push(id);
+            }
+        }
+        let mut skus: Vec<String> = Vec::new();
+        for (i, raw) in request.skus.iter().enumerate() {
+            if let Some(sku) = violations.check(&format!("skus[{i}]"), Sku::parse(raw)) {
+                skus.push(sku.into_string());
+            }
+        }
+        violations.into_result()?;
+        ids.sort();
+        ids.dedup();
+        skus.sort();
+        skus.dedup();
+        tracing::Span::current()
+            .record("ids", ids.len())
+            .record("skus", skus.len());
+
+        let mut found: Vec<Arc<ProductDoc>> = Vec::new();
+        let mut missing_ids = Vec::new();
+        let mut missing_skus = Vec::new();
+        for id in &ids {
+            match self.cache.get_id(id).await {
+                Some(hit) => found.push(hit),
+                None => missing_ids.push(id.clone()),
+            }
+        }
+        for sku in &skus {
+            match self.cache.get_sku(sku).await {
+                Some(hit) => found.push(hit),
+                None => missing_skus.push(sku.clone()),
+            }
+        }
+        for product in self
+            .store
+            .many(&missing_ids, &missing_skus)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            let product = Arc::new(product);
+            self.cache.put(product.clone()).await;
+            found.push(product);
+        }
+
+        let mut seen = HashSet::new();
+        found.retain(|p| seen.insert(p.id.clone()));
+        let found_ids: HashSet<&str> = found.iter().map(|p| p.id.as_str()).collect();
+        let found_skus: HashSet<&str> = found.iter().map(|p| p.sku.as_str()).collect();
+        let not_found_ids = ids
+            .iter()
+            .filter(|id| !found_ids.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let not_found_skus = skus
+            .iter()
+            .filter(|sku| !found_skus.contains(sku.as_str()))
+            .cloned()
+            .collect();
+        Ok(Response::new(pb::BatchGetProductsResponse {
+            products: found.iter().map(|p| to_proto(p)).collect(),
+            not_found_ids,
+            not_found_skus,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(category, search))]
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> Result<Response<pb::ListProductsResponse>, Status> {
+        if request.get_ref().include_archived {
+            auth::require_admin(&request)?;
+        }
+        let request = request.into_inner();
+        let page_size = paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let category = if request.category.trim().is_empty() {
+            String::new()
+        } else {
+            domain::parse_category(&request.category)
+                .map_err(|e| ServiceError::invalid("category", e))?
+        };
+        if request.search.chars().count() > 200 {
+            return Err(ServiceError::invalid("search", "must be at most 200 characters").into());
+        }
+        let terms = domain::search_terms(&request.search);
+        let sort = match pb::ProductSort::try_from(request.sort) {
+            Ok(pb::ProductSort::Unspecified | pb::ProductSort::Name) => SortKey::Name,
+            Ok(pb::ProductSort::PriceAsc) => SortKey::PriceAsc,
+            Ok(pb::ProductSort::PriceDesc) => SortKey::PriceDesc,
+            Ok(pb::ProductSort::Newest) => SortKey::Newest,
+            Err(_) => return Err(ServiceError::invalid("sort", "unknown sort order").into()),
+        };
+        tracing::Span::current()
+            .record("category", category.as_str())
+            .record("search", request.search.as_str());
+        let after = match paging::decode_token::<PageToken>(&request.page_token)? {
+            Some(token) => {
+                if token.sort != sort
+                    || token.category != category
+                    || token.terms != terms
+                    || token.archived != request.include_archived
+                {
+                    return Err(ServiceError::invalid(
+                        "page_token",
+                        "belongs to a different query",
+                    )
+                    .into());
+                }
+                Some(token.after)
+            }
+            None => None,
+        };
+        let mut products = self
+            .store
+            .list(ListQuery {
+                category: (!category.is_empty()).then_some(category.as_str()),
+                terms: &terms,
+                include_archived: request.include_archived,
+                sort,
+                after,
+                limit: i64::from(page_size) + 1,
+            })
+            .await
+            .map_err(ServiceError::from)?;
+        let next_page_token = if products.len() > page_size as usize {
+            products.truncate(page_size as usize);
+            products
+                .last()
+                .map(|last| {
+                    paging::encode_token(&PageToken {
+                        sort,
+                        category: category.clone(),
+                        terms: terms.clone(),
+                        archived: request.include_archived,
+                        after: After {
+                            key: sort.value_of(last),
+                            id: last.id.clone(),
+                        },
+                    })
+                })
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListProductsResponse {
+            products: products.iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+}
