@@ -214,3 +214,46 @@ impl Drop for TestRedis {
         });
     }
 }
+
+/// A private corner of the RabbitMQ at `SHOP_TEST_AMQP_URL` (default
+/// `amqp://guest:guest@127.0.0.1:5672/%2f`): a unique exchange name and queue prefix, so
+/// tests can share one broker and one vhost. Queues should be declared with an `x-expires`
+/// (they vanish once idle); the exchange is deleted on drop.
+pub struct TestAmqp {
+    pub url: String,
+    pub exchange: String,
+    pub queue_prefix: String,
+}
+
+impl TestAmqp {
+    pub async fn create() -> anyhow::Result<Self> {
+        let url = env_or("SHOP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+            .await
+            .with_context(|| format!("connecting to RabbitMQ at {url} (is `just deps` up?)"))?;
+        let _ = connection.close(0, "probe".into()).await;
+        let name = unique_name("amqp");
+        Ok(Self {
+            url,
+            exchange: format!("{name}.events"),
+            queue_prefix: format!("{name}."),
+        })
+    }
+}
+
+impl Drop for TestAmqp {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let exchange = self.exchange.clone();
+        block_on_cleanup(format!("exchange {exchange}"), async move {
+            let connection =
+                lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await?;
+            let channel = connection.create_channel().await?;
+            channel
+                .exchange_delete(exchange.into(), lapin::options::ExchangeDeleteOptions::default())
+                .await?;
+            let _ = connection.close(0, "test done".into()).await;
+            Ok(())
+        });
+    }
+}

@@ -13,7 +13,7 @@
 mod backends;
 mod services;
 
-pub use backends::{TestMongo, TestMysql, TestRedis};
+pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
 pub use services::{
     RunningService, connect, http_get, init_logs, keys, reflected_services, token_for, wait_until,
     with_token,

@@ -1,0 +1,144 @@
+//! One AMQP connection per process, re-established on demand: every publisher and consumer
+//! asks the broker for a channel, and the first one to find the connection gone reconnects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::ExchangeDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+
+use crate::BusError;
+
+/// Where the broker is and which exchange carries the events. Tests use their own exchange
+/// (and queue prefix) so they can share one RabbitMQ.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    pub url: String,
+    pub exchange: String,
+    /// Prepended to every queue name this process declares (empty in production).
+    pub queue_prefix: String,
+    /// Auto-delete idle queues after this long (tests only; production queues are kept).
+    pub queue_expires: Option<Duration>,
+}
+
+impl BusConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            exchange: "shop.events".to_owned(),
+            queue_prefix: String::new(),
+            queue_expires: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Broker {
+    config: Arc<BusConfig>,
+    connection: Arc<Mutex<Option<Connection>>>,
+    name: String,
+}
+
+impl Broker {
+    /// `name` shows in RabbitMQ's connection list (e.g. `shop-order`).
+    pub fn new(config: BusConfig, name: impl Into<String>) -> Self {
+        Self {
+            config: Arc::new(config),
+            connection: Arc::new(Mutex::new(None)),
+            name: name.into(),
+        }
+    }
+
+    pub fn config(&self) -> &BusConfig {
+        &self.config
+    }
+
+    /// A fresh channel on a live connection (connecting first if needed), with the exchange
+    /// declared, so callers never publish into a missing exchange.
+    pub async fn channel(&self) -> Result<Channel, BusError> {
+        let mut guard = self.connection.lock().await;
+        let usable = guard
+            .as_ref()
+            .is_some_and(|connection| connection.status().connected());
+        if !usable {
+            let properties =
+                ConnectionProperties::default().with_connection_name(self.name.clone().into());
+            let connection = Connection::connect(&self.config.url, properties).await?;
+            tracing::info!(broker = %redact(&self.config.url), "connected to RabbitMQ");
+            *guard = Some(connection);
+        }
+        let channel = match guard.as_ref() {
+            Some(connection) => connection.create_channel().await,
+            None => {
+                return Err(BusError::Amqp(
+                    lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into(),
+                ));
+            }
+        };
+        let channel = match channel {
+            Ok(channel) => channel,
+            Err(error) => {
+                *guard = None;
+                return Err(error.into());
+            }
+        };
+        drop(guard);
+        channel
+            .exchange_declare(
+                self.config.exchange.clone().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(channel)
+    }
+
+    /// Forgets the connection so the next `channel()` reconnects (after a failure).
+    pub async fn reset(&self) {
+        if let Some(connection) = self.connection.lock().await.take() {
+            let _ = connection.close(0, "reset".into()).await;
+        }
+    }
+
+    /// Closes the connection on shutdown.
+    pub async fn close(&self) {
+        self.reset().await;
+    }
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Back-off for reconnect loops: 100 ms doubling to 5 s.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_and_backoff_is_capped() {
+        assert_eq!(
+            redact("amqp://guest:secret@host:5672/%2f"),
+            "amqp://***@host:5672/%2f"
+        );
+        assert_eq!(redact("amqp://host"), "amqp://host");
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(20), Duration::from_secs(5));
+    }
+}

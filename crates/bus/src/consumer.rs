@@ -1,0 +1,326 @@
+//! Consuming events with at-least-once delivery and bounded retries.
+//!
+//! For a queue `q` the topology is: `q` (durable, bound to the exchange by the consumer's
+//! routing keys), `q.retry` (messages wait there for their back-off, then dead-letter back
+//! to `q`) and `q.dead` (parked after the last attempt, for an operator to inspect). A
+//! delivery is acked only after the handler returned, i.e. after its effect committed; the
+//! retry or dead copy is confirmed by the broker before the original is acked, so a crash
+//! at any point re-delivers rather than loses.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
+use shop_proto::shop::events::v1::Envelope;
+use tracing::Instrument as _;
+
+use crate::{BusError, broker::Broker, envelope, trace};
+
+/// What a handler made of an event.
+#[derive(Debug)]
+pub enum Handled {
+    /// The effect is committed (or was already, for a duplicate): ack.
+    Done,
+    /// A transient failure (a dependency is down): try again after a back-off.
+    Retry(String),
+    /// The event can never be processed (malformed, violates an invariant): park it in
+    /// `<queue>.dead` at once.
+    Reject(String),
+}
+
+/// A consumer's queue and how it is driven.
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    /// E.g. `inventory.orders`; the broker config's prefix is prepended.
+    pub name: String,
+    /// Routing keys (topic patterns) bound to the queue, e.g. `order.created`.
+    pub bindings: Vec<String>,
+    /// Deliveries in flight at once; also how many handlers run concurrently.
+    pub prefetch: u16,
+    /// Attempts before a message is parked in `<queue>.dead`.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles with each attempt.
+    pub retry_delay: Duration,
+}
+
+impl QueueSpec {
+    pub fn new(name: impl Into<String>, bindings: &[&str]) -> Self {
+        Self {
+            name: name.into(),
+            bindings: bindings.iter().map(|b| (*b).to_owned()).collect(),
+            prefetch: 16,
+            max_attempts: 8,
+            retry_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+const ATTEMPT_HEADER: &str = "x-shop-attempt";
+const ERROR_HEADER: &str = "x-shop-last-error";
+
+fn attempt_of(delivery: &Delivery) -> u32 {
+    match delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|headers| headers.inner().get(ATTEMPT_HEADER))
+    {
+        Some(AMQPValue::LongUInt(n)) => *n,
+        Some(AMQPValue::LongInt(n)) => (*n).max(0) as u32,
+        Some(AMQPValue::LongLongInt(n)) => (*n).max(0) as u32,
+        _ => 0,
+    }
+}
+
+/// Declares `q`, `q.retry` and `q.dead` and binds `q`; idempotent.
+pub async fn declare(
+    broker: &Broker,
+    channel: &Channel,
+    spec: &QueueSpec,
+) -> Result<String, BusError> {
+    let config = broker.config();
+    let queue = format!("{}{}", config.queue_prefix, spec.name);
+    let mut common = FieldTable::default();
+    if let Some(expires) = config.queue_expires {
+        common.insert(
+            ShortString::from("x-expires"),
+            AMQPValue::LongUInt(expires.as_millis() as u32),
+        );
+    }
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.clone().into(), durable, common.clone())
+        .await?;
+    let mut retry_args = common.clone();
+    retry_args.insert(
+        ShortString::from("x-dead-letter-exchange"),
+        AMQPValue::LongString(String::new().into()),
+    );
+    retry_args.insert(
+        ShortString::from("x-dead-letter-routing-key"),
+        AMQPValue::LongString(queue.clone().into()),
+    );
+    channel
+        .queue_declare(format!("{queue}.retry").into(), durable, retry_args)
+        .await?;
+    channel
+        .queue_declare(format!("{queue}.dead").into(), durable, common)
+        .await?;
+    for binding in &spec.bindings {
+        channel
+            .queue_bind(
+                queue.clone().into(),
+                config.exchange.clone().into(),
+                binding.clone().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(queue)
+}
+
+/// Consumes `spec`'s queue with `handler` until `shutdown` resolves, reconnecting (with
+/// back-off) whenever the broker or the connection goes away. In-flight handlers finish
+/// before it returns.
+pub async fn run<H, Fut>(
+    broker: Broker,
+    spec: QueueSpec,
+    handler: H,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    H: Fn(Envelope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Handled> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let permits = Arc::new(tokio::sync::Semaphore::new(usize::from(
+        spec.prefetch.max(1),
+    )));
+    tokio::pin!(shutdown);
+    let mut attempt = 0u32;
+    loop {
+        let session = consume_session(&broker, &spec, handler.clone(), permits.clone());
+        tokio::select! {
+            () = &mut shutdown => break,
+            outcome = session => {
+                match outcome {
+                    Ok(()) => tracing::warn!(queue = %spec.name, "consumer stream ended; reconnecting"),
+                    Err(error) => tracing::warn!(queue = %spec.name, %error, "consumer failed; reconnecting"),
+                }
+                broker.reset().await;
+                let delay = crate::broker::backoff(attempt);
+                attempt = attempt.saturating_add(1);
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    // Wait for handlers still running, so their acks (or redeliveries) are settled.
+    let _ = permits.acquire_many(u32::from(spec.prefetch.max(1))).await;
+    tracing::info!(queue = %spec.name, "consumer stopped");
+}
+
+async fn consume_session<H, Fut>(
+    broker: &Broker,
+    spec: &QueueSpec,
+    handler: Arc<H>,
+    permits: Arc<tokio::sync::Semaphore>,
+) -> Result<(), BusError>
+where
+    H: Fn(Envelope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Handled> + Send + 'static,
+{
+    let channel = broker.channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let queue = declare(broker, &channel, spec).await?;
+    channel
+        .basic_qos(spec.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut deliveries = channel
+        .basic_consume(
+            queue.clone().into(),
+            format!("{}-{}", spec.name, uuid::Uuid::new_v4().simple()).into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue = %queue, "consuming");
+    while let Some(delivery) = deliveries.next().await {
+        let delivery = delivery?;
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| BusError::Nacked("consumer closed".into()))?;
+        let handler = handler.clone();
+        let channel = channel.clone();
+        let queue = queue.clone();
+        let spec = spec.clone();
+        tokio::spawn(async move {
+            if let Err(error) = process(&channel, &queue, &spec, delivery, handler.as_ref()).await {
+                // The delivery stays unacked and comes back when the channel closes.
+                tracing::warn!(%error, queue = %queue, "could not settle a delivery");
+            }
+            drop(permit);
+        });
+    }
+    Ok(())
+}
+
+async fn process<H, Fut>(
+    channel: &Channel,
+    queue: &str,
+    spec: &QueueSpec,
+    delivery: Delivery,
+    handler: &H,
+) -> Result<(), BusError>
+where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Handled>,
+{
+    let routing_key = delivery.routing_key.as_str().to_owned();
+    let span = tracing::info_span!(
+        "amqp.consume",
+        otel.name = %format!("{routing_key} process"),
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.destination = %queue,
+        messaging.rabbitmq.routing_key = %routing_key,
+        messaging.message.id = tracing::field::Empty,
+    );
+    trace::set_parent(&span, delivery.properties.headers().as_ref());
+    let attempt = attempt_of(&delivery);
+    let outcome = match envelope::decode(&delivery.data) {
+        Ok(envelope) => {
+            span.record("messaging.message.id", envelope.event_id.as_str());
+            handler(envelope).instrument(span.clone()).await
+        }
+        Err(error) => Handled::Reject(format!("undecodable message: {error}")),
+    };
+    let _entered = span.enter();
+    match outcome {
+        Handled::Done => {}
+        Handled::Retry(reason) if attempt + 1 < spec.max_attempts => {
+            let delay = spec.retry_delay.saturating_mul(1 << attempt.min(10));
+            tracing::warn!(attempt, %reason, delay_ms = delay.as_millis() as u64, "handler failed; will retry");
+            forward(
+                channel,
+                &format!("{queue}.retry"),
+                &delivery,
+                attempt + 1,
+                &reason,
+                Some(delay),
+            )
+            .await?;
+        }
+        Handled::Retry(reason) | Handled::Reject(reason) => {
+            tracing::error!(attempt, %reason, "message parked in the dead-letter queue");
+            forward(
+                channel,
+                &format!("{queue}.dead"),
+                &delivery,
+                attempt + 1,
+                &reason,
+                None,
+            )
+            .await?;
+        }
+    }
+    delivery.acker.ack(BasicAckOptions::default()).await?;
+    Ok(())
+}
+
+/// Re-publishes a delivery to `target` (through the default exchange) with its attempt
+/// count, and waits for the broker's confirm.
+async fn forward(
+    channel: &Channel,
+    target: &str,
+    delivery: &Delivery,
+    attempt: u32,
+    reason: &str,
+    delay: Option<Duration>,
+) -> Result<(), BusError> {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        ShortString::from(ATTEMPT_HEADER),
+        AMQPValue::LongUInt(attempt),
+    );
+    let reason: String = reason.chars().take(500).collect();
+    headers.insert(
+        ShortString::from(ERROR_HEADER),
+        AMQPValue::LongString(reason.into()),
+    );
+    let mut properties: BasicProperties = delivery.properties.clone().with_headers(headers);
+    if let Some(delay) = delay {
+        properties = properties.with_expiration(delay.as_millis().to_string().into());
+    }
+    let confirmation = channel
+        .basic_publish(
+            String::new().into(),
+            target.to_owned().into(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            properties,
+        )
+        .await?
+        .await?;
+    if let lapin::Confirmation::Nack(_) = confirmation {
+        return Err(BusError::Nacked(target.to_owned()));
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Publishing with publisher confirms: `publish` returns once RabbitMQ has the message
+//! (persisted to a durable queue, or found unroutable), so a caller that got `Ok` may forget
+//! it. A failed channel is dropped and the next publish reconnects.
+
+use std::sync::Arc;
+
+use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+use shop_proto::shop::events::v1::Envelope;
+use tokio::sync::Mutex;
+
+use crate::{BusError, broker::Broker, envelope, trace};
+
+/// How many times one publish tries (reconnecting in between) before giving up.
+const ATTEMPTS: u32 = 3;
+
+#[derive(Clone)]
+pub struct Publisher {
+    broker: Broker,
+    channel: Arc<Mutex<Option<Channel>>>,
+}
+
+/// A message as the outbox stores it: already encoded, with its original trace context.
+pub struct Outgoing<'a> {
+    pub event_id: &'a str,
+    pub routing_key: &'a str,
+    pub body: &'a [u8],
+    pub headers: FieldTable,
+}
+
+impl Publisher {
+    pub fn new(broker: Broker) -> Self {
+        Self {
+            broker,
+            channel: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Publishes `envelope` now, in the current trace.
+    pub async fn publish(&self, envelope: &Envelope) -> Result<(), BusError> {
+        let body = envelope::encode(envelope);
+        self.publish_raw(Outgoing {
+            event_id: &envelope.event_id,
+            routing_key: &envelope.r#type,
+            body: &body,
+            headers: trace::current_headers(),
+        })
+        .await
+    }
+
+    pub async fn publish_raw(&self, message: Outgoing<'_>) -> Result<(), BusError> {
+        let mut last_error = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(crate::broker::backoff(attempt)).await;
+            }
+            match self.try_publish(&message).await {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    tracing::warn!(%error, attempt, routing_key = message.routing_key, "publish failed");
+                    *self.channel.lock().await = None;
+                    if matches!(error, BusError::Amqp(_)) {
+                        self.broker.reset().await;
+                    }
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| BusError::Nacked(message.event_id.to_owned())))
+    }
+
+    async fn try_publish(&self, message: &Outgoing<'_>) -> Result<(), BusError> {
+        let mut guard = self.channel.lock().await;
+        let channel = match guard.as_ref() {
+            Some(channel) if channel.status().connected() => channel.clone(),
+            _ => {
+                let channel = self.broker.channel().await?;
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await?;
+                *guard = Some(channel.clone());
+                channel
+            }
+        };
+        drop(guard);
+        let properties = BasicProperties::default()
+            .with_message_id(message.event_id.to_owned().into())
+            .with_type(message.routing_key.to_owned().into())
+            .with_content_type("application/x-protobuf".into())
+            .with_delivery_mode(2)
+            .with_timestamp(chrono::Utc::now().timestamp() as u64)
+            .with_headers(message.headers.clone());
+        let confirmation = channel
+            .basic_publish(
+                self.broker.config().exchange.clone().into(),
+                message.routing_key.to_owned().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                message.body,
+                properties,
+            )
+            .await?
+            .await?;
+        match confirmation {
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Ack(Some(_returned)) => {
+                // No queue is bound for this key (yet): nobody is interested, which is not an
+                // error for the publisher.
+                tracing::debug!(routing_key = message.routing_key, "event had no subscriber");
+                Ok(())
+            }
+            Confirmation::Nack(_) => Err(BusError::Nacked(message.event_id.to_owned())),
+        }
+    }
+}

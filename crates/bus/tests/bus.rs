@@ -1,0 +1,334 @@
+//! The bus against a real RabbitMQ (and MariaDB for the outbox and inbox): each test has its
+//! own exchange and queue prefix.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use lapin::options::BasicGetOptions;
+use shop_bus::consumer::{self, Handled, QueueSpec};
+use shop_bus::outbox::{self, Relay};
+use shop_bus::{Broker, BusConfig, Publisher, inbox, new_event};
+use shop_proto::shop::events::v1::envelope::Payload;
+use shop_proto::shop::events::v1::{Envelope, OrderConfirmed};
+use shop_testkit::{TestAmqp, TestMysql, wait_until};
+use tokio::sync::mpsc;
+
+fn broker(amqp: &TestAmqp, name: &str) -> Broker {
+    Broker::new(
+        BusConfig {
+            url: amqp.url.clone(),
+            exchange: amqp.exchange.clone(),
+            queue_prefix: amqp.queue_prefix.clone(),
+            queue_expires: Some(Duration::from_secs(60)),
+        },
+        name,
+    )
+}
+
+fn confirmed(order_id: &str) -> Envelope {
+    new_event(
+        order_id,
+        Payload::OrderConfirmed(OrderConfirmed {
+            order_id: order_id.to_owned(),
+            ..Default::default()
+        }),
+    )
+}
+
+fn spec(name: &str) -> QueueSpec {
+    QueueSpec {
+        retry_delay: Duration::from_millis(20),
+        ..QueueSpec::new(name, &["order.*"])
+    }
+}
+
+/// Starts a consumer whose handler forwards every envelope to the returned receiver and
+/// answers with `decide(attempt_number)`.
+fn consume(
+    broker: &Broker,
+    spec: QueueSpec,
+    decide: impl Fn(u32) -> Handled + Send + Sync + 'static,
+) -> (
+    mpsc::UnboundedReceiver<Envelope>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let calls = Arc::new(AtomicU32::new(0));
+    let decide = Arc::new(decide);
+    tokio::spawn(consumer::run(
+        broker.clone(),
+        spec,
+        move |envelope| {
+            let tx = tx.clone();
+            let calls = calls.clone();
+            let decide = decide.clone();
+            async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                let _ = tx.send(envelope);
+                decide(n)
+            }
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (rx, stop)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Envelope>) -> Envelope {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery within 10 s")
+        .expect("consumer alive")
+}
+
+/// Declares the consumer's queues before anything is published (a topic exchange drops
+/// messages that no queue is bound for).
+async fn declare(broker: &Broker, spec: &QueueSpec) {
+    let channel = broker.channel().await.expect("a channel");
+    consumer::declare(broker, &channel, spec)
+        .await
+        .expect("declared queues");
+}
+
+#[tokio::test]
+async fn a_published_event_reaches_the_consumer_intact() {
+    let amqp = TestAmqp::create().await.unwrap();
+    let broker = broker(&amqp, "test");
+    declare(&broker, &spec("roundtrip")).await;
+    let (mut rx, _stop) = consume(&broker, spec("roundtrip"), |_| Handled::Done);
+    let publisher = Publisher::new(broker.clone());
+    let sent = confirmed("o-1");
+    publisher.publish(&sent).await.unwrap();
+    assert_eq!(next(&mut rx).await, sent);
+}
+
+#[tokio::test]
+async fn failed_handling_is_retried_with_backoff_until_it_succeeds() {
+    let amqp = TestAmqp::create().await.unwrap();
+    let broker = broker(&amqp, "test");
+    declare(&broker, &spec("retry")).await;
+    let (mut rx, _stop) = consume(&broker, spec("retry"), |n| {
+        if n < 2 {
+            Handled::Retry("database down".into())
+        } else {
+            Handled::Done
+        }
+    });
+    let sent = confirmed("o-2");
+    Publisher::new(broker.clone()).publish(&sent).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(next(&mut rx).await.event_id, sent.event_id);
+    }
+    // Acked after the third attempt: nothing more arrives.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), rx.recv())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_message_that_keeps_failing_is_parked_in_the_dead_queue() {
+    let amqp = TestAmqp::create().await.unwrap();
+    let broker = broker(&amqp, "test");
+    let spec = QueueSpec {
+        max_attempts: 3,
+        ..spec("dead")
+    };
+    declare(&broker, &spec).await;
+    let (mut rx, _stop) = consume(&broker, spec, |_| Handled::Retry("always fails".into()));
+    let sent = confirmed("o-3");
+    Publisher::new(broker.clone()).publish(&sent).await.unwrap();
+    for _ in 0..3 {
+        next(&mut rx).await;
+    }
+    let dead_queue = format!("{}dead.dead", amqp.queue_prefix);
+    let channel = broker.channel().await.unwrap();
+    let parked = wait_until(
+        Duration::from_secs(5),
+        "the message in the dead queue",
+        || {
+            let channel = channel.clone();
+            let dead_queue = dead_queue.clone();
+            async move {
+                channel
+                    .basic_get(dead_queue.into(), BasicGetOptions { no_ack: true })
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        shop_bus::decode(&parked.delivery.data).unwrap().event_id,
+        sent.event_id
+    );
+}
+
+#[tokio::test]
+async fn undecodable_messages_go_straight_to_the_dead_queue() {
+    let amqp = TestAmqp::create().await.unwrap();
+    let broker = broker(&amqp, "test");
+    declare(&broker, &spec("garbage")).await;
+    let (mut rx, _stop) = consume(&broker, spec("garbage"), |_| Handled::Done);
+    let publisher = Publisher::new(broker.clone());
+    publisher
+        .publish_raw(shop_bus::publisher::Outgoing {
+            event_id: "bad-1",
+            routing_key: "order.created",
+            body: b"\xff\xff not protobuf",
+            headers: Default::default(),
+        })
+        .await
+        .unwrap();
+    let good = confirmed("o-4");
+    publisher.publish(&good).await.unwrap();
+    assert_eq!(
+        next(&mut rx).await.event_id,
+        good.event_id,
+        "the handler never saw the garbage"
+    );
+    let channel = broker.channel().await.unwrap();
+    let dead_queue = format!("{}garbage.dead", amqp.queue_prefix);
+    wait_until(Duration::from_secs(5), "garbage in the dead queue", || {
+        let channel = channel.clone();
+        let dead_queue = dead_queue.clone();
+        async move {
+            channel
+                .basic_get(dead_queue.into(), BasicGetOptions { no_ack: true })
+                .await
+                .ok()
+                .flatten()
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn consumers_and_publishers_recover_when_the_connection_drops() {
+    let amqp = TestAmqp::create().await.unwrap();
+    let consumer_broker = broker(&amqp, "consumer");
+    declare(&consumer_broker, &spec("reconnect")).await;
+    let (mut rx, _stop) = consume(&consumer_broker, spec("reconnect"), |_| Handled::Done);
+    let publisher_broker = broker(&amqp, "publisher");
+    let publisher = Publisher::new(publisher_broker.clone());
+    let first = confirmed("o-5");
+    publisher.publish(&first).await.unwrap();
+    assert_eq!(next(&mut rx).await.event_id, first.event_id);
+
+    // Both sides lose their connections.
+    consumer_broker.reset().await;
+    publisher_broker.reset().await;
+
+    let second = confirmed("o-6");
+    publisher
+        .publish(&second)
+        .await
+        .expect("the publisher reconnects");
+    assert_eq!(
+        next(&mut rx).await.event_id,
+        second.event_id,
+        "the consumer reconnects"
+    );
+}
+
+#[tokio::test]
+async fn the_outbox_publishes_committed_events_in_order_and_never_rolled_back_ones() {
+    let amqp = TestAmqp::create().await.unwrap();
+    let db = TestMysql::create().await.unwrap();
+    outbox::ensure_schema(&db.pool).await.unwrap();
+    let broker = broker(&amqp, "test");
+    let spec = QueueSpec {
+        prefetch: 1,
+        ..spec("outbox")
+    };
+    declare(&broker, &spec).await;
+    let (mut rx, _stop) = consume(&broker, spec, |_| Handled::Done);
+
+    let mut committed = Vec::new();
+    for i in 0..30 {
+        let envelope = confirmed(&format!("o-{i}"));
+        let mut tx = db.pool.begin().await.unwrap();
+        outbox::enqueue(&mut tx, &envelope).await.unwrap();
+        if i % 10 == 5 {
+            tx.rollback().await.unwrap();
+        } else {
+            tx.commit().await.unwrap();
+            committed.push(envelope.event_id);
+        }
+    }
+    let relay = Relay::new(db.pool.clone(), Publisher::new(broker.clone()));
+    let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.clone().run(async move {
+        let _ = relay_stopped.await;
+    }));
+    relay.notify();
+
+    let mut received = Vec::new();
+    for _ in 0..committed.len() {
+        received.push(next(&mut rx).await.event_id);
+    }
+    assert_eq!(
+        received, committed,
+        "every committed event, in commit order"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "no rolled-back event"
+    );
+    let unpublished: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM bus_outbox WHERE published_at IS NULL")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(unpublished, 0);
+    let _ = stop_relay.send(());
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_inbox_admits_each_event_once_per_consumer() {
+    let db = TestMysql::create().await.unwrap();
+    inbox::ensure_schema(&db.pool).await.unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    assert!(
+        inbox::first_delivery(&mut tx, "order", "e-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !inbox::first_delivery(&mut tx, "order", "e-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        inbox::first_delivery(&mut tx, "payment", "e-1")
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+
+    // A rolled-back effect does not count as processed.
+    let mut tx = db.pool.begin().await.unwrap();
+    assert!(
+        inbox::first_delivery(&mut tx, "order", "e-2")
+            .await
+            .unwrap()
+    );
+    tx.rollback().await.unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    assert!(
+        inbox::first_delivery(&mut tx, "order", "e-2")
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+}
