@@ -36,6 +36,15 @@ build:
 up: deps build
     scripts/up.sh
 
+# Load the demo catalog (256 products over 8 categories, with stock); idempotent. Needs `just up`.
+seed:
+    "${CARGO_TARGET_DIR:-target}/debug/shop-seed"
+
+# Measure catalog reads and reservations against the running system (`just load catalog 10 16`)
+load what="all" seconds="10" concurrency="16":
+    cargo build --release -p shop-tools --bin shop-load
+    "${CARGO_TARGET_DIR:-target}/release/shop-load" "$@"
+
 # Stop what `just up` / `just deps` started (never a server that was already running)
 down:
     scripts/down.sh

@@ -27,3 +27,24 @@ pub async fn signal() {
         () = terminate => tracing::info!("received SIGTERM, shutting down"),
     }
 }
+
+/// One stop signal observed by many tasks (the gRPC server, the outbox relay, consumers):
+/// every clone's [`Stop::wait`] resolves once the original future has.
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// Spawns a task that waits for `signal` and then tells every clone.
+    pub fn on(signal: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        let (tell, listen) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            signal.await;
+            let _ = tell.send(true);
+        });
+        Stop(listen)
+    }
+
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|stopped| *stopped).await;
+    }
+}

@@ -1,0 +1,511 @@
+//! `shop.order.v1.OrderService`: placing, reading and cancelling orders. Placing an order
+//! prices it from Product (never from the client or the cart), stores it with its
+//! `order.created` event in one transaction, and returns PENDING; the saga does the rest.
+
+use std::collections::HashMap;
+
+use sha2::Digest as _;
+use shop_kit::auth::{self, Claims};
+use shop_kit::client::TracedChannel;
+use shop_kit::{FieldViolations, Money, ServiceError, paging};
+use shop_proto::shop::cart::v1::{
+    CartRef, GetCartRequest, cart_ref, cart_service_client::CartServiceClient,
+};
+use shop_proto::shop::order::v1::{self as pb, order_service_server::OrderService};
+use shop_proto::shop::product::v1::{
+    BatchGetProductsRequest, product_service_client::ProductServiceClient,
+};
+use sqlx::MySqlPool;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{self, Address, Input, Status as OrderStatus};
+use crate::events::{self, Saga, SagaError};
+use crate::store::{self, LineRow, ListQuery, OrderRecord, OrderRow, StoreError};
+
+const DEFAULT_PAGE_SIZE: u32 = 20;
+const MAX_PAGE_SIZE: u32 = 100;
+const CANCEL_NOTE_MAX: usize = 500;
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::DuplicateKey => ServiceError::AlreadyExists {
+                reason: "IDEMPOTENCY_KEY_REUSED",
+                message: "this idempotency key was used for a different checkout".into(),
+            },
+            StoreError::Database(error) => ServiceError::internal(error),
+        }
+    }
+}
+
+impl From<SagaError> for ServiceError {
+    fn from(error: SagaError) -> Self {
+        match error {
+            SagaError::NotFound(id) => ServiceError::not_found("order", id),
+            SagaError::Refused(reason) => ServiceError::FailedPrecondition {
+                reason,
+                message: "a confirmed order can no longer be cancelled".into(),
+            },
+            SagaError::Store(error) => error.into(),
+        }
+    }
+}
+
+/// A dependency's failure as this service's caller should see it: their mistakes stay
+/// theirs, outages become UNAVAILABLE, and nothing else leaks.
+fn upstream(service: &'static str, status: Status) -> ServiceError {
+    match status.code() {
+        tonic::Code::Unavailable
+        | tonic::Code::DeadlineExceeded
+        | tonic::Code::Cancelled
+        | tonic::Code::Unknown => {
+            ServiceError::Unavailable(format!("{service} is unavailable; try again"))
+        }
+        tonic::Code::PermissionDenied => {
+            ServiceError::PermissionDenied(status.message().to_owned())
+        }
+        tonic::Code::Unauthenticated => ServiceError::Unauthenticated(status.message().to_owned()),
+        tonic::Code::InvalidArgument => ServiceError::invalid("cart", status.message().to_owned()),
+        _ => ServiceError::internal(anyhow::anyhow!("{service}: {status}")),
+    }
+}
+
+#[derive(Clone)]
+pub struct OrderApi {
+    pool: MySqlPool,
+    saga: Saga,
+    carts: CartServiceClient<TracedChannel>,
+    products: ProductServiceClient<TracedChannel>,
+}
+
+fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn to_proto(record: &OrderRecord) -> pb::Order {
+    let o = &record.order;
+    let money = |amount_minor| {
+        Some(shop_proto::shop::common::v1::Money {
+            amount_minor,
+            currency: o.currency.clone(),
+        })
+    };
+    pb::Order {
+        id: o.id.clone(),
+        user_id: o.user_id.clone(),
+        status: OrderStatus::parse(&o.status).map_or(0, |s| s.to_proto() as i32),
+        lines: record
+            .lines
+            .iter()
+            .map(|line| pb::OrderLine {
+                sku: line.sku.clone(),
+                product_name: line.product_name.clone(),
+                quantity: line.quantity,
+                unit_price: money(line.unit_price_minor),
+                line_total: money(line.unit_price_minor.saturating_mul(line.quantity)),
+            })
+            .collect(),
+        total: money(o.total_minor),
+        shipping_address: Some(shop_proto::shop::common::v1::Address {
+            name: o.ship_name.clone(),
+            line1: o.ship_line1.clone(),
+            line2: o.ship_line2.clone(),
+            city: o.ship_city.clone(),
+            postal_code: o.ship_postal_code.clone(),
+            country: o.ship_country.clone(),
+        }),
+        payment_method: o.payment_method.clone(),
+        cancel_reason: o
+            .cancel_reason
+            .as_deref()
+            .and_then(domain::CancelReason::parse)
+            .map_or(0, |r| r.to_proto() as i32),
+        payment_client_secret: o.payment_client_secret.clone().unwrap_or_default(),
+        created_at: Some(timestamp(o.created_at)),
+        updated_at: Some(timestamp(o.updated_at)),
+        version: o.version,
+        cancel_note: o.cancel_note.clone(),
+        payment_id: o.payment_id.clone().unwrap_or_default(),
+    }
+}
+
+/// The cart a checkout draws from, checked against the caller.
+enum CheckoutCart {
+    Guest(String),
+    User(String),
+}
+
+fn parse_cart(
+    cart: Option<&CartRef>,
+    claims: &Claims,
+    violations: &mut FieldViolations,
+) -> Option<CheckoutCart> {
+    match cart.and_then(|c| c.key.as_ref()) {
+        Some(cart_ref::Key::GuestCartId(id)) => violations.check(
+            "cart.guest_cart_id",
+            uuid::Uuid::parse_str(id.trim())
+                .map(|id| CheckoutCart::Guest(id.to_string()))
+                .map_err(|_| "must be a cart id (UUID)"),
+        ),
+        Some(cart_ref::Key::UserId(id)) if id.trim() == claims.sub => {
+            Some(CheckoutCart::User(claims.sub.clone()))
+        }
+        Some(cart_ref::Key::UserId(_)) => {
+            violations.add("cart.user_id", "must be your own user id");
+            None
+        }
+        None => {
+            violations.add("cart", "is required");
+            None
+        }
+    }
+}
+
+/// Identifies what a checkout asked for, so a reused idempotency key with a different
+/// request is told apart from a retry.
+fn request_hash(cart: &CheckoutCart, address: &Address, payment_method: &str) -> String {
+    let cart = match cart {
+        CheckoutCart::Guest(id) => format!("guest:{id}"),
+        CheckoutCart::User(id) => format!("user:{id}"),
+    };
+    let text = format!(
+        "{cart}\n{}\n{}\n{}\n{}\n{}\n{}\n{payment_method}",
+        address.name,
+        address.line1,
+        address.line2,
+        address.city,
+        address.postal_code,
+        address.country
+    );
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl OrderApi {
+    pub fn new(
+        pool: MySqlPool,
+        saga: Saga,
+        carts: CartServiceClient<TracedChannel>,
+        products: ProductServiceClient<TracedChannel>,
+    ) -> Self {
+        Self {
+            pool,
+            saga,
+            carts,
+            products,
+        }
+    }
+
+    /// The order if the caller may see it; NOT_FOUND otherwise, so ids of other people's
+    /// orders cannot be probed.
+    async fn visible(&self, id: &str, claims: &Claims) -> Result<OrderRecord, ServiceError> {
+        let id = uuid::Uuid::parse_str(id.trim())
+            .map_err(|_| ServiceError::invalid("id", "must be an order id (UUID)"))?
+            .to_string();
+        match store::get(&self.pool, &id).await? {
+            Some(record) if claims.may_act_for(&record.order.user_id) => Ok(record),
+            _ => Err(ServiceError::not_found("order", id)),
+        }
+    }
+
+    /// Lines with authoritative names and prices from Product, and their total.
+    async fn price_lines(
+        &self,
+        quantities: &[(String, i64)],
+    ) -> Result<(Vec<LineRow>, Money), ServiceError> {
+        let skus: Vec<String> = quantities.iter().map(|(sku, _)| sku.clone()).collect();
+        let products = self
+            .products
+            .clone()
+            .batch_get_products(BatchGetProductsRequest { ids: vec![], skus })
+            .await
+            .map_err(|status| upstream("the catalog", status))?
+            .into_inner();
+        let by_sku: HashMap<&str, _> = products
+            .products
+            .iter()
+            .map(|p| (p.sku.as_str(), p))
+            .collect();
+        let mut lines = Vec::with_capacity(quantities.len());
+        let mut prices = Vec::with_capacity(quantities.len());
+        for (index, (sku, quantity)) in quantities.iter().enumerate() {
+            let product = by_sku
+                .get(sku.as_str())
+                .filter(|p| !p.archived)
+                .ok_or_else(|| ServiceError::FailedPrecondition {
+                    reason: "PRODUCT_UNAVAILABLE",
+                    message: format!("{sku} is no longer sold; remove it from the cart"),
+                })?;
+            let price =
+                Money::from_proto(product.price.as_ref()).map_err(ServiceError::internal)?;
+            let line_total = price
+                .checked_mul(*quantity)
+                .map_err(ServiceError::internal)?;
+            prices.push(line_total);
+            lines.push(LineRow {
+                line_no: index as i32 + 1,
+                sku: sku.clone(),
+                product_name: product.name.clone(),
+                quantity: *quantity,
+                unit_price_minor: price.amount_minor(),
+            });
+        }
+        let currency = prices
+            .first()
+            .map(Money::currency)
+            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no prices")))?;
+        let total = Money::sum(currency, prices).map_err(|_| ServiceError::FailedPrecondition {
+            reason: "MIXED_CURRENCIES",
+            message: "the cart mixes currencies; check out one currency at a time".into(),
+        })?;
+        Ok((lines, total))
+    }
+}
+
+#[tonic::async_trait]
+impl OrderService for OrderApi {
+    #[tracing::instrument(skip_all, fields(user_id, order_id))]
+    async fn place_order(
+        &self,
+        request: Request<pb::PlaceOrderRequest>,
+    ) -> Result<Response<pb::PlaceOrderResponse>, Status> {
+        let claims = auth::claims(&request)?.clone();
+        tracing::Span::current().record("user_id", claims.sub.as_str());
+        let authorization = request.metadata().get("authorization").cloned();
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let key = violations.check(
+            "idempotency_key",
+            domain::parse_idempotency_key(&request.idempotency_key),
+        );
+        let cart = parse_cart(request.cart.as_ref(), &claims, &mut violations);
+        let address = Address::parse(request.shipping_address.as_ref(), &mut violations);
+        let payment_method = violations.check(
+            "payment_method",
+            domain::parse_payment_method(&request.payment_method),
+        );
+        violations.into_result()?;
+        let (Some(key), Some(cart), Some(address), Some(payment_method)) =
+            (key, cart, address, payment_method)
+        else {
+            return Err(
+                ServiceError::internal(anyhow::anyhow!("validated request incomplete")).into(),
+            );
+        };
+        let hash = request_hash(&cart, &address, &payment_method);
+
+        let replay = |existing: OrderRecord| -> Result<Response<pb::PlaceOrderResponse>, Status> {
+            if existing.order.request_hash == hash {
+                Ok(Response::new(pb::PlaceOrderResponse {
+                    order: Some(to_proto(&existing)),
+                }))
+            } else {
+                Err(ServiceError::from(StoreError::DuplicateKey).into())
+            }
+        };
+        if let Some(existing) = store::by_idempotency_key(&self.pool, &claims.sub, &key)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            return replay(existing);
+        }
+
+        let mut cart_request = Request::new(GetCartRequest {
+            cart: Some(CartRef {
+                key: Some(match &cart {
+                    CheckoutCart::Guest(id) => cart_ref::Key::GuestCartId(id.clone()),
+                    CheckoutCart::User(id) => cart_ref::Key::UserId(id.clone()),
+                }),
+            }),
+        });
+        if let Some(authorization) = authorization {
+            cart_request
+                .metadata_mut()
+                .insert("authorization", authorization);
+        }
+        let cart_lines = self
+            .carts
+            .clone()
+            .get_cart(cart_request)
+            .await
+            .map_err(|status| upstream("the cart", status))?
+            .into_inner()
+            .cart
+            .map(|cart| cart.lines)
+            .unwrap_or_default();
+        if cart_lines.is_empty() {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "CART_EMPTY",
+                message: "the cart is empty".into(),
+            }
+            .into());
+        }
+        let quantities: Vec<(String, i64)> = cart_lines
+            .into_iter()
+            .map(|line| (line.sku, line.quantity))
+            .collect();
+        let (lines, total) = self.price_lines(&quantities).await?;
+
+        let now = store::now();
+        let record = OrderRecord {
+            order: OrderRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                user_id: claims.sub.clone(),
+                idempotency_key: key.clone(),
+                request_hash: hash.clone(),
+                status: OrderStatus::Pending.as_str().to_owned(),
+                cancel_reason: None,
+                cancel_note: String::new(),
+                currency: total.currency().code().to_owned(),
+                total_minor: total.amount_minor(),
+                ship_name: address.name,
+                ship_line1: address.line1,
+                ship_line2: address.line2,
+                ship_city: address.city,
+                ship_postal_code: address.postal_code,
+                ship_country: address.country,
+                payment_method,
+                payment_id: None,
+                payment_client_secret: None,
+                cart_guest_id: match &cart {
+                    CheckoutCart::Guest(id) => Some(id.clone()),
+                    CheckoutCart::User(_) => None,
+                },
+                cart_user_id: match &cart {
+                    CheckoutCart::User(id) => Some(id.clone()),
+                    CheckoutCart::Guest(_) => None,
+                },
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            },
+            lines,
+        };
+        tracing::Span::current().record("order_id", record.order.id.as_str());
+
+        let mut tx = self.pool.begin().await.map_err(ServiceError::internal)?;
+        match store::insert(&mut tx, &record).await {
+            Ok(()) => {}
+            Err(StoreError::DuplicateKey) => {
+                // A concurrent call with the same key won the race: answer as a retry.
+                tx.rollback().await.map_err(ServiceError::internal)?;
+                let existing = store::by_idempotency_key(&self.pool, &claims.sub, &key)
+                    .await
+                    .map_err(ServiceError::from)?
+                    .ok_or_else(|| {
+                        ServiceError::internal(anyhow::anyhow!("duplicate key without order"))
+                    })?;
+                return replay(existing);
+            }
+            Err(other) => return Err(ServiceError::from(other).into()),
+        }
+        shop_bus::outbox::enqueue(&mut tx, &events::order_created(&record))
+            .await
+            .map_err(ServiceError::internal)?;
+        tx.commit().await.map_err(ServiceError::internal)?;
+        self.saga.relay().notify();
+        tracing::info!(total = %total, lines = record.lines.len(), "order placed");
+        Ok(Response::new(pb::PlaceOrderResponse {
+            order: Some(to_proto(&record)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(order_id = %request.get_ref().id))]
+    async fn get_order(
+        &self,
+        request: Request<pb::GetOrderRequest>,
+    ) -> Result<Response<pb::GetOrderResponse>, Status> {
+        let claims = auth::claims(&request)?.clone();
+        let record = self.visible(&request.get_ref().id, &claims).await?;
+        Ok(Response::new(pb::GetOrderResponse {
+            order: Some(to_proto(&record)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_orders(
+        &self,
+        request: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        let claims = auth::claims(&request)?.clone();
+        let request = request.into_inner();
+        let page_size = paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let user_filter = request.user_id.trim();
+        let user_id = if claims.is_admin() {
+            (!user_filter.is_empty()).then(|| user_filter.to_owned())
+        } else if user_filter.is_empty() || user_filter == claims.sub {
+            Some(claims.sub.clone())
+        } else {
+            return Err(ServiceError::PermissionDenied(
+                "only admins may list other users' orders".into(),
+            )
+            .into());
+        };
+        let status = match pb::OrderStatus::try_from(request.status) {
+            Ok(status) => OrderStatus::from_proto(status).map(OrderStatus::as_str),
+            Err(_) => return Err(ServiceError::invalid("status", "unknown order status").into()),
+        };
+        let before: Option<String> = paging::decode_token(&request.page_token)?;
+        let mut records = store::list(
+            &self.pool,
+            ListQuery {
+                user_id: user_id.as_deref(),
+                status,
+                before_id: before.as_deref(),
+                limit: i64::from(page_size) + 1,
+            },
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        let next_page_token = if records.len() > page_size as usize {
+            records.truncate(page_size as usize);
+            records
+                .last()
+                .map(|last| paging::encode_token(&last.order.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListOrdersResponse {
+            orders: records.iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(order_id = %request.get_ref().id))]
+    async fn cancel_order(
+        &self,
+        request: Request<pb::CancelOrderRequest>,
+    ) -> Result<Response<pb::CancelOrderResponse>, Status> {
+        let claims = auth::claims(&request)?.clone();
+        let request = request.into_inner();
+        let note = request.reason.trim().to_owned();
+        if note.chars().count() > CANCEL_NOTE_MAX {
+            return Err(ServiceError::invalid(
+                "reason",
+                format!("must be at most {CANCEL_NOTE_MAX} characters"),
+            )
+            .into());
+        }
+        let record = self.visible(&request.id, &claims).await?;
+        let by_admin = claims.sub != record.order.user_id;
+        let updated = self
+            .saga
+            .apply(
+                &record.order.id,
+                Input::CancelRequested { by_admin },
+                None,
+                |order| order.cancel_note = note,
+            )
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(pb::CancelOrderResponse {
+            order: Some(to_proto(&updated)),
+        }))
+    }
+}

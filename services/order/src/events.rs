@@ -1,0 +1,267 @@
+//! The Order service's part in the checkout saga: it applies state changes (from its own
+//! RPCs and from inventory and payment events) in one transaction with the events they
+//! cause (outbox) and, for consumed events, the inbox record that makes redelivery harmless.
+
+use shop_bus::consumer::{Handled, QueueSpec};
+use shop_bus::outbox::{self, Relay};
+use shop_bus::{inbox, new_event};
+use shop_proto::shop::events::v1::{self as ev, Envelope, envelope::Payload};
+use sqlx::MySqlPool;
+
+use crate::domain::{Decision, Emit, Input, Status};
+use crate::store::{self, OrderRecord, OrderRow, StoreError};
+
+/// The inbox name of this service's saga consumer.
+pub const CONSUMER: &str = "order.saga";
+
+pub fn queue_spec() -> QueueSpec {
+    QueueSpec::new(
+        CONSUMER,
+        &[
+            "inventory.reserved",
+            "inventory.rejected",
+            "inventory.released",
+            "payment.succeeded",
+            "payment.failed",
+            "payment.requires_action",
+        ],
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SagaError {
+    #[error("order {0} not found")]
+    NotFound(String),
+    #[error("refused: {0}")]
+    Refused(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for SagaError {
+    fn from(error: sqlx::Error) -> Self {
+        SagaError::Store(StoreError::Database(error))
+    }
+}
+
+/// Applies inputs to orders, transactionally with their outgoing events.
+#[derive(Clone)]
+pub struct Saga {
+    pool: MySqlPool,
+    relay: Relay,
+}
+
+fn cart_ref(order: &OrderRow) -> Option<ev::CartRef> {
+    use ev::cart_ref::Key;
+    let key = match (&order.cart_guest_id, &order.cart_user_id) {
+        (Some(guest), _) => Key::GuestCartId(guest.clone()),
+        (None, Some(user)) => Key::UserId(user.clone()),
+        (None, None) => return None,
+    };
+    Some(ev::CartRef { key: Some(key) })
+}
+
+fn money(order: &OrderRow, amount_minor: i64) -> shop_proto::shop::common::v1::Money {
+    shop_proto::shop::common::v1::Money {
+        amount_minor,
+        currency: order.currency.clone(),
+    }
+}
+
+fn event_lines(record: &OrderRecord) -> Vec<ev::OrderLine> {
+    record
+        .lines
+        .iter()
+        .map(|line| ev::OrderLine {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            unit_price: Some(money(&record.order, line.unit_price_minor)),
+        })
+        .collect()
+}
+
+/// `order.created`: everything Inventory needs to reserve.
+pub fn order_created(record: &OrderRecord) -> Envelope {
+    let order = &record.order;
+    new_event(
+        &order.id,
+        Payload::OrderCreated(ev::OrderCreated {
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            lines: event_lines(record),
+            total: Some(money(order, order.total_minor)),
+            cart: cart_ref(order),
+        }),
+    )
+}
+
+fn emitted(record: &OrderRecord, emit: Emit) -> Envelope {
+    let order = &record.order;
+    let payload = match emit {
+        Emit::PaymentRequested => Payload::OrderPaymentRequested(ev::OrderPaymentRequested {
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            amount: Some(money(order, order.total_minor)),
+            payment_method: order.payment_method.clone(),
+            // One payment per order: Payment derives its Stripe idempotency key from this.
+            idempotency_seed: order.id.clone(),
+        }),
+        Emit::Confirmed => Payload::OrderConfirmed(ev::OrderConfirmed {
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            cart: cart_ref(order),
+            lines: event_lines(record),
+        }),
+        Emit::Cancelled { payment_captured } => Payload::OrderCancelled(ev::OrderCancelled {
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            reason: order
+                .cancel_reason
+                .as_deref()
+                .and_then(crate::domain::CancelReason::parse)
+                .map_or(0, |reason| reason.to_proto() as i32),
+            payment_captured,
+        }),
+    };
+    new_event(&order.id, payload)
+}
+
+/// What an event means for an order, and any payment details it brings.
+struct Incoming {
+    order_id: String,
+    input: Input,
+    payment_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+fn interpret(envelope: &Envelope) -> Option<Incoming> {
+    let incoming = |order_id: &str, input| Incoming {
+        order_id: order_id.to_owned(),
+        input,
+        payment_id: None,
+        client_secret: None,
+    };
+    match envelope.payload.as_ref()? {
+        Payload::InventoryReserved(e) => Some(incoming(&e.order_id, Input::StockReserved)),
+        Payload::InventoryRejected(e) => Some(incoming(&e.order_id, Input::StockRejected)),
+        Payload::InventoryReleased(e) if e.reason == ev::ReleaseReason::Expired as i32 => {
+            Some(incoming(&e.order_id, Input::ReservationExpired))
+        }
+        Payload::PaymentSucceeded(e) => Some(Incoming {
+            payment_id: Some(e.payment_id.clone()),
+            ..incoming(&e.order_id, Input::PaymentSucceeded)
+        }),
+        Payload::PaymentFailed(e) => Some(Incoming {
+            payment_id: Some(e.payment_id.clone()),
+            ..incoming(
+                &e.order_id,
+                Input::PaymentFailed {
+                    declined: e.declined,
+                },
+            )
+        }),
+        Payload::PaymentRequiresAction(e) => Some(Incoming {
+            payment_id: Some(e.payment_id.clone()),
+            client_secret: Some(e.client_secret.clone()),
+            ..incoming(&e.order_id, Input::PaymentRequiresAction)
+        }),
+        _ => None,
+    }
+}
+
+impl Saga {
+    pub fn new(pool: MySqlPool, relay: Relay) -> Self {
+        Self { pool, relay }
+    }
+
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    /// Applies `input` to the order (locked for the transaction). With `inbox`, the event
+    /// is recorded as processed in the same transaction, and a duplicate does nothing.
+    /// Returns the order as it is afterwards.
+    pub async fn apply(
+        &self,
+        order_id: &str,
+        input: Input,
+        inbox_event: Option<&str>,
+        note: impl FnOnce(&mut OrderRow),
+    ) -> Result<OrderRecord, SagaError> {
+        let mut tx = self.pool.begin().await?;
+        let first = match inbox_event {
+            Some(event_id) => inbox::first_delivery(&mut tx, CONSUMER, event_id).await?,
+            None => true,
+        };
+        let mut record = store::lock(&mut tx, order_id)
+            .await?
+            .ok_or_else(|| SagaError::NotFound(order_id.to_owned()))?;
+        if !first {
+            tx.rollback().await?;
+            return Ok(record);
+        }
+        let status = Status::parse(&record.order.status).unwrap_or(Status::Pending);
+        match crate::domain::decide(status, input) {
+            Decision::Apply {
+                status,
+                cancel_reason,
+                emit,
+            } => {
+                record.order.status = status.as_str().to_owned();
+                if let Some(reason) = cancel_reason {
+                    record.order.cancel_reason = Some(reason.as_str().to_owned());
+                }
+                note(&mut record.order);
+                store::save_state(&mut tx, &mut record.order).await?;
+                if let Some(emit) = emit {
+                    outbox::enqueue(&mut tx, &emitted(&record, emit)).await?;
+                }
+                tx.commit().await?;
+                self.relay.notify();
+                tracing::info!(order_id, status = status.as_str(), ?input, "order updated");
+            }
+            Decision::Ignore => {
+                tx.commit().await?;
+                tracing::debug!(order_id, ?input, "nothing to do");
+            }
+            Decision::Refuse(reason) => {
+                tx.rollback().await?;
+                return Err(SagaError::Refused(reason));
+            }
+        }
+        Ok(record)
+    }
+
+    /// The consumer's handler: at-least-once in, exactly-once effect.
+    pub async fn handle(&self, envelope: Envelope) -> Handled {
+        let Some(incoming) = interpret(&envelope) else {
+            return Handled::Done;
+        };
+        let Incoming {
+            order_id,
+            input,
+            payment_id,
+            client_secret,
+        } = incoming;
+        let result = self
+            .apply(&order_id, input, Some(&envelope.event_id), |order| {
+                if let Some(payment_id) = payment_id.filter(|id| !id.is_empty()) {
+                    order.payment_id = Some(payment_id);
+                }
+                match input {
+                    Input::PaymentRequiresAction => order.payment_client_secret = client_secret,
+                    Input::PaymentSucceeded | Input::PaymentFailed { .. } => {
+                        order.payment_client_secret = None;
+                    }
+                    _ => {}
+                }
+            })
+            .await;
+        match result {
+            Ok(_) => Handled::Done,
+            Err(SagaError::NotFound(id)) => Handled::Reject(format!("unknown order {id}")),
+            Err(SagaError::Refused(reason)) => Handled::Reject(reason.to_owned()),
+            Err(SagaError::Store(error)) => Handled::Retry(error.to_string()),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! shop-order: orders and the coordinator of the checkout saga (DESIGN §5).
+//!
+//! PlaceOrder prices the cart from Product and stores the PENDING order with its
+//! `order.created` event (transactional outbox). The saga consumer then moves the order on
+//! inventory and payment events until it is CONFIRMED or CANCELLED, emitting
+//! `order.payment_requested`, `order.confirmed` and `order.cancelled` the same way.
+
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use shop_bus::outbox::Relay;
+use shop_bus::{Broker, BusConfig, Publisher};
+use shop_kit::auth::TokenVerifier;
+use shop_kit::server::GrpcHost;
+use shop_kit::shutdown::Stop;
+use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
+use shop_proto::shop::order::v1::order_service_server::OrderServiceServer;
+use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
+use sqlx::MySqlPool;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OrderConfig {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub amqp_url: String,
+    pub amqp_exchange: String,
+    /// Prefix of this instance's queue names (tests isolate themselves with it).
+    pub amqp_queue_prefix: String,
+    pub cart_url: String,
+    pub product_url: String,
+    /// Deadline of every call to Cart and Product.
+    pub upstream_deadline_ms: u64,
+    pub jwt_public_key_pem: Option<String>,
+    pub jwt_public_key_file: Option<String>,
+}
+
+impl Default for OrderConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50055)),
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9105)),
+            database_url: "mysql://root@127.0.0.1:3306/shop_order".into(),
+            database_max_connections: 20,
+            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            amqp_exchange: "shop.events".into(),
+            amqp_queue_prefix: String::new(),
+            cart_url: "http://127.0.0.1:50054".into(),
+            product_url: "http://127.0.0.1:50052".into(),
+            upstream_deadline_ms: 3000,
+            jwt_public_key_pem: None,
+            jwt_public_key_file: None,
+        }
+    }
+}
+
+pub struct App {
+    host: GrpcHost,
+    pool: MySqlPool,
+    broker: Broker,
+    saga: events::Saga,
+}
+
+impl App {
+    pub async fn build(config: OrderConfig) -> anyhow::Result<Self> {
+        let public_pem = shop_kit::config::pem_from(
+            config.jwt_public_key_pem.as_deref(),
+            config.jwt_public_key_file.as_deref(),
+            "jwt_public_key",
+        )?;
+        let verifier = TokenVerifier::from_pem(&public_pem)?;
+        let pool = shop_kit::mysql::connect_and_migrate(
+            &config.database_url,
+            config.database_max_connections,
+            &MIGRATOR,
+        )
+        .await
+        .context("order database")?;
+        shop_bus::outbox::ensure_schema(&pool).await?;
+        shop_bus::inbox::ensure_schema(&pool).await?;
+
+        let broker = Broker::new(
+            BusConfig {
+                url: config.amqp_url.clone(),
+                exchange: config.amqp_exchange.clone(),
+                queue_prefix: config.amqp_queue_prefix.clone(),
+                queue_expires: None,
+            },
+            "shop-order",
+        );
+        let host = GrpcHost::bind("order", config.grpc_addr, config.admin_addr).await?;
+        let relay = Relay::new(pool.clone(), Publisher::new(broker.clone()))
+            .with_metrics(host.metrics().registry())?;
+        let saga = events::Saga::new(pool.clone(), relay);
+
+        let deadline = Duration::from_millis(config.upstream_deadline_ms);
+        let carts = CartServiceClient::new(shop_kit::client::traced_channel(
+            &config.cart_url,
+            deadline,
+        )?);
+        let products = ProductServiceClient::new(shop_kit::client::traced_channel(
+            &config.product_url,
+            deadline,
+        )?);
+        let api = api::OrderApi::new(pool.clone(), saga.clone(), carts, products);
+        let host = host
+            .with_token_verifier(verifier)
+            .add_service(OrderServiceServer::new(api));
+        Ok(Self {
+            host,
+            pool,
+            broker,
+            saga,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.host.grpc_addr()
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.host.admin_addr()
+    }
+
+    /// Serves gRPC, relays the outbox and consumes saga events until `shutdown`; then
+    /// drains all three and closes the broker connection and the pool.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = Stop::on(shutdown);
+        let relay = tokio::spawn(self.saga.relay().clone().run(stop.clone().wait()));
+        let saga = self.saga.clone();
+        let consumer = tokio::spawn(shop_bus::consumer::run(
+            self.broker.clone(),
+            events::queue_spec(),
+            move |envelope| {
+                let saga = saga.clone();
+                async move { saga.handle(envelope).await }
+            },
+            stop.clone().wait(),
+        ));
+        let served = self.host.serve(stop.wait()).await;
+        let _ = relay.await;
+        let _ = consumer.await;
+        self.broker.close().await;
+        self.pool.close().await;
+        served?;
+        Ok(())
+    }
+}

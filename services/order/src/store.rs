@@ -1,0 +1,239 @@
+//! MySQL persistence for orders and their lines. Persistence only; state changes are
+//! decided in `domain` and applied by `api` and `events` inside transactions they own.
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use sqlx::{MySqlConnection, MySqlPool};
+
+const ER_DUP_ENTRY: &str = "23000";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("an order with this idempotency key exists")]
+    DuplicateKey,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub user_id: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub status: String,
+    pub cancel_reason: Option<String>,
+    pub cancel_note: String,
+    pub currency: String,
+    pub total_minor: i64,
+    pub ship_name: String,
+    pub ship_line1: String,
+    pub ship_line2: String,
+    pub ship_city: String,
+    pub ship_postal_code: String,
+    pub ship_country: String,
+    pub payment_method: String,
+    pub payment_id: Option<String>,
+    pub payment_client_secret: Option<String>,
+    pub cart_guest_id: Option<String>,
+    pub cart_user_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LineRow {
+    pub line_no: i32,
+    pub sku: String,
+    pub product_name: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+}
+
+/// An order with its lines, as the API returns it.
+#[derive(Debug, Clone)]
+pub struct OrderRecord {
+    pub order: OrderRow,
+    pub lines: Vec<LineRow>,
+}
+
+const COLUMNS: &str = "id, user_id, idempotency_key, request_hash, status, cancel_reason, \
+    cancel_note, currency, total_minor, ship_name, ship_line1, ship_line2, ship_city, \
+    ship_postal_code, ship_country, payment_method, payment_id, payment_client_secret, \
+    cart_guest_id, cart_user_id, created_at, updated_at, version";
+
+pub fn now() -> DateTime<Utc> {
+    // DATETIME(6) keeps microseconds; what we return must equal what a read returns.
+    Utc::now().trunc_subsecs(6)
+}
+
+pub async fn insert(tx: &mut MySqlConnection, record: &OrderRecord) -> Result<(), StoreError> {
+    let o = &record.order;
+    sqlx::query(&format!(
+        "INSERT INTO orders ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&o.id)
+    .bind(&o.user_id)
+    .bind(&o.idempotency_key)
+    .bind(&o.request_hash)
+    .bind(&o.status)
+    .bind(&o.cancel_reason)
+    .bind(&o.cancel_note)
+    .bind(&o.currency)
+    .bind(o.total_minor)
+    .bind(&o.ship_name)
+    .bind(&o.ship_line1)
+    .bind(&o.ship_line2)
+    .bind(&o.ship_city)
+    .bind(&o.ship_postal_code)
+    .bind(&o.ship_country)
+    .bind(&o.payment_method)
+    .bind(&o.payment_id)
+    .bind(&o.payment_client_secret)
+    .bind(&o.cart_guest_id)
+    .bind(&o.cart_user_id)
+    .bind(o.created_at)
+    .bind(o.updated_at)
+    .bind(o.version)
+    .execute(&mut *tx)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(ER_DUP_ENTRY) => {
+            StoreError::DuplicateKey
+        }
+        _ => StoreError::Database(error),
+    })?;
+    for line in &record.lines {
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, line_no, sku, product_name, quantity, unit_price_minor) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&o.id)
+        .bind(line.line_no)
+        .bind(&line.sku)
+        .bind(&line.product_name)
+        .bind(line.quantity)
+        .bind(line.unit_price_minor)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn lines(conn: &mut MySqlConnection, order_id: &str) -> Result<Vec<LineRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT line_no, sku, product_name, quantity, unit_price_minor FROM order_lines \
+         WHERE order_id = ? ORDER BY line_no",
+    )
+    .bind(order_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+async fn with_lines(
+    conn: &mut MySqlConnection,
+    order: Option<OrderRow>,
+) -> Result<Option<OrderRecord>, StoreError> {
+    match order {
+        Some(order) => {
+            let lines = lines(conn, &order.id).await?;
+            Ok(Some(OrderRecord { order, lines }))
+        }
+        None => Ok(None),
+    }
+}
+
+pub async fn get(pool: &MySqlPool, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let order = sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    with_lines(&mut conn, order).await
+}
+
+pub async fn by_idempotency_key(
+    pool: &MySqlPool,
+    user_id: &str,
+    key: &str,
+) -> Result<Option<OrderRecord>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let order = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE user_id = ? AND idempotency_key = ?"
+    ))
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    with_lines(&mut conn, order).await
+}
+
+/// Reads the order and locks it until the transaction ends, so concurrent events and RPCs
+/// on one order apply one after another.
+pub async fn lock(tx: &mut MySqlConnection, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+    let order = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE id = ? FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    with_lines(tx, order).await
+}
+
+/// Writes the mutable part of `order` back and bumps its version.
+pub async fn save_state(tx: &mut MySqlConnection, order: &mut OrderRow) -> Result<(), StoreError> {
+    order.updated_at = now();
+    order.version += 1;
+    sqlx::query(
+        "UPDATE orders SET status = ?, cancel_reason = ?, cancel_note = ?, payment_id = ?, \
+         payment_client_secret = ?, updated_at = ?, version = ? WHERE id = ?",
+    )
+    .bind(&order.status)
+    .bind(&order.cancel_reason)
+    .bind(&order.cancel_note)
+    .bind(&order.payment_id)
+    .bind(&order.payment_client_secret)
+    .bind(order.updated_at)
+    .bind(order.version)
+    .bind(&order.id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub struct ListQuery<'a> {
+    pub user_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    /// Ids are UUIDv7, so id order is creation order: newest first means `id < after`.
+    pub before_id: Option<&'a str>,
+    pub limit: i64,
+}
+
+pub async fn list(pool: &MySqlPool, query: ListQuery<'_>) -> Result<Vec<OrderRecord>, StoreError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM orders WHERE 1 = 1");
+    if query.user_id.is_some() {
+        sql.push_str(" AND user_id = ?");
+    }
+    if query.status.is_some() {
+        sql.push_str(" AND status = ?");
+    }
+    if query.before_id.is_some() {
+        sql.push_str(" AND id < ?");
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    let mut statement = sqlx::query_as::<_, OrderRow>(&sql);
+    for value in [query.user_id, query.status, query.before_id]
+        .into_iter()
+        .flatten()
+    {
+        statement = statement.bind(value);
+    }
+    let mut conn = pool.acquire().await?;
+    let orders = statement.bind(query.limit).fetch_all(&mut *conn).await?;
+    let mut records = Vec::with_capacity(orders.len());
+    for order in orders {
+        let lines = lines(&mut conn, &order.id).await?;
+        records.push(OrderRecord { order, lines });
+    }
+    Ok(records)
+}
