@@ -11,25 +11,27 @@ use tokio::sync::Mutex;
 
 use crate::BusError;
 
-/// Where the broker is and which exchange carries the events. Tests use their own exchange
-/// (and queue prefix) so they can share one RabbitMQ.
-#[derive(Debug, Clone)]
+/// Where the broker is and which exchange carries the events. Every service embeds it as
+/// its `amqp` config section (`SHOP_AMQP__URL`, `SHOP_AMQP__EXCHANGE`, ...). Tests use their
+/// own exchange and queue prefix so they can share one RabbitMQ.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
 pub struct BusConfig {
     pub url: String,
     pub exchange: String,
     /// Prepended to every queue name this process declares (empty in production).
     pub queue_prefix: String,
-    /// Auto-delete idle queues after this long (tests only; production queues are kept).
-    pub queue_expires: Option<Duration>,
+    /// Delete idle queues after this many seconds (tests only); 0 keeps them forever.
+    pub queue_expires_secs: u64,
 }
 
-impl BusConfig {
-    pub fn new(url: impl Into<String>) -> Self {
+impl Default for BusConfig {
+    fn default() -> Self {
         Self {
-            url: url.into(),
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
             exchange: "shop.events".to_owned(),
             queue_prefix: String::new(),
-            queue_expires: None,
+            queue_expires_secs: 0,
         }
     }
 }

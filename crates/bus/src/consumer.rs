@@ -89,10 +89,14 @@ pub async fn declare(
     let config = broker.config();
     let queue = format!("{}{}", config.queue_prefix, spec.name);
     let mut common = FieldTable::default();
-    if let Some(expires) = config.queue_expires {
+    if config.queue_expires_secs > 0 {
+        let millis = config
+            .queue_expires_secs
+            .saturating_mul(1000)
+            .min(u64::from(u32::MAX));
         common.insert(
             ShortString::from("x-expires"),
-            AMQPValue::LongUInt(expires.as_millis() as u32),
+            AMQPValue::LongUInt(millis as u32),
         );
     }
     let durable = QueueDeclareOptions {

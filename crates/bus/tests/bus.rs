@@ -20,7 +20,7 @@ fn broker(amqp: &TestAmqp, name: &str) -> Broker {
             url: amqp.url.clone(),
             exchange: amqp.exchange.clone(),
             queue_prefix: amqp.queue_prefix.clone(),
-            queue_expires: Some(Duration::from_secs(60)),
+            queue_expires_secs: 60,
         },
         name,
     )

@@ -1,8 +1,9 @@
 //! Layered, typed configuration: struct defaults < `config/<SHOP_ENV>.toml` < `SHOP_*` env.
 //!
-//! Each service declares one `Deserialize + Default` struct with flat field names, so an
-//! operator can override any field as `SHOP_<FIELD>` (e.g. `SHOP_GRPC_ADDR`) without learning
-//! a nesting convention. Secrets come only from the environment (or files it names).
+//! Each service declares one `Deserialize + Default` struct, mostly flat, so an operator can
+//! override any field as `SHOP_<FIELD>` (e.g. `SHOP_GRPC_ADDR`); a shared section such as
+//! `amqp` is reached with a double underscore (`SHOP_AMQP__URL`). Secrets come only from
+//! the environment (or files it names).
 
 use std::path::Path;
 
@@ -45,6 +46,7 @@ pub fn load_from<T: DeserializeOwned + Default + serde::Serialize>(
         .add_source(
             config::Environment::with_prefix("SHOP")
                 .prefix_separator("_")
+                .separator("__")
                 .try_parsing(true)
                 .source(Some(vars)),
         )
@@ -88,6 +90,14 @@ mod tests {
         database_url: String,
         pool_size: u32,
         bootstrap_admin_email: Option<String>,
+        nested: Nested,
+    }
+
+    #[derive(Debug, Deserialize, Serialize, PartialEq, Default)]
+    #[serde(default)]
+    struct Nested {
+        url: String,
+        expires_secs: u64,
     }
 
     impl Default for Sample {
@@ -97,6 +107,7 @@ mod tests {
                 database_url: "mysql://default".into(),
                 pool_size: 5,
                 bootstrap_admin_email: None,
+                nested: Nested::default(),
             }
         }
     }
@@ -112,12 +123,16 @@ mod tests {
             ("SHOP_POOL_SIZE".to_owned(), "9".to_owned()),
             ("SHOP_BOOTSTRAP_ADMIN_EMAIL".to_owned(), "a@b.c".to_owned()),
             ("OTHER_POOL_SIZE".to_owned(), "1".to_owned()),
+            ("SHOP_NESTED__URL".to_owned(), "amqp://x".to_owned()),
+            ("SHOP_NESTED__EXPIRES_SECS".to_owned(), "60".to_owned()),
         ];
         let loaded: Sample = load_from(&file, vars).unwrap();
         assert_eq!(loaded.grpc_addr, "0.0.0.0:50051".parse().unwrap());
         assert_eq!(loaded.database_url, "mysql://file");
         assert_eq!(loaded.pool_size, 9);
         assert_eq!(loaded.bootstrap_admin_email.as_deref(), Some("a@b.c"));
+        assert_eq!(loaded.nested.url, "amqp://x");
+        assert_eq!(loaded.nested.expires_secs, 60);
         std::fs::remove_dir_all(dir).ok();
     }
 

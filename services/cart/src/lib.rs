@@ -11,6 +11,7 @@
 pub mod api;
 pub mod catalog;
 pub mod domain;
+pub mod events;
 pub mod store;
 
 use std::future::Future;
@@ -33,6 +34,8 @@ pub struct CartConfig {
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub redis_url: String,
+    /// RabbitMQ, for `order.confirmed` (clears what was bought).
+    pub amqp: shop_bus::BusConfig,
     /// Every key the service writes starts with this, so several deployments (or tests)
     /// can share one Redis.
     pub key_prefix: String,
@@ -63,6 +66,7 @@ impl Default for CartConfig {
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50054)),
             admin_addr: SocketAddr::from(([0, 0, 0, 0], 9104)),
             redis_url: "redis://127.0.0.1:6379".into(),
+            amqp: shop_bus::BusConfig::default(),
             key_prefix: "shop:".into(),
             redis_timeout_ms: 2000,
             product_url: "http://127.0.0.1:50052".into(),
@@ -102,6 +106,7 @@ impl CartConfig {
 pub struct App {
     host: GrpcHost,
     store: store::Store,
+    broker: shop_bus::Broker,
 }
 
 impl App {
@@ -132,7 +137,12 @@ impl App {
                 catalog,
                 settings,
             )));
-        Ok(Self { host, store })
+        let broker = shop_bus::Broker::new(config.amqp.clone(), "shop-cart");
+        Ok(Self {
+            host,
+            store,
+            broker,
+        })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -143,13 +153,28 @@ impl App {
         self.host.admin_addr()
     }
 
-    /// Serves until `shutdown` resolves, drains, then closes the Redis connection.
+    /// Serves and consumes `order.confirmed` until `shutdown` resolves, drains both, then
+    /// closes the broker and Redis connections.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        self.host.serve(shutdown).await?;
+        let stop = shop_kit::shutdown::Stop::on(shutdown);
+        let store = self.store.clone();
+        let consumer = tokio::spawn(shop_bus::consumer::run(
+            self.broker.clone(),
+            events::queue_spec(),
+            move |envelope| {
+                let store = store.clone();
+                async move { events::handle(&store, envelope).await }
+            },
+            stop.clone().wait(),
+        ));
+        let served = self.host.serve(stop.wait()).await;
+        let _ = consumer.await;
+        self.broker.close().await;
         self.store.close().await;
+        served?;
         Ok(())
     }
 }

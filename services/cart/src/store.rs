@@ -181,6 +181,37 @@ redis.call('DEL', guest)
 return snapshot(user, 'OK', dropped)
 "#;
 
+/// KEYS: cart, marker. ARGV: marker ttl ms, now ms, then `sku, units` pairs. Takes what an
+/// order bought out of the cart (lines added since checkout stay) once per event: the
+/// marker (SET NX) makes a redelivered `order.confirmed` a no-op.
+const SUBTRACT_ORDERED: &str = r#"
+local cart, marker = KEYS[1], KEYS[2]
+if not redis.call('SET', marker, '1', 'NX', 'PX', ARGV[1]) then
+  return snapshot(cart, 'REPLAYED', 0)
+end
+local changed = false
+for i = 3, #ARGV, 2 do
+  local sku, units = ARGV[i], tonumber(ARGV[i + 1])
+  local current = quantity(cart, sku)
+  if current > 0 then
+    changed = true
+    if current <= units then
+      redis.call('HDEL', cart, 'q:' .. sku, 'o:' .. sku)
+    else
+      redis.call('HINCRBY', cart, 'q:' .. sku, -units)
+    end
+  end
+end
+if changed then
+  if line_count(cart) == 0 then
+    redis.call('DEL', cart)
+  else
+    redis.call('HSET', cart, 'updated_at', ARGV[2])
+  end
+end
+return snapshot(cart, 'OK', 0)
+"#;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The line is new and the cart already holds the maximum number of lines.
@@ -250,6 +281,7 @@ struct Scripts {
     set: Script,
     remove: Script,
     merge: Script,
+    subtract_ordered: Script,
 }
 
 #[derive(Clone)]
@@ -300,6 +332,7 @@ impl Store {
                 set: Script::new(SET),
                 remove: Script::new(REMOVE),
                 merge: Script::new(MERGE),
+                subtract_ordered: Script::new(SUBTRACT_ORDERED),
             },
         };
         store.load_scripts().await?;
@@ -313,6 +346,7 @@ impl Store {
             &mut self.scripts.set,
             &mut self.scripts.remove,
             &mut self.scripts.merge,
+            &mut self.scripts.subtract_ordered,
         ] {
             script.sha = self.client.script_load(script.source.clone()).await?;
         }
@@ -448,6 +482,34 @@ impl Store {
     pub async fn clear(&self, cart: &CartRef) -> Result<(), StoreError> {
         let _: i64 = self.client.del(self.key(cart)).await?;
         Ok(())
+    }
+
+    /// Removes the units an order bought (`lines`) from the cart, once per `event_id`;
+    /// returns false for a repeat. The marker outlives any redelivery (7 days).
+    pub async fn subtract_ordered(
+        &self,
+        cart: &CartRef,
+        lines: &[(String, i64)],
+        event_id: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let marker = format!("{}:ordered:{event_id}", self.key(cart));
+        let mut args = vec![
+            millis(Duration::from_secs(7 * 24 * 3600)),
+            now_ms.to_string(),
+        ];
+        for (sku, units) in lines {
+            args.push(sku.clone());
+            args.push(units.to_string());
+        }
+        let snapshot = self
+            .run(
+                &self.scripts.subtract_ordered,
+                vec![self.key(cart), marker],
+                args,
+            )
+            .await?;
+        Ok(snapshot.status == "OK")
     }
 
     /// Moves the guest cart's lines into the user cart (see the MERGE script for the

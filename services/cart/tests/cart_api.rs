@@ -69,6 +69,12 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
         admin_addr: any_port,
         redis_url: redis.url.clone(),
         key_prefix: redis.prefix.clone(),
+        // A queue of its own that disappears after the test.
+        amqp: shop_bus::BusConfig {
+            queue_prefix: redis.prefix.clone(),
+            queue_expires_secs: 60,
+            ..shop_bus::BusConfig::default()
+        },
         product_url: format!("http://{}", product.grpc_addr),
         jwt_public_key_pem: Some(keys().public_pem.clone()),
         ..CartConfig::default()

@@ -36,10 +36,7 @@ pub struct OrderConfig {
     pub admin_addr: SocketAddr,
     pub database_url: String,
     pub database_max_connections: u32,
-    pub amqp_url: String,
-    pub amqp_exchange: String,
-    /// Prefix of this instance's queue names (tests isolate themselves with it).
-    pub amqp_queue_prefix: String,
+    pub amqp: BusConfig,
     pub cart_url: String,
     pub product_url: String,
     /// Deadline of every call to Cart and Product.
@@ -55,9 +52,7 @@ impl Default for OrderConfig {
             admin_addr: SocketAddr::from(([0, 0, 0, 0], 9105)),
             database_url: "mysql://root@127.0.0.1:3306/shop_order".into(),
             database_max_connections: 20,
-            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
-            amqp_exchange: "shop.events".into(),
-            amqp_queue_prefix: String::new(),
+            amqp: BusConfig::default(),
             cart_url: "http://127.0.0.1:50054".into(),
             product_url: "http://127.0.0.1:50052".into(),
             upstream_deadline_ms: 3000,
@@ -92,15 +87,7 @@ impl App {
         shop_bus::outbox::ensure_schema(&pool).await?;
         shop_bus::inbox::ensure_schema(&pool).await?;
 
-        let broker = Broker::new(
-            BusConfig {
-                url: config.amqp_url.clone(),
-                exchange: config.amqp_exchange.clone(),
-                queue_prefix: config.amqp_queue_prefix.clone(),
-                queue_expires: None,
-            },
-            "shop-order",
-        );
+        let broker = Broker::new(config.amqp.clone(), "shop-order");
         let host = GrpcHost::bind("order", config.grpc_addr, config.admin_addr).await?;
         let relay = Relay::new(pool.clone(), Publisher::new(broker.clone()))
             .with_metrics(host.metrics().registry())?;
