@@ -170,7 +170,8 @@ else
   else
     log="$SHOP_LOGS/secantusdb.log"
     # Run from .run so SecantusDB's auto-discovery of ./secantusd.toml finds nothing.
-    (cd "$SHOP_RUN" && exec nohup "$VENV/bin/secantusd-py" --host "$HOST" --port "$MONGO_PORT" \
+    # setsid: its own session, so it outlives the shell (or CI job) that started it.
+    (cd "$SHOP_RUN" && exec setsid "$VENV/bin/secantusd-py" --host "$HOST" --port "$MONGO_PORT" \
       --storage-path :memory: --cache-size 256M >>"$log" 2>&1 </dev/null) &
     pid=$!
     record secantusdb "$pid"

@@ -9,6 +9,7 @@
 #   SHOP_BOOTSTRAP_ADMIN_EMAIL     default admin@shopmesh.dev
 #   SHOP_BOOTSTRAP_ADMIN_PASSWORD  default shopmesh-admin
 #   RUST_LOG                       default info
+#   SHOP_STRIPE_BASE_URL / _API_KEY / _WEBHOOK_SECRET / _WEBHOOK_URL   default: the in-repo fake Stripe
 # Binaries come from ${CARGO_TARGET_DIR:-target}/debug/.
 set -euo pipefail
 
@@ -18,12 +19,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # One line per service: binary | gRPC address (for the summary) | readiness URL.
 # Add a service by adding (or uncommenting) its line; start order is top to bottom.
 SERVICES=(
-  "shop-user      | 127.0.0.1:50051 | http://127.0.0.1:9101/readyz"
-  # "shop-product   | 127.0.0.1:50052 | http://127.0.0.1:9102/readyz"
-  # "shop-inventory | 127.0.0.1:50053 | http://127.0.0.1:9103/readyz"
-  # "shop-cart      | 127.0.0.1:50054 | http://127.0.0.1:9104/readyz"
-  # "shop-order     | 127.0.0.1:50055 | http://127.0.0.1:9105/readyz"
-  # "shop-payment   | 127.0.0.1:50056 | http://127.0.0.1:9106/readyz"
+  "shop-user        | 127.0.0.1:50051 | http://127.0.0.1:9101/readyz"
+  "shop-product     | 127.0.0.1:50052 | http://127.0.0.1:9102/readyz"
+  "shop-inventory   | 127.0.0.1:50053 | http://127.0.0.1:9103/readyz"
+  "shop-cart        | 127.0.0.1:50054 | http://127.0.0.1:9104/readyz"
+  "shop-order       | 127.0.0.1:50055 | http://127.0.0.1:9105/readyz"
+  "shop-stripe-fake | -               | http://127.0.0.1:12111/healthz"
+  "shop-payment     | 127.0.0.1:50056 | http://127.0.0.1:9106/readyz"
   # "shop-bff       | -               | http://127.0.0.1:8080/healthz"
 )
 READY_DEADLINE=60
@@ -52,6 +54,13 @@ export SHOP_BOOTSTRAP_ADMIN_EMAIL="${SHOP_BOOTSTRAP_ADMIN_EMAIL:-admin@shopmesh.
 export SHOP_BOOTSTRAP_ADMIN_PASSWORD="${SHOP_BOOTSTRAP_ADMIN_PASSWORD:-shopmesh-admin}"
 export RUST_LOG="${RUST_LOG:-info}"
 
+# --- Stripe: the in-repo fake unless a real endpoint and key are configured ---------------
+# Production sets SHOP_STRIPE_BASE_URL=https://api.stripe.com/ and a real SHOP_STRIPE_API_KEY.
+export SHOP_STRIPE_BASE_URL="${SHOP_STRIPE_BASE_URL:-http://127.0.0.1:12111/}"
+export SHOP_STRIPE_API_KEY="${SHOP_STRIPE_API_KEY:-sk_test_shopmesh_dev}"
+export SHOP_STRIPE_WEBHOOK_SECRET="${SHOP_STRIPE_WEBHOOK_SECRET:-whsec_shopmesh_dev}"
+export SHOP_STRIPE_WEBHOOK_URL="${SHOP_STRIPE_WEBHOOK_URL:-http://127.0.0.1:9106/stripe/webhook}"
+
 # last_run NAME: the log lines of NAME's most recent start.
 last_run() { tac "$SHOP_LOGS/$1.log" | sed '/^===== .* start .* =====$/q' | tac | tail -n 40; }
 
@@ -77,7 +86,7 @@ for line in "${SERVICES[@]}"; do
   fi
   log="$SHOP_LOGS/$name.log"
   printf '\n===== %s start %s =====\n' "$name" "$(date -Is)" >>"$log"
-  (cd "$SHOP_ROOT" && exec nohup "$bin" >>"$log" 2>&1 </dev/null) &
+  (cd "$SHOP_ROOT" && exec setsid "$bin" >>"$log" 2>&1 </dev/null) &
   printf '%s\n' "$!" >"$pidfile"
   say "$name" "started pid $! (log .run/logs/$name.log)"
 done

@@ -1,1 +1,177 @@
-//! shop-inventory (in progress)
+//! shop-inventory: stock per SKU and the reservations that stop overselling.
+//!
+//! Admins set and adjust physical stock (every change is written to a per-SKU ledger);
+//! anyone reads stock levels. An order's reservation holds all of its lines or none until
+//! it is committed (sold), released, or expires; the saga drives the same operations by
+//! events. Availability never goes below zero because every hold is a guarded atomic
+//! update (see `reservations` for how all-or-nothing and exactly-once are kept without
+//! transactions). A background sweeper releases expired reservations and repairs what a
+//! crash interrupted.
+
+pub mod api;
+pub mod cache;
+pub mod domain;
+pub mod reservations;
+pub mod store;
+pub mod sweeper;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use shop_kit::auth::TokenVerifier;
+use shop_kit::server::GrpcHost;
+use shop_proto::shop::inventory::v1::inventory_service_server::InventoryServiceServer;
+
+use crate::cache::StockCache;
+use crate::store::Store;
+
+/// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InventoryConfig {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    /// Any MongoDB URI (`SHOP_MONGODB_URI`); the SecantusDB stand-in locally.
+    pub mongodb_uri: String,
+    pub mongodb_database: String,
+    /// PEM of the Ed25519 public key that verifies access tokens, inline or as a file path.
+    pub jwt_public_key_pem: Option<String>,
+    pub jwt_public_key_file: Option<String>,
+    /// TTL of a reservation whose request names none.
+    pub default_reservation_ttl_secs: u64,
+    /// Longest TTL a Reserve may ask for (INVALID_ARGUMENT beyond it).
+    pub max_reservation_ttl_secs: u64,
+    /// Most lines one reservation may have.
+    pub max_reservation_lines: usize,
+    /// Most distinct SKUs one BatchGetStock may ask for.
+    pub max_batch_skus: usize,
+    /// How often expired reservations are released (and interrupted work repaired).
+    pub sweep_interval_secs: u64,
+    /// How stale BatchGetStock's display cache may be; 0 turns it off.
+    pub stock_cache_ttl_ms: u64,
+    pub stock_cache_capacity: u64,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50053)),
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9103)),
+            mongodb_uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
+            mongodb_database: "shop_inventory".into(),
+            jwt_public_key_pem: None,
+            jwt_public_key_file: None,
+            default_reservation_ttl_secs: 15 * 60,
+            max_reservation_ttl_secs: 60 * 60,
+            max_reservation_lines: 100,
+            max_batch_skus: 200,
+            sweep_interval_secs: 15,
+            stock_cache_ttl_ms: 1_000,
+            stock_cache_capacity: 100_000,
+        }
+    }
+}
+
+impl InventoryConfig {
+    fn limits(&self) -> anyhow::Result<api::Limits> {
+        anyhow::ensure!(
+            self.default_reservation_ttl_secs > 0
+                && self.default_reservation_ttl_secs <= self.max_reservation_ttl_secs,
+            "default_reservation_ttl_secs must be positive and at most max_reservation_ttl_secs"
+        );
+        anyhow::ensure!(
+            self.max_reservation_lines > 0 && self.max_batch_skus > 0,
+            "max_reservation_lines and max_batch_skus must be positive"
+        );
+        anyhow::ensure!(
+            self.sweep_interval_secs > 0,
+            "sweep_interval_secs must be positive"
+        );
+        Ok(api::Limits {
+            default_reservation_ttl: Duration::from_secs(self.default_reservation_ttl_secs),
+            max_reservation_ttl: Duration::from_secs(self.max_reservation_ttl_secs),
+            max_reservation_lines: self.max_reservation_lines,
+            max_batch_skus: self.max_batch_skus,
+        })
+    }
+}
+
+/// A started but not yet serving Inventory service: its ports are bound (so tests can read
+/// them) and its indexes exist.
+pub struct App {
+    host: GrpcHost,
+    store: Store,
+    cache: StockCache,
+    sweep_interval: Duration,
+}
+
+impl App {
+    pub async fn build(config: InventoryConfig) -> anyhow::Result<Self> {
+        let limits = config.limits()?;
+        let public_pem = shop_kit::config::pem_from(
+            config.jwt_public_key_pem.as_deref(),
+            config.jwt_public_key_file.as_deref(),
+            "jwt_public_key",
+        )?;
+        let verifier = TokenVerifier::from_pem(&public_pem)?;
+        let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
+            .await
+            .context("inventory database")?;
+        let store = Store::new(&database);
+        store.ensure_indexes().await.context("inventory indexes")?;
+        let cache = StockCache::new(
+            Duration::from_millis(config.stock_cache_ttl_ms),
+            config.stock_cache_capacity,
+        );
+        let api = api::InventoryApi::new(store.clone(), cache.clone(), limits);
+        let host = GrpcHost::bind("inventory", config.grpc_addr, config.admin_addr)
+            .await?
+            .with_token_verifier(verifier)
+            .add_service(InventoryServiceServer::new(api));
+        Ok(Self {
+            host,
+            store,
+            cache,
+            sweep_interval: Duration::from_secs(config.sweep_interval_secs),
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.host.grpc_addr()
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.host.admin_addr()
+    }
+
+    /// Serves and sweeps until `shutdown` resolves; then drains the server and lets the
+    /// sweeper finish its current pass.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(sweeper::run(
+            self.store,
+            self.cache,
+            self.sweep_interval,
+            stopped,
+        ));
+        // The sender moves into the shutdown future: if serving fails early, dropping it
+        // stops the sweeper too.
+        let served = self
+            .host
+            .serve(async move {
+                shutdown.await;
+                let _ = stop_sweeper.send(true);
+            })
+            .await;
+        if let Err(error) = sweeper.await {
+            tracing::error!(%error, "sweeper task failed");
+        }
+        Ok(served?)
+    }
+}

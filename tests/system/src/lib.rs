@@ -1,0 +1,237 @@
+//! A whole shopmesh in one test process: every service spawned on port 0 against its own
+//! MySQL database, Mongo database, Redis prefix and RabbitMQ exchange, wired together
+//! exactly as `just up` wires the binaries. Tests talk to it over real gRPC and watch the
+//! real event stream.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use shop_bus::consumer::{self, Handled, QueueSpec};
+use shop_bus::{Broker, BusConfig};
+use shop_kit::auth::Role;
+use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
+use shop_proto::shop::events::v1::Envelope;
+use shop_proto::shop::inventory::v1::inventory_service_client::InventoryServiceClient;
+use shop_proto::shop::order::v1::order_service_client::OrderServiceClient;
+use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
+use shop_testkit::{RunningService, TestAmqp, TestMongo, TestMysql, TestRedis, keys, token_for};
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The backends one system uses, kept alive as long as the system.
+pub struct Backends {
+    pub mysql_order: TestMysql,
+    pub mongo: TestMongo,
+    pub redis: TestRedis,
+    pub amqp: TestAmqp,
+}
+
+impl Backends {
+    pub async fn create() -> anyhow::Result<Self> {
+        Ok(Self {
+            mysql_order: TestMysql::create().await?,
+            mongo: TestMongo::create().await?,
+            redis: TestRedis::create().await?,
+            amqp: TestAmqp::create().await?,
+        })
+    }
+
+    pub fn bus_config(&self) -> BusConfig {
+        BusConfig {
+            url: self.amqp.url.clone(),
+            exchange: self.amqp.exchange.clone(),
+            queue_prefix: self.amqp.queue_prefix.clone(),
+            queue_expires_secs: 120,
+        }
+    }
+}
+
+pub struct System {
+    pub product: RunningService,
+    pub inventory: RunningService,
+    pub cart: RunningService,
+    pub order: RunningService,
+    pub backends: Backends,
+}
+
+fn url(service: &RunningService) -> String {
+    format!("http://{}", service.grpc_addr)
+}
+
+impl System {
+    pub async fn start() -> anyhow::Result<Self> {
+        let backends = Backends::create().await?;
+        let public_pem = Some(keys().public_pem.clone());
+
+        let product = shop_product::App::build(shop_product::ProductConfig {
+            grpc_addr: any_port(),
+            admin_addr: any_port(),
+            mongodb_uri: backends.mongo.uri.clone(),
+            mongodb_database: format!("{}_product", backends.mongo.name),
+            jwt_public_key_pem: public_pem.clone(),
+            ..Default::default()
+        })
+        .await
+        .context("product")?;
+        let product = RunningService::spawn(product.grpc_addr(), product.admin_addr(), |stop| {
+            product.run(stop)
+        });
+
+        let inventory = shop_inventory::App::build(shop_inventory::InventoryConfig {
+            grpc_addr: any_port(),
+            admin_addr: any_port(),
+            mongodb_uri: backends.mongo.uri.clone(),
+            mongodb_database: format!("{}_inventory", backends.mongo.name),
+            jwt_public_key_pem: public_pem.clone(),
+            ..Default::default()
+        })
+        .await
+        .context("inventory")?;
+        let inventory =
+            RunningService::spawn(inventory.grpc_addr(), inventory.admin_addr(), |stop| {
+                inventory.run(stop)
+            });
+
+        let cart = shop_cart::App::build(shop_cart::CartConfig {
+            grpc_addr: any_port(),
+            admin_addr: any_port(),
+            redis_url: backends.redis.url.clone(),
+            key_prefix: backends.redis.prefix.clone(),
+            amqp: backends.bus_config(),
+            product_url: url(&product),
+            jwt_public_key_pem: public_pem.clone(),
+            ..Default::default()
+        })
+        .await
+        .context("cart")?;
+        let cart =
+            RunningService::spawn(cart.grpc_addr(), cart.admin_addr(), |stop| cart.run(stop));
+
+        let order = shop_order::App::build(shop_order::OrderConfig {
+            grpc_addr: any_port(),
+            admin_addr: any_port(),
+            database_url: backends.mysql_order.url.clone(),
+            amqp: backends.bus_config(),
+            cart_url: url(&cart),
+            product_url: url(&product),
+            jwt_public_key_pem: public_pem,
+            ..Default::default()
+        })
+        .await
+        .context("order")?;
+        let order = RunningService::spawn(order.grpc_addr(), order.admin_addr(), |stop| {
+            order.run(stop)
+        });
+
+        Ok(Self {
+            product,
+            inventory,
+            cart,
+            order,
+            backends,
+        })
+    }
+
+    pub async fn products(&self) -> anyhow::Result<ProductServiceClient<Channel>> {
+        Ok(ProductServiceClient::new(self.product.channel().await?))
+    }
+
+    pub async fn inventory(&self) -> anyhow::Result<InventoryServiceClient<Channel>> {
+        Ok(InventoryServiceClient::new(self.inventory.channel().await?))
+    }
+
+    pub async fn carts(&self) -> anyhow::Result<CartServiceClient<Channel>> {
+        Ok(CartServiceClient::new(self.cart.channel().await?))
+    }
+
+    pub async fn orders(&self) -> anyhow::Result<OrderServiceClient<Channel>> {
+        Ok(OrderServiceClient::new(self.order.channel().await?))
+    }
+
+    /// A broker handle on this system's exchange, to publish events as another service would.
+    pub fn broker(&self, name: &str) -> Broker {
+        Broker::new(self.backends.bus_config(), name)
+    }
+
+    /// Every event published on this system's exchange from now on (an extra queue bound to
+    /// `#`): the test's view of the saga.
+    pub async fn watch_events(&self) -> anyhow::Result<EventWatch> {
+        let broker = self.broker("watcher");
+        let spec = QueueSpec::new(format!("watch-{}", uuid::Uuid::new_v4().simple()), &["#"]);
+        let channel = broker.channel().await?;
+        consumer::declare(&broker, &channel, &spec).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(consumer::run(
+            broker,
+            spec,
+            move |envelope| {
+                let _ = tx.send(envelope);
+                async { Handled::Done }
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(EventWatch { rx, _stop: stop })
+    }
+}
+
+pub struct EventWatch {
+    rx: mpsc::UnboundedReceiver<Envelope>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl EventWatch {
+    /// The next event of `type` about `aggregate_id`, skipping others (deadline 20 s).
+    pub async fn next(&mut self, event_type: &str, aggregate_id: &str) -> anyhow::Result<Envelope> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let envelope = tokio::time::timeout_at(deadline, self.rx.recv())
+                .await
+                .with_context(|| format!("no {event_type} for {aggregate_id} within 20 s"))?
+                .context("event watch closed")?;
+            if envelope.r#type == event_type && envelope.aggregate_id == aggregate_id {
+                return Ok(envelope);
+            }
+        }
+    }
+
+    /// Every event received within `window`, for "nothing else happened" assertions.
+    pub async fn drain(&mut self, window: Duration) -> Vec<Envelope> {
+        let mut events = Vec::new();
+        while let Ok(Some(envelope)) = tokio::time::timeout(window, self.rx.recv()).await {
+            events.push(envelope);
+        }
+        events
+    }
+}
+
+/// A customer identity (random user id) and its access token.
+pub struct Customer {
+    pub id: String,
+    pub token: String,
+}
+
+impl Customer {
+    pub fn new() -> Self {
+        let id = uuid::Uuid::now_v7().to_string();
+        let token = token_for(&id, Role::Customer);
+        Self { id, token }
+    }
+}
+
+impl Default for Customer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn admin_token() -> String {
+    token_for(&uuid::Uuid::now_v7().to_string(), Role::Admin)
+}

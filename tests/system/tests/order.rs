@@ -1,0 +1,364 @@
+//! Order placement and the order's side of the saga, on the real services.
+
+use shop_proto::shop::cart::v1::{AddItemRequest, CartRef, cart_ref};
+use shop_proto::shop::common::v1::{Address, Money};
+use shop_proto::shop::events::v1::envelope::Payload;
+use shop_proto::shop::inventory::v1::SetStockRequest;
+use shop_proto::shop::order::v1::{self as pb, OrderStatus};
+use shop_proto::shop::product::v1::{CreateProductRequest, Product};
+use shop_system_tests::{Customer, System, admin_token};
+use shop_testkit::with_token;
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+async fn product(system: &System, sku: &str, price: i64, stock: i64) {
+    let admin = admin_token();
+    system
+        .products()
+        .await
+        .unwrap()
+        .create_product(with_token(
+            CreateProductRequest {
+                product: Some(Product {
+                    sku: sku.into(),
+                    name: format!("Product {sku}"),
+                    price: Some(Money {
+                        amount_minor: price,
+                        currency: "EUR".into(),
+                    }),
+                    category: "test".into(),
+                    ..Default::default()
+                }),
+                idempotency_key: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    system
+        .inventory()
+        .await
+        .unwrap()
+        .set_stock(with_token(
+            SetStockRequest {
+                sku: sku.into(),
+                on_hand: stock,
+                reason: "test".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+}
+
+fn user_cart(customer: &Customer) -> Option<CartRef> {
+    Some(CartRef {
+        key: Some(cart_ref::Key::UserId(customer.id.clone())),
+    })
+}
+
+async fn add(system: &System, customer: &Customer, sku: &str, quantity: i64) {
+    system
+        .carts()
+        .await
+        .unwrap()
+        .add_item(with_token(
+            AddItemRequest {
+                cart: user_cart(customer),
+                sku: sku.into(),
+                quantity,
+                idempotency_key: String::new(),
+            },
+            &customer.token,
+        ))
+        .await
+        .unwrap();
+}
+
+fn address() -> Option<Address> {
+    Some(Address {
+        name: "Ann Lee".into(),
+        line1: "1 Main Street".into(),
+        line2: String::new(),
+        city: "Berlin".into(),
+        postal_code: "10115".into(),
+        country: "DE".into(),
+    })
+}
+
+fn place(customer: &Customer, key: &str) -> tonic::Request<pb::PlaceOrderRequest> {
+    with_token(
+        pb::PlaceOrderRequest {
+            idempotency_key: key.into(),
+            cart: user_cart(customer),
+            shipping_address: address(),
+            payment_method: "pm_card_visa".into(),
+        },
+        &customer.token,
+    )
+}
+
+fn violated(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_order_is_priced_from_the_catalog_and_announced() {
+    let system = System::start().await.unwrap();
+    let mut events = system.watch_events().await.unwrap();
+    product(&system, "MUG-1", 1250, 10).await;
+    product(&system, "PAN-1", 3000, 10).await;
+    let ann = Customer::new();
+    add(&system, &ann, "MUG-1", 2).await;
+    add(&system, &ann, "PAN-1", 1).await;
+
+    let order = system
+        .orders()
+        .await
+        .unwrap()
+        .place_order(place(&ann, "k1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(order.user_id, ann.id);
+    assert_eq!(
+        order.total,
+        Some(Money {
+            amount_minor: 5500,
+            currency: "EUR".into()
+        })
+    );
+    assert_eq!(order.lines.len(), 2);
+    assert_eq!(order.lines[0].product_name, "Product MUG-1");
+
+    let created = events.next("order.created", &order.id).await.unwrap();
+    let Some(Payload::OrderCreated(created)) = created.payload else {
+        panic!("payload")
+    };
+    assert_eq!(created.lines.len(), 2);
+    assert_eq!(created.total.unwrap().amount_minor, 5500);
+}
+
+#[tokio::test]
+async fn one_idempotency_key_places_one_order_even_concurrently() {
+    let system = System::start().await.unwrap();
+    product(&system, "MUG-2", 1000, 10).await;
+    let ann = Customer::new();
+    add(&system, &ann, "MUG-2", 1).await;
+    let orders = system.orders().await.unwrap();
+    let attempts = (0..10).map(|_| {
+        let mut orders = orders.clone();
+        let request = place(&ann, "same-key");
+        async move { orders.place_order(request).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let ids: std::collections::HashSet<String> = results
+        .into_iter()
+        .map(|r| {
+            r.expect("every attempt succeeds")
+                .into_inner()
+                .order
+                .unwrap()
+                .id
+        })
+        .collect();
+    assert_eq!(ids.len(), 1);
+
+    let mut other = place(&ann, "same-key");
+    other.get_mut().payment_method = "pm_card_mastercard".into();
+    let reused = orders.clone().place_order(other).await.unwrap_err();
+    assert_eq!(reused.code(), Code::AlreadyExists);
+}
+
+#[tokio::test]
+async fn bad_checkouts_are_refused_with_reasons() {
+    let system = System::start().await.unwrap();
+    let ann = Customer::new();
+    let mut orders = system.orders().await.unwrap();
+
+    let empty = orders
+        .place_order(with_token(pb::PlaceOrderRequest::default(), &ann.token))
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated(&empty),
+        [
+            "idempotency_key",
+            "cart",
+            "shipping_address",
+            "payment_method"
+        ]
+    );
+
+    let bob = Customer::new();
+    let mut foreign = place(&ann, "k");
+    foreign.get_mut().cart = user_cart(&bob);
+    assert_eq!(
+        violated(&orders.place_order(foreign).await.unwrap_err()),
+        ["cart.user_id"]
+    );
+
+    let nothing_in_cart = orders.place_order(place(&ann, "k2")).await.unwrap_err();
+    assert_eq!(nothing_in_cart.code(), Code::FailedPrecondition);
+    assert_eq!(
+        nothing_in_cart
+            .get_error_details()
+            .error_info()
+            .unwrap()
+            .reason,
+        "CART_EMPTY"
+    );
+
+    let anonymous = orders
+        .place_order(pb::PlaceOrderRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn orders_are_private_and_listed_newest_first() {
+    let system = System::start().await.unwrap();
+    product(&system, "MUG-3", 1000, 100).await;
+    let ann = Customer::new();
+    let bob = Customer::new();
+    add(&system, &ann, "MUG-3", 1).await;
+    let mut orders = system.orders().await.unwrap();
+    let mut placed = Vec::new();
+    for i in 0..3 {
+        placed.push(
+            orders
+                .place_order(place(&ann, &format!("k{i}")))
+                .await
+                .unwrap()
+                .into_inner()
+                .order
+                .unwrap()
+                .id,
+        );
+    }
+    let by_bob = orders
+        .get_order(with_token(
+            pb::GetOrderRequest {
+                id: placed[0].clone(),
+            },
+            &bob.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(by_bob.code(), Code::NotFound);
+    let cancel_by_bob = orders
+        .cancel_order(with_token(
+            pb::CancelOrderRequest {
+                id: placed[0].clone(),
+                reason: String::new(),
+            },
+            &bob.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(cancel_by_bob.code(), Code::NotFound);
+
+    let first = orders
+        .list_orders(with_token(
+            pb::ListOrdersRequest {
+                page_size: 2,
+                ..Default::default()
+            },
+            &ann.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = orders
+        .list_orders(with_token(
+            pb::ListOrdersRequest {
+                page_size: 2,
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            },
+            &ann.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: Vec<String> = first
+        .orders
+        .iter()
+        .chain(&second.orders)
+        .map(|o| o.id.clone())
+        .collect();
+    placed.reverse();
+    assert_eq!(listed, placed);
+    assert!(second.next_page_token.is_empty());
+    let bobs = orders
+        .list_orders(with_token(pb::ListOrdersRequest::default(), &bob.token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(bobs.orders.is_empty());
+    let snooping = orders
+        .list_orders(with_token(
+            pb::ListOrdersRequest {
+                user_id: ann.id.clone(),
+                ..Default::default()
+            },
+            &bob.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(snooping.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_customer_cancels_an_unpaid_order_once() {
+    let system = System::start().await.unwrap();
+    let mut events = system.watch_events().await.unwrap();
+    product(&system, "MUG-4", 1000, 10).await;
+    let ann = Customer::new();
+    add(&system, &ann, "MUG-4", 1).await;
+    let mut orders = system.orders().await.unwrap();
+    let order = orders
+        .place_order(place(&ann, "k"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    for _ in 0..2 {
+        let cancelled = orders
+            .cancel_order(with_token(
+                pb::CancelOrderRequest {
+                    id: order.id.clone(),
+                    reason: "changed my mind".into(),
+                },
+                &ann.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .order
+            .unwrap();
+        assert_eq!(cancelled.status, OrderStatus::Cancelled as i32);
+        assert_eq!(
+            cancelled.cancel_reason,
+            pb::CancelReason::CancelledByCustomer as i32
+        );
+        assert_eq!(cancelled.cancel_note, "changed my mind");
+    }
+    events.next("order.cancelled", &order.id).await.unwrap();
+    let again: Vec<_> = events.drain(std::time::Duration::from_millis(700)).await;
+    assert!(
+        !again
+            .iter()
+            .any(|e| e.r#type == "order.cancelled" && e.aggregate_id == order.id),
+        "cancelling twice announces once"
+    );
+}
