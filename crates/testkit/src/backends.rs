@@ -227,7 +227,10 @@ pub struct TestAmqp {
 
 impl TestAmqp {
     pub async fn create() -> anyhow::Result<Self> {
-        let url = env_or("SHOP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        let url = env_or(
+            "SHOP_TEST_AMQP_URL",
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+        );
         let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
             .await
             .with_context(|| format!("connecting to RabbitMQ at {url} (is `just deps` up?)"))?;
@@ -250,7 +253,10 @@ impl Drop for TestAmqp {
                 lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await?;
             let channel = connection.create_channel().await?;
             channel
-                .exchange_delete(exchange.into(), lapin::options::ExchangeDeleteOptions::default())
+                .exchange_delete(
+                    exchange.into(),
+                    lapin::options::ExchangeDeleteOptions::default(),
+                )
                 .await?;
             let _ = connection.close(0, "test done".into()).await;
             Ok(())
