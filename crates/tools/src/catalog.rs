@@ -156,7 +156,11 @@ pub fn demo_catalog() -> Vec<DemoProduct> {
                 // Prices from 4.99 to ~250.00, ending in 99 like real price tags.
                 let price_minor = 499 + (seed >> 8) as i64 % 245 * 100;
                 // Every 17th product is sold out, so the storefront shows that state too.
-                let stock = if n.is_multiple_of(17) { 0 } else { (seed >> 20) as i64 % 60 + 3 };
+                let stock = if n.is_multiple_of(17) {
+                    0
+                } else {
+                    (seed >> 20) as i64 % 60 + 3
+                };
                 let sku = format!("{prefix}-{:02}{:02}", k + 1, a + 1);
                 products.push(DemoProduct {
                     name: format!("{adjective} {kind}"),
