@@ -11,6 +11,7 @@
 pub mod api;
 pub mod cache;
 pub mod domain;
+pub mod events;
 pub mod reservations;
 pub mod store;
 pub mod sweeper;
@@ -53,6 +54,8 @@ pub struct InventoryConfig {
     /// How stale BatchGetStock's display cache may be; 0 turns it off.
     pub stock_cache_ttl_ms: u64,
     pub stock_cache_capacity: u64,
+    /// RabbitMQ: order events in, inventory events out.
+    pub amqp: shop_bus::BusConfig,
 }
 
 impl Default for InventoryConfig {
@@ -71,6 +74,7 @@ impl Default for InventoryConfig {
             sweep_interval_secs: 15,
             stock_cache_ttl_ms: 1_000,
             stock_cache_capacity: 100_000,
+            amqp: shop_bus::BusConfig::default(),
         }
     }
 }
@@ -106,6 +110,8 @@ pub struct App {
     store: Store,
     cache: StockCache,
     sweep_interval: Duration,
+    broker: shop_bus::Broker,
+    reactor: events::Reactor,
 }
 
 impl App {
@@ -126,6 +132,14 @@ impl App {
             Duration::from_millis(config.stock_cache_ttl_ms),
             config.stock_cache_capacity,
         );
+        let broker = shop_bus::Broker::new(config.amqp.clone(), "shop-inventory");
+        let reactor = events::Reactor {
+            store: store.clone(),
+            cache: cache.clone(),
+            publisher: shop_bus::Publisher::new(broker.clone()),
+            reservation_ttl: limits.default_reservation_ttl,
+            max_lines: limits.max_reservation_lines,
+        };
         let api = api::InventoryApi::new(store.clone(), cache.clone(), limits);
         let host = GrpcHost::bind("inventory", config.grpc_addr, config.admin_addr)
             .await?
@@ -136,6 +150,8 @@ impl App {
             store,
             cache,
             sweep_interval: Duration::from_secs(config.sweep_interval_secs),
+            broker,
+            reactor,
         })
     }
 
@@ -158,20 +174,29 @@ impl App {
             self.store,
             self.cache,
             self.sweep_interval,
+            Some(self.reactor.publisher.clone()),
             stopped,
         ));
-        // The sender moves into the shutdown future: if serving fails early, dropping it
-        // stops the sweeper too.
-        let served = self
-            .host
-            .serve(async move {
-                shutdown.await;
-                let _ = stop_sweeper.send(true);
-            })
-            .await;
+        let stop = shop_kit::shutdown::Stop::on(async move {
+            shutdown.await;
+            let _ = stop_sweeper.send(true);
+        });
+        let reactor = self.reactor.clone();
+        let consumer = tokio::spawn(shop_bus::consumer::run(
+            self.broker.clone(),
+            events::queue_spec(),
+            move |envelope| {
+                let reactor = reactor.clone();
+                async move { reactor.handle(envelope).await }
+            },
+            stop.clone().wait(),
+        ));
+        let served = self.host.serve(stop.wait()).await;
         if let Err(error) = sweeper.await {
             tracing::error!(%error, "sweeper task failed");
         }
+        let _ = consumer.await;
+        self.broker.close().await;
         Ok(served?)
     }
 }

@@ -151,6 +151,7 @@ pub async fn run(
     store: Store,
     cache: StockCache,
     every: Duration,
+    announce: Option<shop_bus::Publisher>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval(every);
@@ -163,14 +164,31 @@ pub async fn run(
         if stopping {
             break;
         }
-        sweep_once(&store, &cache, Utc::now()).await;
+        sweep_once(&store, &cache, announce.as_ref(), Utc::now()).await;
     }
     tracing::debug!("sweeper stopped");
 }
 
-async fn sweep_once(store: &Store, cache: &StockCache, now: DateTime<Utc>) {
+async fn sweep_once(
+    store: &Store,
+    cache: &StockCache,
+    announce: Option<&shop_bus::Publisher>,
+    now: DateTime<Utc>,
+) {
     match release_expired(store, now).await {
         Ok(released) => {
+            if let Some(publisher) = announce {
+                for reservation in &released {
+                    // A failed announcement is logged; see docs/inventory.md (known limits).
+                    if let Err(error) = publisher
+                        .publish(&crate::events::expired(reservation))
+                        .await
+                    {
+                        tracing::error!(order_id = %reservation.order_id, %error,
+                            "could not announce an expired reservation");
+                    }
+                }
+            }
             let skus: Vec<String> = released
                 .iter()
                 .flat_map(|reservation| reservation.lines.iter().map(|line| line.sku.clone()))

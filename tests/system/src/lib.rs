@@ -88,6 +88,7 @@ impl System {
             mongodb_uri: backends.mongo.uri.clone(),
             mongodb_database: format!("{}_inventory", backends.mongo.name),
             jwt_public_key_pem: public_pem.clone(),
+            amqp: backends.bus_config(),
             ..Default::default()
         })
         .await

@@ -42,6 +42,12 @@ pub fn config(mongo: &TestMongo) -> InventoryConfig {
         // Tests call the sweeper functions themselves with a chosen `now`; the background
         // sweeper only runs its start-up pass unless a test asks for it.
         sweep_interval_secs: 3600,
+        // A queue of its own on the local broker that disappears after the test.
+        amqp: shop_bus::BusConfig {
+            queue_prefix: format!("{}.", mongo.name),
+            queue_expires_secs: 60,
+            ..shop_bus::BusConfig::default()
+        },
         ..InventoryConfig::default()
     }
 }
