@@ -86,6 +86,18 @@ impl Drop for TestMysql {
                 .max_connections(1)
                 .connect(&server_url)
                 .await?;
+            // A service under test may still hold a transaction open (its runtime is the one
+            // this thread blocks), and DROP DATABASE would wait for its metadata lock
+            // forever: end those connections first.
+            let holders: Vec<u64> = sqlx::query_scalar(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+            )
+            .bind(&name)
+            .fetch_all(&admin)
+            .await?;
+            for id in holders {
+                let _ = sqlx::query(&format!("KILL {id}")).execute(&admin).await;
+            }
             sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
                 .execute(&admin)
                 .await?;

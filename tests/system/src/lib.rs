@@ -63,8 +63,30 @@ fn url(service: &RunningService) -> String {
     format!("http://{}", service.grpc_addr)
 }
 
+/// Knobs a test may turn; the defaults are production's.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long Inventory holds stock for an unpaid order.
+    pub reservation_ttl_secs: u64,
+    /// How often Inventory looks for expired reservations.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            reservation_ttl_secs: 15 * 60,
+            sweep_interval_secs: 15,
+        }
+    }
+}
+
 impl System {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> anyhow::Result<Self> {
         let backends = Backends::create().await?;
         let public_pem = Some(keys().public_pem.clone());
 
@@ -89,6 +111,8 @@ impl System {
             mongodb_database: format!("{}_inventory", backends.mongo.name),
             jwt_public_key_pem: public_pem.clone(),
             amqp: backends.bus_config(),
+            default_reservation_ttl_secs: options.reservation_ttl_secs,
+            sweep_interval_secs: options.sweep_interval_secs,
             ..Default::default()
         })
         .await
@@ -152,6 +176,101 @@ impl System {
 
     pub async fn orders(&self) -> anyhow::Result<OrderServiceClient<Channel>> {
         Ok(OrderServiceClient::new(self.order.channel().await?))
+    }
+
+    /// Creates a product priced `price` EUR minor units with `stock` units on hand.
+    pub async fn stock_product(&self, sku: &str, price: i64, stock: i64) -> anyhow::Result<()> {
+        use shop_proto::shop::common::v1::Money;
+        use shop_proto::shop::product::v1::{CreateProductRequest, Product};
+        let admin = admin_token();
+        self.products()
+            .await?
+            .create_product(shop_testkit::with_token(
+                CreateProductRequest {
+                    product: Some(Product {
+                        sku: sku.into(),
+                        name: format!("Product {sku}"),
+                        price: Some(Money {
+                            amount_minor: price,
+                            currency: "EUR".into(),
+                        }),
+                        category: "test".into(),
+                        ..Default::default()
+                    }),
+                    idempotency_key: String::new(),
+                },
+                &admin,
+            ))
+            .await?;
+        self.set_stock(sku, stock).await
+    }
+
+    pub async fn set_stock(&self, sku: &str, on_hand: i64) -> anyhow::Result<()> {
+        use shop_proto::shop::inventory::v1::SetStockRequest;
+        self.inventory()
+            .await?
+            .set_stock(shop_testkit::with_token(
+                SetStockRequest {
+                    sku: sku.into(),
+                    on_hand,
+                    reason: "test".into(),
+                },
+                &admin_token(),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// (on_hand, reserved, available) of `sku`.
+    pub async fn stock(&self, sku: &str) -> anyhow::Result<(i64, i64, i64)> {
+        use shop_proto::shop::inventory::v1::GetStockRequest;
+        let level = self
+            .inventory()
+            .await?
+            .get_stock(GetStockRequest { sku: sku.into() })
+            .await?
+            .into_inner()
+            .stock
+            .context("stock level")?;
+        Ok((level.on_hand, level.reserved, level.available))
+    }
+
+    pub async fn add_to_cart(
+        &self,
+        customer: &Customer,
+        sku: &str,
+        quantity: i64,
+    ) -> anyhow::Result<()> {
+        use shop_proto::shop::cart::v1::AddItemRequest;
+        self.carts()
+            .await?
+            .add_item(shop_testkit::with_token(
+                AddItemRequest {
+                    cart: customer.cart(),
+                    sku: sku.into(),
+                    quantity,
+                    idempotency_key: String::new(),
+                },
+                &customer.token,
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Checks out `customer`'s cart with `payment_method`; returns the PENDING order.
+    pub async fn checkout(
+        &self,
+        customer: &Customer,
+        key: &str,
+        payment_method: &str,
+    ) -> anyhow::Result<shop_proto::shop::order::v1::Order> {
+        self.orders()
+            .await?
+            .place_order(customer.checkout(key, payment_method))
+            .await?
+            .into_inner()
+            .order
+            .context("order")
     }
 
     /// A broker handle on this system's exchange, to publish events as another service would.
@@ -225,6 +344,38 @@ impl Customer {
         let token = token_for(&id, Role::Customer);
         Self { id, token }
     }
+
+    /// This customer's own cart.
+    pub fn cart(&self) -> Option<shop_proto::shop::cart::v1::CartRef> {
+        use shop_proto::shop::cart::v1::{CartRef, cart_ref};
+        Some(CartRef {
+            key: Some(cart_ref::Key::UserId(self.id.clone())),
+        })
+    }
+
+    /// A PlaceOrder request for this customer's cart, as the storefront sends it.
+    pub fn checkout(
+        &self,
+        key: &str,
+        payment_method: &str,
+    ) -> tonic::Request<shop_proto::shop::order::v1::PlaceOrderRequest> {
+        shop_testkit::with_token(
+            shop_proto::shop::order::v1::PlaceOrderRequest {
+                idempotency_key: key.into(),
+                cart: self.cart(),
+                shipping_address: Some(shop_proto::shop::common::v1::Address {
+                    name: "Ann Lee".into(),
+                    line1: "1 Main Street".into(),
+                    line2: String::new(),
+                    city: "Berlin".into(),
+                    postal_code: "10115".into(),
+                    country: "DE".into(),
+                }),
+                payment_method: payment_method.into(),
+            },
+            &self.token,
+        )
+    }
 }
 
 impl Default for Customer {
@@ -235,4 +386,30 @@ impl Default for Customer {
 
 pub fn admin_token() -> String {
     token_for(&uuid::Uuid::now_v7().to_string(), Role::Admin)
+}
+
+/// Polls the order (as `token`) until `done` holds for it (deadline 30 s).
+pub async fn order_when(
+    system: &System,
+    token: &str,
+    order_id: &str,
+    what: &str,
+    done: impl Fn(&shop_proto::shop::order::v1::Order) -> bool,
+) -> anyhow::Result<shop_proto::shop::order::v1::Order> {
+    let orders = system.orders().await?;
+    shop_testkit::wait_until(Duration::from_secs(30), what, || {
+        let mut orders = orders.clone();
+        let request = shop_testkit::with_token(
+            shop_proto::shop::order::v1::GetOrderRequest {
+                id: order_id.to_owned(),
+            },
+            token,
+        );
+        let done = &done;
+        async move {
+            let order = orders.get_order(request).await.ok()?.into_inner().order?;
+            done(&order).then_some(order)
+        }
+    })
+    .await
 }

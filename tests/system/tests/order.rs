@@ -1,101 +1,27 @@
 //! Order placement and the order's side of the saga, on the real services.
 
-use shop_proto::shop::cart::v1::{AddItemRequest, CartRef, cart_ref};
-use shop_proto::shop::common::v1::{Address, Money};
+use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::events::v1::envelope::Payload;
-use shop_proto::shop::inventory::v1::SetStockRequest;
 use shop_proto::shop::order::v1::{self as pb, OrderStatus};
-use shop_proto::shop::product::v1::{CreateProductRequest, Product};
-use shop_system_tests::{Customer, System, admin_token};
+use shop_system_tests::{Customer, System};
 use shop_testkit::with_token;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
-async fn product(system: &System, sku: &str, price: i64, stock: i64) {
-    let admin = admin_token();
-    system
-        .products()
-        .await
-        .unwrap()
-        .create_product(with_token(
-            CreateProductRequest {
-                product: Some(Product {
-                    sku: sku.into(),
-                    name: format!("Product {sku}"),
-                    price: Some(Money {
-                        amount_minor: price,
-                        currency: "EUR".into(),
-                    }),
-                    category: "test".into(),
-                    ..Default::default()
-                }),
-                idempotency_key: String::new(),
-            },
-            &admin,
-        ))
-        .await
-        .unwrap();
-    system
-        .inventory()
-        .await
-        .unwrap()
-        .set_stock(with_token(
-            SetStockRequest {
-                sku: sku.into(),
-                on_hand: stock,
-                reason: "test".into(),
-            },
-            &admin,
-        ))
-        .await
-        .unwrap();
+fn place(customer: &Customer, key: &str) -> tonic::Request<pb::PlaceOrderRequest> {
+    customer.checkout(key, "pm_card_visa")
 }
 
-fn user_cart(customer: &Customer) -> Option<CartRef> {
-    Some(CartRef {
-        key: Some(cart_ref::Key::UserId(customer.id.clone())),
-    })
+async fn product(system: &System, sku: &str, price: i64, stock: i64) {
+    system.stock_product(sku, price, stock).await.unwrap();
 }
 
 async fn add(system: &System, customer: &Customer, sku: &str, quantity: i64) {
-    system
-        .carts()
-        .await
-        .unwrap()
-        .add_item(with_token(
-            AddItemRequest {
-                cart: user_cart(customer),
-                sku: sku.into(),
-                quantity,
-                idempotency_key: String::new(),
-            },
-            &customer.token,
-        ))
-        .await
-        .unwrap();
+    system.add_to_cart(customer, sku, quantity).await.unwrap();
 }
 
-fn address() -> Option<Address> {
-    Some(Address {
-        name: "Ann Lee".into(),
-        line1: "1 Main Street".into(),
-        line2: String::new(),
-        city: "Berlin".into(),
-        postal_code: "10115".into(),
-        country: "DE".into(),
-    })
-}
-
-fn place(customer: &Customer, key: &str) -> tonic::Request<pb::PlaceOrderRequest> {
-    with_token(
-        pb::PlaceOrderRequest {
-            idempotency_key: key.into(),
-            cart: user_cart(customer),
-            shipping_address: address(),
-            payment_method: "pm_card_visa".into(),
-        },
-        &customer.token,
-    )
+fn user_cart(customer: &Customer) -> Option<shop_proto::shop::cart::v1::CartRef> {
+    customer.cart()
 }
 
 fn violated(status: &tonic::Status) -> Vec<String> {
