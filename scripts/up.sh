@@ -10,7 +10,9 @@
 #   SHOP_BOOTSTRAP_ADMIN_PASSWORD  default shopmesh-admin
 #   RUST_LOG                       default info
 #   SHOP_STRIPE_BASE_URL / _API_KEY / _WEBHOOK_SECRET / _WEBHOOK_URL   default: the in-repo fake Stripe
-# Binaries come from ${CARGO_TARGET_DIR:-target}/debug/.
+#   SHOP_ONLY                      start only these binaries (space-separated names)
+#   SHOP_PROFILE                   debug (default) or release: which build to run
+# Binaries come from ${CARGO_TARGET_DIR:-target}/$SHOP_PROFILE/.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -32,7 +34,7 @@ READY_DEADLINE=60
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 [[ "$target_dir" == /* ]] || target_dir="$SHOP_ROOT/$target_dir"
-BIN_DIR="$target_dir/debug"
+BIN_DIR="$target_dir/${SHOP_PROFILE:-debug}"
 
 mkdir -p "$SHOP_PIDS" "$SHOP_LOGS"
 
@@ -71,6 +73,10 @@ names=() grpcs=() readys=()
 for line in "${SERVICES[@]}"; do
   IFS='|' read -r name grpc ready <<<"$line"
   name="$(trim "$name")" grpc="$(trim "$grpc")" ready="$(trim "$ready")"
+  # SHOP_ONLY="shop-user shop-product" starts a subset (e.g. for benchmarks).
+  if [[ -n "${SHOP_ONLY:-}" && " $SHOP_ONLY " != *" $name "* ]]; then
+    continue
+  fi
   names+=("$name") grpcs+=("$grpc") readys+=("$ready")
 
   pidfile="$SHOP_PIDS/$name"

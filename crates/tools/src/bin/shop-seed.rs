@@ -94,8 +94,10 @@ async fn main() -> anyhow::Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // A retried create with the same key answers like the first one, so "created" counts
+    // products this or an earlier seed made; "kept" ones existed without a seed key.
     println!(
-        "seeded {} products ({} created, {} already there) with stock",
+        "catalog seeded: {} products with stock ({} from the demo catalog, {} kept as they were)",
         tally.created + tally.existing,
         tally.created,
         tally.existing
