@@ -49,6 +49,11 @@ pub struct QueueSpec {
     pub max_attempts: u32,
     /// Delay before the first retry; doubles with each attempt.
     pub retry_delay: Duration,
+    /// A private queue of this process (exclusive, deleted with its connection) for
+    /// fan-out to every replica (cache invalidation, live subscriptions). It has no retry
+    /// or dead queue: a failed handling is logged and dropped, and events published while
+    /// the connection was down are missed, so such consumers must tolerate gaps.
+    pub exclusive: bool,
 }
 
 impl QueueSpec {
@@ -59,6 +64,18 @@ impl QueueSpec {
             prefetch: 16,
             max_attempts: 8,
             retry_delay: Duration::from_millis(200),
+            exclusive: false,
+        }
+    }
+
+    /// A fan-out queue private to this process; see [`QueueSpec::exclusive`].
+    pub fn per_replica(purpose: &str, bindings: &[&str]) -> Self {
+        Self {
+            exclusive: true,
+            ..Self::new(
+                format!("{purpose}.{}", uuid::Uuid::new_v4().simple()),
+                bindings,
+            )
         }
     }
 }
@@ -99,6 +116,18 @@ pub async fn declare(
             AMQPValue::LongUInt(millis as u32),
         );
     }
+    if spec.exclusive {
+        let private = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(queue.clone().into(), private, FieldTable::default())
+            .await?;
+        bind(broker, channel, &queue, spec).await?;
+        return Ok(queue);
+    }
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
@@ -121,18 +150,28 @@ pub async fn declare(
     channel
         .queue_declare(format!("{queue}.dead").into(), durable, common)
         .await?;
+    bind(broker, channel, &queue, spec).await?;
+    Ok(queue)
+}
+
+async fn bind(
+    broker: &Broker,
+    channel: &Channel,
+    queue: &str,
+    spec: &QueueSpec,
+) -> Result<(), BusError> {
     for binding in &spec.bindings {
         channel
             .queue_bind(
-                queue.clone().into(),
-                config.exchange.clone().into(),
+                queue.to_owned().into(),
+                broker.config().exchange.clone().into(),
                 binding.clone().into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await?;
     }
-    Ok(queue)
+    Ok(())
 }
 
 /// Consumes `spec`'s queue with `handler` until `shutdown` resolves, reconnecting (with
@@ -147,6 +186,21 @@ pub async fn run<H, Fut>(
     H: Fn(Envelope) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Handled> + Send + 'static,
 {
+    run_signalling_ready(broker, spec, handler, shutdown, None).await;
+}
+
+/// [`run`], telling `ready` once the queue is bound and consumed for the first time: a
+/// per-replica consumer must not miss events published after its replica starts serving.
+pub async fn run_signalling_ready<H, Fut>(
+    broker: Broker,
+    spec: QueueSpec,
+    handler: H,
+    shutdown: impl Future<Output = ()> + Send,
+    mut ready: Option<tokio::sync::oneshot::Sender<()>>,
+) where
+    H: Fn(Envelope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Handled> + Send + 'static,
+{
     let handler = Arc::new(handler);
     let permits = Arc::new(tokio::sync::Semaphore::new(usize::from(
         spec.prefetch.max(1),
@@ -154,7 +208,7 @@ pub async fn run<H, Fut>(
     tokio::pin!(shutdown);
     let mut attempt = 0u32;
     loop {
-        let session = consume_session(&broker, &spec, handler.clone(), permits.clone());
+        let session = consume_session(&broker, &spec, handler.clone(), permits.clone(), &mut ready);
         tokio::select! {
             () = &mut shutdown => break,
             outcome = session => {
@@ -182,6 +236,7 @@ async fn consume_session<H, Fut>(
     spec: &QueueSpec,
     handler: Arc<H>,
     permits: Arc<tokio::sync::Semaphore>,
+    ready: &mut Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<(), BusError>
 where
     H: Fn(Envelope) -> Fut + Send + Sync + 'static,
@@ -204,6 +259,9 @@ where
         )
         .await?;
     tracing::info!(queue = %queue, "consuming");
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(());
+    }
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
         let permit = permits
@@ -259,6 +317,9 @@ where
     let _entered = span.enter();
     match outcome {
         Handled::Done => {}
+        Handled::Retry(reason) | Handled::Reject(reason) if spec.exclusive => {
+            tracing::warn!(%reason, "dropping an event a per-replica consumer could not handle");
+        }
         Handled::Retry(reason) if attempt + 1 < spec.max_attempts => {
             let delay = spec.retry_delay.saturating_mul(1 << attempt.min(10));
             tracing::warn!(attempt, %reason, delay_ms = delay.as_millis() as u64, "handler failed; will retry");

@@ -37,6 +37,7 @@ impl From<StoreError> for ServiceError {
 pub struct ProductApi {
     store: Store,
     cache: ProductCache,
+    publisher: shop_bus::Publisher,
 }
 
 fn timestamp(time: bson::DateTime) -> prost_types::Timestamp {
@@ -136,8 +137,30 @@ struct PageToken {
 }
 
 impl ProductApi {
-    pub fn new(store: Store, cache: ProductCache) -> Self {
-        Self { store, cache }
+    pub fn new(store: Store, cache: ProductCache, publisher: shop_bus::Publisher) -> Self {
+        Self {
+            store,
+            cache,
+            publisher,
+        }
+    }
+
+    /// Tells every replica (and the BFF) that `product` changed, so their caches drop it.
+    /// Best effort: the change is committed already, and caches expire on their own (TTL).
+    async fn announce(&self, product: &ProductDoc) {
+        use shop_proto::shop::events::v1::{ProductChanged, envelope::Payload};
+        let event = shop_bus::new_event(
+            &product.id,
+            Payload::ProductChanged(ProductChanged {
+                product_id: product.id.clone(),
+                sku: product.sku.clone(),
+                version: product.version,
+                archived: product.archived,
+            }),
+        );
+        if let Err(error) = self.publisher.publish(&event).await {
+            tracing::warn!(product_id = %product.id, %error, "could not announce product.changed");
+        }
     }
 
     async fn by_id(&self, id: &str) -> Result<Arc<ProductDoc>, ServiceError> {
@@ -204,6 +227,7 @@ impl ProductApi {
                 .await?
             {
                 self.cache.invalidate(&updated).await;
+                self.announce(&updated).await;
                 return Ok(updated);
             }
         }
@@ -242,9 +266,12 @@ impl ProductService for ProductApi {
         }
         let doc = new_doc(new, key.clone());
         match self.store.insert(&doc).await {
-            Ok(()) => Ok(Response::new(pb::CreateProductResponse {
-                product: Some(to_proto(&doc)),
-            })),
+            Ok(()) => {
+                self.announce(&doc).await;
+                Ok(Response::new(pb::CreateProductResponse {
+                    product: Some(to_proto(&doc)),
+                }))
+            }
             Err(StoreError::DuplicateSku) => {
                 // A retry of a create that already happened gets the product back.
                 let existing = self

@@ -58,7 +58,12 @@ impl ProductCache {
     }
 
     pub async fn invalidate(&self, product: &ProductDoc) {
-        self.by_id.invalidate(&product.id).await;
-        self.by_sku.invalidate(&product.sku).await;
+        self.forget(&product.id, &product.sku).await;
+    }
+
+    /// Drops one product, as named by a `product.changed` event from any replica.
+    pub async fn forget(&self, id: &str, sku: &str) {
+        self.by_id.invalidate(id).await;
+        self.by_sku.invalidate(sku).await;
     }
 }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cache;
 pub mod domain;
+pub mod events;
 pub mod store;
 
 use std::future::Future;
@@ -36,6 +37,8 @@ pub struct ProductConfig {
     /// the cache off.
     pub cache_ttl_secs: u64,
     pub cache_capacity: u64,
+    /// RabbitMQ: `product.changed` out, and in for this replica's cache.
+    pub amqp: shop_bus::BusConfig,
 }
 
 impl Default for ProductConfig {
@@ -49,6 +52,7 @@ impl Default for ProductConfig {
             jwt_public_key_file: None,
             cache_ttl_secs: 30,
             cache_capacity: 50_000,
+            amqp: shop_bus::BusConfig::default(),
         }
     }
 }
@@ -56,6 +60,8 @@ impl Default for ProductConfig {
 /// A bound, not yet serving Product service with its indexes in place.
 pub struct App {
     host: GrpcHost,
+    broker: shop_bus::Broker,
+    cache: cache::ProductCache,
 }
 
 impl App {
@@ -75,13 +81,21 @@ impl App {
             Duration::from_secs(config.cache_ttl_secs),
             config.cache_capacity,
         );
+        let broker = shop_bus::Broker::new(config.amqp.clone(), "shop-product");
+        let publisher = shop_bus::Publisher::new(broker.clone());
         let host = GrpcHost::bind("product", config.grpc_addr, config.admin_addr)
             .await?
             .with_token_verifier(verifier)
             .add_service(ProductServiceServer::new(api::ProductApi::new(
-                store, cache,
+                store,
+                cache.clone(),
+                publisher,
             )));
-        Ok(Self { host })
+        Ok(Self {
+            host,
+            broker,
+            cache,
+        })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -96,7 +110,32 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        self.host.serve(shutdown).await?;
+        let stop = shop_kit::shutdown::Stop::on(shutdown);
+        let cache = self.cache.clone();
+        let (ready, bound) = tokio::sync::oneshot::channel();
+        let consumer = tokio::spawn(shop_bus::consumer::run_signalling_ready(
+            self.broker.clone(),
+            events::queue_spec(),
+            move |envelope| {
+                let cache = cache.clone();
+                async move { events::handle(&cache, envelope).await }
+            },
+            stop.clone().wait(),
+            Some(ready),
+        ));
+        // Serve only once this replica hears product.changed, or a change made right after
+        // start-up could stay stale here for a whole TTL. A broker outage does not keep the
+        // catalog down: after a few seconds it serves anyway and relies on the TTL.
+        if tokio::time::timeout(Duration::from_secs(5), bound)
+            .await
+            .is_err()
+        {
+            tracing::warn!("serving before the cache-invalidation queue is bound (broker down?)");
+        }
+        let served = self.host.serve(stop.wait()).await;
+        let _ = consumer.await;
+        self.broker.close().await;
+        served?;
         Ok(())
     }
 }

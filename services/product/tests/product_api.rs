@@ -8,7 +8,7 @@ use shop_kit::auth::Role;
 use shop_product::{App, ProductConfig};
 use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::product::v1::{self as pb, product_service_client::ProductServiceClient};
-use shop_testkit::{RunningService, TestMongo, keys, token_for, with_token};
+use shop_testkit::{RunningService, TestAmqp, TestMongo, keys, token_for, wait_until, with_token};
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
@@ -18,33 +18,49 @@ struct Harness {
     admin: String,
     customer: String,
     _service: RunningService,
-    _mongo: TestMongo,
+    mongo: TestMongo,
+    amqp: TestAmqp,
 }
 
-async fn start_with(cache_ttl_secs: u64) -> Harness {
-    let mongo = TestMongo::create().await.expect("test mongo");
+fn config(mongo: &TestMongo, amqp: &TestAmqp, cache_ttl_secs: u64) -> ProductConfig {
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let app = App::build(ProductConfig {
+    ProductConfig {
         grpc_addr: any_port,
         admin_addr: any_port,
         mongodb_uri: mongo.uri.clone(),
         mongodb_database: mongo.name.clone(),
         jwt_public_key_pem: Some(keys().public_pem.clone()),
         cache_ttl_secs,
+        amqp: shop_bus::BusConfig {
+            url: amqp.url.clone(),
+            exchange: amqp.exchange.clone(),
+            queue_prefix: amqp.queue_prefix.clone(),
+            queue_expires_secs: 60,
+        },
         ..ProductConfig::default()
-    })
-    .await
-    .expect("product service builds");
+    }
+}
+
+async fn spawn(config: ProductConfig) -> (RunningService, ProductServiceClient<Channel>) {
+    let app = App::build(config).await.expect("product service builds");
     let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
         app.run(shutdown)
     });
     let client = ProductServiceClient::new(service.channel().await.expect("serving"));
+    (service, client)
+}
+
+async fn start_with(cache_ttl_secs: u64) -> Harness {
+    let mongo = TestMongo::create().await.expect("test mongo");
+    let amqp = TestAmqp::create().await.expect("test amqp");
+    let (service, client) = spawn(config(&mongo, &amqp, cache_ttl_secs)).await;
     Harness {
         client,
         admin: token_for(&uuid::Uuid::now_v7().to_string(), Role::Admin),
         customer: token_for(&uuid::Uuid::now_v7().to_string(), Role::Customer),
         _service: service,
-        _mongo: mongo,
+        mongo,
+        amqp,
     }
 }
 
@@ -677,4 +693,55 @@ async fn paging_is_complete_and_duplicate_free_while_products_are_added() {
     let mut sorted = seen.clone();
     sorted.sort_by_key(|name| name.to_lowercase());
     assert_eq!(seen, sorted, "pages arrive in name order");
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_reaches_the_cache_of_another() {
+    let mut h = start_with(600).await;
+    let (_replica, mut other) = spawn(config(&h.mongo, &h.amqp, 600)).await;
+    let created = h.create(product("SYNC-1", "Old Name", 100, "misc")).await;
+    let read = |mut client: ProductServiceClient<Channel>, id: String| async move {
+        client
+            .get_product(pb::GetProductRequest {
+                key: Some(pb::get_product_request::Key::Id(id)),
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().product)
+    };
+    // The other replica caches the product (for 10 minutes, by its TTL)...
+    assert_eq!(
+        read(other.clone(), created.id.clone()).await.unwrap().name,
+        "Old Name"
+    );
+    // ...and a rename on the first replica still reaches it through product.changed.
+    h.client
+        .update_product(with_token(
+            pb::UpdateProductRequest {
+                product: Some(pb::Product {
+                    id: created.id.clone(),
+                    name: "New Name".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["name".into()],
+                }),
+                expected_version: 0,
+            },
+            &h.admin,
+        ))
+        .await
+        .unwrap();
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "the other replica to see the rename",
+        || {
+            let other = other.clone();
+            let id = created.id.clone();
+            async move { (read(other, id).await?.name == "New Name").then_some(()) }
+        },
+    )
+    .await
+    .unwrap();
+    let _ = &mut other;
 }

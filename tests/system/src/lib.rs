@@ -96,6 +96,7 @@ impl System {
             mongodb_uri: backends.mongo.uri.clone(),
             mongodb_database: format!("{}_product", backends.mongo.name),
             jwt_public_key_pem: public_pem.clone(),
+            amqp: backends.bus_config(),
             ..Default::default()
         })
         .await

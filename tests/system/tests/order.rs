@@ -13,11 +13,17 @@ fn place(customer: &Customer, key: &str) -> tonic::Request<pb::PlaceOrderRequest
 }
 
 async fn product(system: &System, sku: &str, price: i64, stock: i64) {
-    system.stock_product(sku, price, stock).await.unwrap();
+    system
+        .stock_product(sku, price, stock)
+        .await
+        .expect("product with stock");
 }
 
 async fn add(system: &System, customer: &Customer, sku: &str, quantity: i64) {
-    system.add_to_cart(customer, sku, quantity).await.unwrap();
+    system
+        .add_to_cart(customer, sku, quantity)
+        .await
+        .expect("added to the cart");
 }
 
 fn user_cart(customer: &Customer) -> Option<shop_proto::shop::cart::v1::CartRef> {

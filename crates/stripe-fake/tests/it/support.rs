@@ -22,6 +22,7 @@ pub const API_KEY: &str = "sk_test_shopmesh_fake_key";
 pub const WEBHOOK_SECRET: &str = "whsec_shopmesh_fake_secret";
 
 pub fn client_for(fake: &RunningFakeStripe, api_key: &str) -> stripe::Client {
+    shop_kit::tls::install_crypto_provider();
     ClientBuilder::new(api_key)
         .url(fake.base_url())
         .timeout(Duration::from_secs(10))

@@ -1,0 +1,20 @@
+//! Cache coherence across replicas: every replica binds a private queue to
+//! `product.changed` and drops the named product from its cache, so a price change made on
+//! one replica is not served stale by another for the rest of the cache TTL.
+
+use shop_bus::consumer::{Handled, QueueSpec};
+use shop_proto::shop::events::v1::{Envelope, envelope::Payload};
+
+use crate::cache::ProductCache;
+
+pub fn queue_spec() -> QueueSpec {
+    QueueSpec::per_replica("product.cache", &["product.changed"])
+}
+
+pub async fn handle(cache: &ProductCache, envelope: Envelope) -> Handled {
+    if let Some(Payload::ProductChanged(changed)) = envelope.payload {
+        tracing::debug!(product_id = %changed.product_id, version = changed.version, "product changed; dropping it from the cache");
+        cache.forget(&changed.product_id, &changed.sku).await;
+    }
+    Handled::Done
+}
