@@ -45,6 +45,10 @@ load what="all" seconds="10" concurrency="16":
     cargo build --release -p shop-tools --bin shop-load
     "${CARGO_TARGET_DIR:-target}/release/shop-load" "$@"
 
+# Checkout saga throughput and placed→CONFIRMED latency across every service (in-process)
+bench-saga: deps
+    cargo nextest run -p shop-system-tests --run-ignored only --no-capture saga_throughput
+
 # Stop what `just up` / `just deps` started (never a server that was already running)
 down:
     scripts/down.sh

@@ -65,8 +65,11 @@ impl Broker {
             .as_ref()
             .is_some_and(|connection| connection.status().connected());
         if !usable {
-            let properties =
-                ConnectionProperties::default().with_connection_name(self.name.clone().into());
+            // The queue prefix in the name tells tests' connections apart in the broker's list.
+            let label = format!("{} {}", self.name, self.config.queue_prefix)
+                .trim()
+                .to_owned();
+            let properties = ConnectionProperties::default().with_connection_name(label.into());
             let connection = Connection::connect(&self.config.url, properties).await?;
             tracing::info!(broker = %redact(&self.config.url), "connected to RabbitMQ");
             *guard = Some(connection);

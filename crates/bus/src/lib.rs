@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod inbox;
 pub mod outbox;
 pub mod publisher;
+pub mod topology;
 mod trace;
 
 pub use broker::{Broker, BusConfig};

@@ -89,7 +89,7 @@ impl Drop for TestMysql {
             // A service under test may still hold a transaction open (its runtime is the one
             // this thread blocks), and DROP DATABASE would wait for its metadata lock
             // forever: end those connections first.
-            let holders: Vec<u64> = sqlx::query_scalar(
+            let holders: Vec<i64> = sqlx::query_scalar(
                 "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
             )
             .bind(&name)

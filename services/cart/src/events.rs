@@ -9,7 +9,7 @@ use crate::domain::{CartRef, GuestCartId, UserId};
 use crate::store::Store;
 
 pub fn queue_spec() -> QueueSpec {
-    QueueSpec::new("cart.orders", &["order.confirmed"])
+    shop_bus::topology::cart_orders()
 }
 
 pub async fn handle(store: &Store, envelope: Envelope) -> Handled {

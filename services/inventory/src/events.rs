@@ -22,10 +22,7 @@ use crate::reservations;
 use crate::store::{ReservationDoc, Store};
 
 pub fn queue_spec() -> QueueSpec {
-    QueueSpec::new(
-        "inventory.orders",
-        &["order.created", "order.confirmed", "order.cancelled"],
-    )
+    shop_bus::topology::inventory_orders()
 }
 
 /// What the saga consumer needs besides the store.

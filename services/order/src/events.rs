@@ -15,17 +15,7 @@ use crate::store::{self, OrderRecord, OrderRow, StoreError};
 pub const CONSUMER: &str = "order.saga";
 
 pub fn queue_spec() -> QueueSpec {
-    QueueSpec::new(
-        CONSUMER,
-        &[
-            "inventory.reserved",
-            "inventory.rejected",
-            "inventory.released",
-            "payment.succeeded",
-            "payment.failed",
-            "payment.requires_action",
-        ],
-    )
+    shop_bus::topology::order_saga()
 }
 
 #[derive(Debug, thiserror::Error)]

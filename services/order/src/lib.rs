@@ -128,6 +128,10 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Bind every saga queue before serving, so no saga event is ever published unrouted.
+        if let Err(error) = shop_bus::topology::declare_saga(&self.broker).await {
+            tracing::warn!(%error, "saga queues not declared yet; the consumers will retry");
+        }
         let stop = Stop::on(shutdown);
         let relay = tokio::spawn(self.saga.relay().clone().run(stop.clone().wait()));
         let saga = self.saga.clone();

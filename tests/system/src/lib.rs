@@ -26,6 +26,7 @@ fn any_port() -> SocketAddr {
 /// The backends one system uses, kept alive as long as the system.
 pub struct Backends {
     pub mysql_order: TestMysql,
+    pub mysql_payment: TestMysql,
     pub mongo: TestMongo,
     pub redis: TestRedis,
     pub amqp: TestAmqp,
@@ -35,6 +36,7 @@ impl Backends {
     pub async fn create() -> anyhow::Result<Self> {
         Ok(Self {
             mysql_order: TestMysql::create().await?,
+            mysql_payment: TestMysql::create().await?,
             mongo: TestMongo::create().await?,
             redis: TestRedis::create().await?,
             amqp: TestAmqp::create().await?,
@@ -56,8 +58,15 @@ pub struct System {
     pub inventory: RunningService,
     pub cart: RunningService,
     pub order: RunningService,
+    /// `None` while a test has it stopped (see [`System::stop_payment`]).
+    pub payment: Option<RunningService>,
+    pub stripe: shop_stripe_fake::RunningFakeStripe,
+    payment_config: shop_payment::PaymentConfig,
     pub backends: Backends,
 }
+
+const STRIPE_KEY: &str = "sk_test_shopmesh_system";
+const STRIPE_WEBHOOK_SECRET: &str = "whsec_shopmesh_system";
 
 fn url(service: &RunningService) -> String {
     format!("http://{}", service.grpc_addr)
@@ -154,13 +163,49 @@ impl System {
             order.run(stop)
         });
 
+        let stripe =
+            shop_stripe_fake::FakeStripe::start(shop_stripe_fake::FakeStripeConfig::for_tests())
+                .await
+                .context("fake stripe")?;
+        let payment_config = shop_payment::PaymentConfig {
+            grpc_addr: any_port(),
+            admin_addr: any_port(),
+            database_url: backends.mysql_payment.url.clone(),
+            amqp: backends.bus_config(),
+            stripe_base_url: stripe.base_url(),
+            stripe_api_key: STRIPE_KEY.into(),
+            stripe_webhook_secret: STRIPE_WEBHOOK_SECRET.into(),
+            jwt_public_key_pem: Some(keys().public_pem.clone()),
+            ..Default::default()
+        };
+        let payment = start_payment(&payment_config, &stripe).await?;
+
         Ok(Self {
             product,
             inventory,
             cart,
             order,
+            payment: Some(payment),
+            stripe,
+            payment_config,
             backends,
         })
+    }
+
+    /// Stops the Payment service (draining it, like a SIGTERM); events for it queue up.
+    pub async fn stop_payment(&mut self) -> anyhow::Result<()> {
+        if let Some(payment) = self.payment.take() {
+            payment.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the Payment service again on the same database and queue.
+    pub async fn start_payment(&mut self) -> anyhow::Result<()> {
+        if self.payment.is_none() {
+            self.payment = Some(start_payment(&self.payment_config, &self.stripe).await?);
+        }
+        Ok(())
     }
 
     pub async fn products(&self) -> anyhow::Result<ProductServiceClient<Channel>> {
@@ -274,6 +319,33 @@ impl System {
             .context("order")
     }
 
+    /// Closes every RabbitMQ connection of this system from the broker's side (as a broker
+    /// restart or a network cut would); returns how many it closed.
+    pub async fn drop_broker_connections(&self) -> anyhow::Result<usize> {
+        let prefix = self.backends.amqp.queue_prefix.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let listing = std::process::Command::new("rabbitmqctl")
+                .args(["-q", "list_connections", "pid", "client_properties"])
+                .output()
+                .context("running rabbitmqctl")?;
+            let listing = String::from_utf8_lossy(&listing.stdout);
+            let mut closed = 0;
+            for line in listing.lines().filter(|line| line.contains(&prefix)) {
+                let Some(pid) = line.split_whitespace().next() else {
+                    continue;
+                };
+                let status = std::process::Command::new("rabbitmqctl")
+                    .args(["-q", "close_connection", pid, "test: connection dropped"])
+                    .status()?;
+                if status.success() {
+                    closed += 1;
+                }
+            }
+            Ok(closed)
+        })
+        .await?
+    }
+
     /// A broker handle on this system's exchange, to publish events as another service would.
     pub fn broker(&self, name: &str) -> Broker {
         Broker::new(self.backends.bus_config(), name)
@@ -301,6 +373,26 @@ impl System {
         ));
         Ok(EventWatch { rx, _stop: stop })
     }
+}
+
+/// Starts Payment (on new ports) and points the fake Stripe's webhooks at it.
+async fn start_payment(
+    config: &shop_payment::PaymentConfig,
+    stripe: &shop_stripe_fake::RunningFakeStripe,
+) -> anyhow::Result<RunningService> {
+    let payment = shop_payment::App::build(config.clone())
+        .await
+        .context("payment")?;
+    let webhook = format!("http://{}/stripe/webhook", payment.admin_addr());
+    stripe.set_webhook_endpoint(Some(shop_stripe_fake::WebhookEndpoint::new(
+        &webhook,
+        STRIPE_WEBHOOK_SECRET,
+    )?));
+    Ok(RunningService::spawn(
+        payment.grpc_addr(),
+        payment.admin_addr(),
+        |stop| payment.run(stop),
+    ))
 }
 
 pub struct EventWatch {

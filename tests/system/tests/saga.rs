@@ -85,8 +85,11 @@ async fn an_unpaid_order_whose_reservation_expires_is_cancelled_and_its_stock_re
     system.stock_product("TENT-9", 19900, 3).await.unwrap();
     let ann = Customer::new();
     system.add_to_cart(&ann, "TENT-9", 1).await.unwrap();
-    // Nobody pays: the payment step never answers in this system.
-    let order = system.checkout(&ann, "k", "pm_card_visa").await.unwrap();
+    // The customer never completes 3-D Secure, so the order is never paid.
+    let order = system
+        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
+        .await
+        .unwrap();
     let cancelled = order_when(
         &system,
         &ann.token,
@@ -118,7 +121,7 @@ async fn concurrent_buyers_never_oversell_scarce_stock() {
     let orders = futures::future::join_all(
         buyers
             .iter()
-            .map(|buyer| system.checkout(buyer, "k", "pm_card_visa")),
+            .map(|buyer| system.checkout(buyer, "k", "pm_card_threeDSecure2Required")),
     )
     .await;
     let mut settled = Vec::new();
@@ -151,4 +154,256 @@ async fn concurrent_buyers_never_oversell_scarce_stock() {
         .count();
     assert_eq!((holding, refused), (5, 15));
     assert_eq!(system.stock("RARE-1").await.unwrap(), (5, 5, 0));
+}
+
+async fn cart_lines(system: &System, customer: &Customer) -> usize {
+    use shop_proto::shop::cart::v1::GetCartRequest;
+    system
+        .carts()
+        .await
+        .expect("cart client")
+        .get_cart(with_token(
+            GetCartRequest {
+                cart: customer.cart(),
+            },
+            &customer.token,
+        ))
+        .await
+        .expect("the cart")
+        .into_inner()
+        .cart
+        .map_or(0, |cart| cart.lines.len())
+}
+
+fn succeeded_intents(system: &System, order_id: &str) -> usize {
+    system
+        .stripe
+        .payment_intents_with_metadata("order_id", order_id)
+        .iter()
+        .filter(|intent| intent["status"] == "succeeded")
+        .count()
+}
+
+#[tokio::test]
+async fn a_paid_order_is_confirmed_its_stock_sold_and_its_cart_cleared() {
+    let system = System::start().await.unwrap();
+    system.stock_product("CHAIR-1", 12900, 4).await.unwrap();
+    let ann = Customer::new();
+    system.add_to_cart(&ann, "CHAIR-1", 2).await.unwrap();
+    let order = system.checkout(&ann, "k", "pm_card_visa").await.unwrap();
+    let confirmed = order_when(&system, &ann.token, &order.id, "confirmed", |o| {
+        status(o) == OrderStatus::Confirmed
+    })
+    .await
+    .unwrap();
+    assert!(!confirmed.payment_id.is_empty());
+    assert_eq!(
+        succeeded_intents(&system, &order.id),
+        1,
+        "exactly one charge"
+    );
+    shop_testkit::wait_until(
+        Duration::from_secs(10),
+        "stock sold and cart cleared",
+        || async {
+            let sold = system.stock("CHAIR-1").await.ok()? == (2, 0, 2);
+            (sold && cart_lines(&system, &ann).await == 0).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_declined_card_cancels_the_order_and_returns_the_stock() {
+    let system = System::start().await.unwrap();
+    system.stock_product("BIKE-1", 49900, 2).await.unwrap();
+    let ann = Customer::new();
+    system.add_to_cart(&ann, "BIKE-1", 1).await.unwrap();
+    let order = system
+        .checkout(&ann, "k", "pm_card_chargeDeclined")
+        .await
+        .unwrap();
+    let cancelled = order_when(&system, &ann.token, &order.id, "cancelled", |o| {
+        status(o) == OrderStatus::Cancelled
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        cancelled.cancel_reason,
+        CancelReason::PaymentDeclined as i32
+    );
+    shop_testkit::wait_until(Duration::from_secs(10), "stock back", || async {
+        (system.stock("BIKE-1").await.ok()? == (2, 0, 2)).then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(succeeded_intents(&system, &order.id), 0);
+    assert_eq!(
+        cart_lines(&system, &ann).await,
+        1,
+        "a failed checkout keeps the cart"
+    );
+}
+
+#[tokio::test]
+async fn three_d_secure_waits_for_the_customer_then_confirms() {
+    let system = System::start().await.unwrap();
+    system.stock_product("WATCH-1", 25000, 1).await.unwrap();
+    let ann = Customer::new();
+    system.add_to_cart(&ann, "WATCH-1", 1).await.unwrap();
+    let order = system
+        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
+        .await
+        .unwrap();
+    let waiting = order_when(&system, &ann.token, &order.id, "a client secret", |o| {
+        !o.payment_client_secret.is_empty()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status(&waiting), OrderStatus::AwaitingPayment);
+    let intents = system
+        .stripe
+        .payment_intents_with_metadata("order_id", &order.id);
+    let intent_id = intents[0]["id"].as_str().unwrap().to_owned();
+    system
+        .stripe
+        .authenticate(&intent_id, shop_stripe_fake::AuthenticationOutcome::Succeed)
+        .unwrap();
+    let confirmed = order_when(&system, &ann.token, &order.id, "confirmed", |o| {
+        status(o) == OrderStatus::Confirmed
+    })
+    .await
+    .unwrap();
+    assert!(confirmed.payment_client_secret.is_empty());
+    assert_eq!(succeeded_intents(&system, &order.id), 1);
+}
+
+#[tokio::test]
+async fn a_hundred_buyers_for_twenty_units_get_twenty_orders_and_twenty_charges() {
+    let system = System::start().await.unwrap();
+    system.stock_product("DROP-1", 9900, 20).await.unwrap();
+    let buyers: Vec<Customer> = (0..100).map(|_| Customer::new()).collect();
+    for chunk in buyers.chunks(20) {
+        futures::future::join_all(
+            chunk
+                .iter()
+                .map(|buyer| system.add_to_cart(buyer, "DROP-1", 1)),
+        )
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()
+        .unwrap();
+    }
+    let orders = futures::future::join_all(
+        buyers
+            .iter()
+            .map(|buyer| system.checkout(buyer, "k", "pm_card_visa")),
+    )
+    .await;
+    let mut finals = Vec::new();
+    for (buyer, order) in buyers.iter().zip(orders) {
+        let order = order.unwrap();
+        finals.push(
+            order_when(&system, &buyer.token, &order.id, "a final state", |o| {
+                matches!(status(o), OrderStatus::Confirmed | OrderStatus::Cancelled)
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let confirmed: Vec<_> = finals
+        .iter()
+        .filter(|o| status(o) == OrderStatus::Confirmed)
+        .collect();
+    let out_of_stock = finals
+        .iter()
+        .filter(|o| o.cancel_reason == CancelReason::OutOfStock as i32)
+        .count();
+    assert_eq!((confirmed.len(), out_of_stock), (20, 80));
+    let charges: usize = confirmed
+        .iter()
+        .map(|o| succeeded_intents(&system, &o.id))
+        .sum();
+    assert_eq!(charges, 20);
+    assert_eq!(
+        system.stripe.payment_intents().len(),
+        20,
+        "no intent for a rejected order"
+    );
+    shop_testkit::wait_until(Duration::from_secs(10), "all sold", || async {
+        (system.stock("DROP-1").await.ok()? == (0, 0, 0)).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn orders_placed_while_payment_is_down_complete_when_it_returns() {
+    let mut system = System::start().await.unwrap();
+    system.stock_product("LAMP-7", 3000, 10).await.unwrap();
+    system.stop_payment().await.unwrap();
+    let buyers: Vec<Customer> = (0..3).map(|_| Customer::new()).collect();
+    let mut orders = Vec::new();
+    for buyer in &buyers {
+        system.add_to_cart(buyer, "LAMP-7", 1).await.unwrap();
+        let order = system.checkout(buyer, "k", "pm_card_visa").await.unwrap();
+        order_when(&system, &buyer.token, &order.id, "awaiting payment", |o| {
+            status(o) == OrderStatus::AwaitingPayment
+        })
+        .await
+        .unwrap();
+        orders.push(order);
+    }
+    system.start_payment().await.unwrap();
+    for (buyer, order) in buyers.iter().zip(&orders) {
+        order_when(
+            &system,
+            &buyer.token,
+            &order.id,
+            "confirmed after the restart",
+            |o| status(o) == OrderStatus::Confirmed,
+        )
+        .await
+        .unwrap();
+        assert_eq!(succeeded_intents(&system, &order.id), 1);
+    }
+}
+
+#[tokio::test]
+async fn every_order_completes_when_broker_connections_drop_under_load() {
+    let system = System::start().await.unwrap();
+    system.stock_product("FLOW-1", 1000, 100).await.unwrap();
+    let buyers: Vec<Customer> = (0..12).map(|_| Customer::new()).collect();
+    for buyer in &buyers {
+        system.add_to_cart(buyer, "FLOW-1", 1).await.unwrap();
+    }
+    let placing = futures::future::join_all(
+        buyers
+            .iter()
+            .map(|buyer| system.checkout(buyer, "k", "pm_card_visa")),
+    );
+    let dropping = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        system.drop_broker_connections().await
+    };
+    let (orders, dropped) = tokio::join!(placing, dropping);
+    assert!(
+        dropped.unwrap() > 0,
+        "the system's connections were dropped"
+    );
+    for (buyer, order) in buyers.iter().zip(orders) {
+        let order = order.unwrap();
+        order_when(
+            &system,
+            &buyer.token,
+            &order.id,
+            "confirmed despite the drop",
+            |o| status(o) == OrderStatus::Confirmed,
+        )
+        .await
+        .unwrap();
+        assert_eq!(succeeded_intents(&system, &order.id), 1);
+    }
+    assert_eq!(system.stock("FLOW-1").await.unwrap(), (88, 0, 88));
 }

@@ -1,0 +1,313 @@
+//! shop-payment: charges orders through Stripe and keeps the payments ledger (DESIGN §5).
+//!
+//! The saga consumer (`events`) charges on `order.payment_requested` and refunds or cancels
+//! on `order.cancelled`; Stripe's webhooks (`webhook`, on the admin port) report outcomes
+//! that happen later (3-D Secure). Both move ledger rows forward only (`domain`) and emit
+//! `payment.*` through the transactional outbox. The gRPC API (`api`) is a read-only admin
+//! view. One PaymentIntent per order, whatever is retried: see `events` and `docs/payment.md`.
+
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod store;
+pub mod stripe;
+pub mod sweeper;
+pub mod webhook;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use shop_bus::outbox::Relay;
+use shop_bus::{Broker, BusConfig, Publisher};
+use shop_kit::auth::TokenVerifier;
+use shop_kit::server::GrpcHost;
+use shop_kit::shutdown::Stop;
+use shop_proto::shop::payment::v1::payment_service_server::PaymentServiceServer;
+use sqlx::MySqlPool;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Stripe's production API.
+pub const STRIPE_API: &str = "https://api.stripe.com/";
+/// Development placeholders: accepted by the fake Stripe only (refused with `STRIPE_API`).
+pub const PLACEHOLDER_API_KEY: &str = "sk_test_shopmesh_dev";
+pub const PLACEHOLDER_WEBHOOK_SECRET: &str = "whsec_shopmesh_dev";
+
+/// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`); the Stripe
+/// secrets belong in the environment (`SHOP_STRIPE_API_KEY`, `SHOP_STRIPE_WEBHOOK_SECRET`).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PaymentConfig {
+    pub grpc_addr: SocketAddr,
+    /// Also serves `POST /stripe/webhook`.
+    pub admin_addr: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub amqp: BusConfig,
+    /// `https://api.stripe.com/` in production; `just up` and the tests point it at the fake.
+    pub stripe_base_url: String,
+    pub stripe_api_key: String,
+    /// The webhook endpoint's signing secret (`whsec_...`).
+    pub stripe_webhook_secret: String,
+    /// Deadline of each Stripe call; a handler waits at most this long for Stripe.
+    pub stripe_deadline_ms: u64,
+    /// How often to look for stale PENDING payments (see `sweeper`); 0 turns it off.
+    pub pending_sweep_secs: u64,
+    /// A PENDING payment unchanged for this long is resumed by the sweeper. Longer than the
+    /// consumer's whole retry budget, so it only picks up what the bus gave up on.
+    pub pending_stale_secs: u64,
+    pub jwt_public_key_pem: Option<String>,
+    pub jwt_public_key_file: Option<String>,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50056)),
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9106)),
+            database_url: "mysql://root@127.0.0.1:3306/shop_payment".into(),
+            database_max_connections: 20,
+            amqp: BusConfig::default(),
+            stripe_base_url: STRIPE_API.into(),
+            stripe_api_key: PLACEHOLDER_API_KEY.into(),
+            stripe_webhook_secret: PLACEHOLDER_WEBHOOK_SECRET.into(),
+            stripe_deadline_ms: 10_000,
+            pending_sweep_secs: 60,
+            pending_stale_secs: 300,
+            jwt_public_key_pem: None,
+            jwt_public_key_file: None,
+        }
+    }
+}
+
+impl PaymentConfig {
+    /// Refuses settings that would fail on the first payment rather than at start-up: a
+    /// missing or development credential against the real Stripe, a malformed key.
+    fn check_stripe(&self) -> anyhow::Result<()> {
+        let key = self.stripe_api_key.trim();
+        if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+            anyhow::bail!("SHOP_STRIPE_API_KEY must be a Stripe secret key (sk_... or rk_...)");
+        }
+        if self.stripe_webhook_secret.trim().is_empty() {
+            anyhow::bail!("SHOP_STRIPE_WEBHOOK_SECRET is required (whsec_...)");
+        }
+        if self.stripe_base_url.trim().trim_end_matches('/') == STRIPE_API.trim_end_matches('/')
+            && (key == PLACEHOLDER_API_KEY
+                || self.stripe_webhook_secret == PLACEHOLDER_WEBHOOK_SECRET)
+        {
+            anyhow::bail!(
+                "the development Stripe key or webhook secret only works with the fake Stripe: \
+                 set SHOP_STRIPE_API_KEY and SHOP_STRIPE_WEBHOOK_SECRET, or SHOP_STRIPE_BASE_URL"
+            );
+        }
+        Ok(())
+    }
+
+    /// The base URL as `async-stripe` wants it: it appends `v1/...` directly.
+    fn stripe_base(&self) -> String {
+        format!("{}/", self.stripe_base_url.trim().trim_end_matches('/'))
+    }
+}
+
+pub struct App {
+    host: GrpcHost,
+    pool: MySqlPool,
+    broker: Broker,
+    saga: events::Saga,
+    sweep: Option<(Duration, Duration)>,
+}
+
+impl App {
+    pub async fn build(config: PaymentConfig) -> anyhow::Result<Self> {
+        config.check_stripe()?;
+        let public_pem = shop_kit::config::pem_from(
+            config.jwt_public_key_pem.as_deref(),
+            config.jwt_public_key_file.as_deref(),
+            "jwt_public_key",
+        )?;
+        let verifier = TokenVerifier::from_pem(&public_pem)?;
+        let stripe = stripe::Stripe::new(
+            config.stripe_api_key.trim(),
+            &config.stripe_base(),
+            Duration::from_millis(config.stripe_deadline_ms),
+        )
+        .context("Stripe client")?;
+        let pool = shop_kit::mysql::connect_and_migrate(
+            &config.database_url,
+            config.database_max_connections,
+            &MIGRATOR,
+        )
+        .await
+        .context("payment database")?;
+        shop_bus::outbox::ensure_schema(&pool).await?;
+        shop_bus::inbox::ensure_schema(&pool).await?;
+
+        let broker = Broker::new(config.amqp.clone(), "shop-payment");
+        let host = GrpcHost::bind("payment", config.grpc_addr, config.admin_addr).await?;
+        let metrics = host.metrics();
+        let relay = Relay::new(pool.clone(), Publisher::new(broker.clone()))
+            .with_metrics(metrics.registry())?;
+        let saga = events::Saga::new(
+            pool.clone(),
+            relay,
+            stripe,
+            events::SagaMetrics::register(metrics.registry())?,
+        );
+        let webhook = webhook::router(
+            saga.clone(),
+            &config.stripe_webhook_secret,
+            metrics.registry(),
+        )?;
+        let host = host
+            .with_token_verifier(verifier)
+            .with_admin_routes(webhook)
+            .add_service(PaymentServiceServer::new(api::PaymentApi::new(
+                pool.clone(),
+            )));
+        let sweep = (config.pending_sweep_secs > 0).then(|| {
+            (
+                Duration::from_secs(config.pending_sweep_secs),
+                Duration::from_secs(config.pending_stale_secs),
+            )
+        });
+        Ok(Self {
+            host,
+            pool,
+            broker,
+            saga,
+            sweep,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.host.grpc_addr()
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.host.admin_addr()
+    }
+
+    /// Serves gRPC and the webhook, relays the outbox, consumes order events and sweeps
+    /// stale payments until `shutdown`; then drains all of them and closes the broker
+    /// connection and the pool.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        // Bind every saga queue before serving, so no saga event is ever published unrouted.
+        if let Err(error) = shop_bus::topology::declare_saga(&self.broker).await {
+            tracing::warn!(%error, "saga queues not declared yet; the consumers will retry");
+        }
+        let stop = Stop::on(shutdown);
+        let relay = tokio::spawn(self.saga.relay().clone().run(stop.clone().wait()));
+        let saga = self.saga.clone();
+        let consumer = tokio::spawn(shop_bus::consumer::run(
+            self.broker.clone(),
+            events::queue_spec(),
+            move |envelope| {
+                let saga = saga.clone();
+                async move { saga.handle(envelope).await }
+            },
+            stop.clone().wait(),
+        ));
+        let sweeper = self.sweep.map(|(every, stale_after)| {
+            tokio::spawn(sweeper::run(
+                self.saga.clone(),
+                every,
+                stale_after,
+                stop.clone().wait(),
+            ))
+        });
+        let served = self.host.serve(stop.wait()).await;
+        let _ = consumer.await;
+        if let Some(sweeper) = sweeper {
+            let _ = sweeper.await;
+        }
+        // The relay stops with the same signal; a last pass publishes what the consumer's
+        // final handlers committed.
+        let _ = relay.await;
+        if let Err(error) = self.saga.relay().relay_once().await {
+            tracing::warn!(%error, "final outbox pass failed; the next start publishes it");
+        }
+        self.broker.close().await;
+        self.pool.close().await;
+        served?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(base: &str, key: &str, secret: &str) -> PaymentConfig {
+        PaymentConfig {
+            stripe_base_url: base.into(),
+            stripe_api_key: key.into(),
+            stripe_webhook_secret: secret.into(),
+            ..PaymentConfig::default()
+        }
+    }
+
+    #[test]
+    fn development_credentials_never_reach_the_real_stripe() {
+        assert!(PaymentConfig::default().check_stripe().is_err());
+        assert!(
+            config(STRIPE_API, "sk_live_x", "whsec_real")
+                .check_stripe()
+                .is_ok()
+        );
+        assert!(
+            config(
+                "https://api.stripe.com",
+                "sk_live_x",
+                PLACEHOLDER_WEBHOOK_SECRET
+            )
+            .check_stripe()
+            .is_err()
+        );
+        assert!(
+            config(
+                "http://127.0.0.1:12111/",
+                PLACEHOLDER_API_KEY,
+                PLACEHOLDER_WEBHOOK_SECRET
+            )
+            .check_stripe()
+            .is_ok()
+        );
+        assert!(
+            config("http://x/", "pk_test_public", "whsec")
+                .check_stripe()
+                .is_err()
+        );
+        assert!(
+            config("http://x/", "sk_test_x", " ")
+                .check_stripe()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn loads_stripe_settings_from_the_environment() {
+        let vars = [
+            ("SHOP_STRIPE_API_KEY".to_owned(), "sk_test_env".to_owned()),
+            (
+                "SHOP_STRIPE_BASE_URL".to_owned(),
+                "http://127.0.0.1:12111".to_owned(),
+            ),
+            ("SHOP_STRIPE_DEADLINE_MS".to_owned(), "2500".to_owned()),
+            ("SHOP_AMQP__EXCHANGE".to_owned(), "x.events".to_owned()),
+        ];
+        let config: PaymentConfig =
+            shop_kit::config::load_from(std::path::Path::new("/nonexistent.toml"), vars).unwrap();
+        assert_eq!(config.stripe_api_key, "sk_test_env");
+        assert_eq!(config.stripe_base(), "http://127.0.0.1:12111/");
+        assert_eq!(config.stripe_deadline_ms, 2500);
+        assert_eq!(config.amqp.exchange, "x.events");
+        assert_eq!(config.grpc_addr.port(), 50056);
+        assert_eq!(config.admin_addr.port(), 9106);
+    }
+}

@@ -1,0 +1,41 @@
+//! Resuming payments that nothing else will move: PENDING rows whose request was
+//! dead-lettered (Stripe was down for longer than the consumer's retry budget, about a
+//! minute by default) or whose outcome never arrived (a lost webhook for an intent that
+//! was still processing).
+//!
+//! The consumer's redelivery is what normally resumes an interrupted payment; this is the
+//! backstop for when the bus has given up. It runs the same charge step with the same
+//! idempotency keys, so it is safe beside the consumer, the webhook and other replicas
+//! sweeping at once. It leaves alone payments whose create key Stripe may have forgotten
+//! (see `domain::CREATE_KEY_WINDOW_SECS`) and payments cancelled before an intent was known
+//! (charging those now would only be refunded; a capture made earlier still arrives by
+//! webhook).
+
+use std::time::Duration;
+
+use crate::events::Saga;
+
+/// Sweeps every `every` until `shutdown`; a payment is stale after `stale_after` without
+/// a change.
+pub async fn run(
+    saga: Saga,
+    every: Duration,
+    stale_after: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    tokio::pin!(shutdown);
+    let stale_after =
+        chrono::Duration::from_std(stale_after).unwrap_or_else(|_| chrono::Duration::hours(1));
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(every) => {}
+        }
+        match saga.resume_stale(stale_after).await {
+            Ok(0) => {}
+            Ok(seen) => tracing::info!(seen, "swept stale payments"),
+            Err(error) => tracing::warn!(%error, "payment sweep failed"),
+        }
+    }
+    tracing::info!("payment sweeper stopped");
+}
