@@ -332,3 +332,60 @@ async fn the_inbox_admits_each_event_once_per_consumer() {
     );
     tx.commit().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_trace_context_travels_in_the_message_headers() {
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bus-test")));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let amqp = TestAmqp::create().await.unwrap();
+    let broker = broker(&amqp, "test");
+    let spec = spec("traced");
+    declare(&broker, &spec).await;
+    let span = tracing::info_span!("checkout");
+    let trace_id = span.context().span().span_context().trace_id();
+    assert_ne!(trace_id, opentelemetry::trace::TraceId::INVALID);
+    {
+        let _entered = span.enter();
+        Publisher::new(broker.clone())
+            .publish(&confirmed("o-trace"))
+            .await
+            .unwrap();
+    }
+
+    let channel = broker.channel().await.unwrap();
+    let queue = format!("{}traced", amqp.queue_prefix);
+    let message = wait_until(Duration::from_secs(5), "the traced message", || {
+        let channel = channel.clone();
+        let queue = queue.clone();
+        async move {
+            channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .await
+                .ok()
+                .flatten()
+        }
+    })
+    .await
+    .unwrap();
+    let headers = message.delivery.properties.headers().clone().unwrap();
+    let traceparent = match headers.inner().get("traceparent") {
+        Some(lapin::types::AMQPValue::LongString(value)) => {
+            String::from_utf8_lossy(value.as_bytes()).into_owned()
+        }
+        other => panic!("no traceparent header: {other:?}"),
+    };
+    assert!(
+        traceparent.contains(&trace_id.to_string()),
+        "{traceparent} carries trace {trace_id}"
+    );
+}
