@@ -27,14 +27,10 @@ pub fn routing_key(payload: &Payload) -> &'static str {
 
 /// A new event about `aggregate_id` (an order id, a SKU, ...), with a fresh UUIDv7 id.
 pub fn new_event(aggregate_id: impl Into<String>, payload: Payload) -> Envelope {
-    let now = chrono::Utc::now();
     Envelope {
         event_id: uuid::Uuid::now_v7().to_string(),
         r#type: routing_key(&payload).to_owned(),
-        occurred_at: Some(prost_types::Timestamp {
-            seconds: now.timestamp(),
-            nanos: now.timestamp_subsec_nanos() as i32,
-        }),
+        occurred_at: Some(shop_kit::time::from_chrono(chrono::Utc::now())),
         aggregate_id: aggregate_id.into(),
         payload: Some(payload),
     }

@@ -152,6 +152,13 @@ impl TokenVerifier {
     }
 }
 
+/// The verifier a service builds from its configuration: the public key PEM inline or as a
+/// file (see [`crate::config::pem_from`]).
+pub fn load_verifier(pem: Option<&str>, file: Option<&str>) -> anyhow::Result<TokenVerifier> {
+    let pem = crate::config::pem_from(pem, file, "jwt_public_key")?;
+    Ok(TokenVerifier::from_pem(&pem)?)
+}
+
 /// A freshly generated Ed25519 key pair as PEM, for tests and first-run development setups.
 pub struct GeneratedKeys {
     pub private_pem: String,

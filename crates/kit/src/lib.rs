@@ -20,6 +20,7 @@ pub mod server;
 pub mod shutdown;
 pub mod sku;
 pub mod telemetry;
+pub mod time;
 pub mod tls;
 
 pub use error::{FieldViolations, ServiceError};

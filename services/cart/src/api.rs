@@ -36,13 +36,6 @@ pub struct CartApi {
     settings: Settings,
 }
 
-fn timestamp(millis: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: millis.div_euclid(1000),
-        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -150,8 +143,10 @@ impl CartApi {
                 .collect(),
             subtotal: Some(priced.subtotal.to_proto()),
             item_count: priced.item_count,
-            updated_at: stored.updated_at_ms.map(timestamp),
-            expires_at: stored.ttl_ms.map(|ttl| timestamp(now.saturating_add(ttl))),
+            updated_at: stored.updated_at_ms.map(shop_kit::time::from_millis),
+            expires_at: stored
+                .ttl_ms
+                .map(|ttl| shop_kit::time::from_millis(now.saturating_add(ttl))),
             user_id: cart
                 .user_id()
                 .map(|user| user.as_str().to_owned())

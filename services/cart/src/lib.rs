@@ -21,7 +21,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_kit::Currency;
-use shop_kit::auth::TokenVerifier;
 use shop_kit::server::GrpcHost;
 use shop_proto::shop::cart::v1::cart_service_server::CartServiceServer;
 
@@ -112,12 +111,10 @@ pub struct App {
 impl App {
     pub async fn build(config: CartConfig) -> anyhow::Result<Self> {
         let settings = config.settings().context("cart configuration")?;
-        let public_pem = shop_kit::config::pem_from(
+        let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
             config.jwt_public_key_file.as_deref(),
-            "jwt_public_key",
         )?;
-        let verifier = TokenVerifier::from_pem(&public_pem)?;
         let store = store::Store::connect(
             &config.redis_url,
             &config.key_prefix,

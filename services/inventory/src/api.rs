@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use mongodb::bson;
 use serde::{Deserialize, Serialize};
 use shop_kit::auth;
 use shop_kit::paging;
@@ -64,12 +63,8 @@ struct LedgerCursor {
     version: i64,
 }
 
-fn timestamp(time: bson::DateTime) -> prost_types::Timestamp {
-    let millis = time.timestamp_millis();
-    prost_types::Timestamp {
-        seconds: millis.div_euclid(1000),
-        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
-    }
+pub(crate) fn timestamp(time: mongodb::bson::DateTime) -> prost_types::Timestamp {
+    shop_kit::time::from_millis(time.timestamp_millis())
 }
 
 fn level_to_proto(stock: &StockDoc) -> pb::StockLevel {

@@ -16,6 +16,7 @@ use shop_bus::{Publisher, new_event};
 use shop_kit::{FieldViolations, ServiceError};
 use shop_proto::shop::events::v1::{self as ev, Envelope, envelope::Payload};
 
+use crate::api::timestamp;
 use crate::cache::StockCache;
 use crate::domain::{OrderId, RejectionCode, ReleaseReason, ReservationLines, ReservationStatus};
 use crate::reservations;
@@ -33,14 +34,6 @@ pub struct Reactor {
     pub publisher: Publisher,
     pub reservation_ttl: Duration,
     pub max_lines: usize,
-}
-
-fn timestamp(time: mongodb::bson::DateTime) -> prost_types::Timestamp {
-    let millis = time.timestamp_millis();
-    prost_types::Timestamp {
-        seconds: millis.div_euclid(1000),
-        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
-    }
 }
 
 fn stock_lines(reservation: &ReservationDoc) -> Vec<ev::StockLine> {

@@ -78,13 +78,6 @@ pub struct OrderApi {
     products: ProductServiceClient<TracedChannel>,
 }
 
-fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
-
 pub fn to_proto(record: &OrderRecord) -> pb::Order {
     let o = &record.order;
     let money = |amount_minor| {
@@ -124,8 +117,8 @@ pub fn to_proto(record: &OrderRecord) -> pb::Order {
             .and_then(domain::CancelReason::parse)
             .map_or(0, |r| r.to_proto() as i32),
         payment_client_secret: o.payment_client_secret.clone().unwrap_or_default(),
-        created_at: Some(timestamp(o.created_at)),
-        updated_at: Some(timestamp(o.updated_at)),
+        created_at: Some(shop_kit::time::from_chrono(o.created_at)),
+        updated_at: Some(shop_kit::time::from_chrono(o.updated_at)),
         version: o.version,
         cancel_note: o.cancel_note.clone(),
         payment_id: o.payment_id.clone().unwrap_or_default(),

@@ -18,7 +18,6 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::outbox::Relay;
 use shop_bus::{Broker, BusConfig, Publisher};
-use shop_kit::auth::TokenVerifier;
 use shop_kit::server::GrpcHost;
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
@@ -71,12 +70,10 @@ pub struct App {
 
 impl App {
     pub async fn build(config: OrderConfig) -> anyhow::Result<Self> {
-        let public_pem = shop_kit::config::pem_from(
+        let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
             config.jwt_public_key_file.as_deref(),
-            "jwt_public_key",
         )?;
-        let verifier = TokenVerifier::from_pem(&public_pem)?;
         let pool = shop_kit::mysql::connect_and_migrate(
             &config.database_url,
             config.database_max_connections,

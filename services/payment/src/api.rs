@@ -21,13 +21,6 @@ impl From<StoreError> for ServiceError {
     }
 }
 
-fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
-
 pub fn to_proto(row: &PaymentRow) -> pb::Payment {
     let money = |amount_minor| {
         Some(Money {
@@ -46,8 +39,8 @@ pub fn to_proto(row: &PaymentRow) -> pb::Payment {
         failure_code: row.failure_code.clone().unwrap_or_default(),
         failure_message: row.failure_message.clone().unwrap_or_default(),
         refunded_amount: money(row.refunded_minor),
-        created_at: Some(timestamp(row.created_at)),
-        updated_at: Some(timestamp(row.updated_at)),
+        created_at: Some(shop_kit::time::from_chrono(row.created_at)),
+        updated_at: Some(shop_kit::time::from_chrono(row.updated_at)),
         payment_method: row.payment_method.clone(),
     }
 }

@@ -22,7 +22,6 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::outbox::Relay;
 use shop_bus::{Broker, BusConfig, Publisher};
-use shop_kit::auth::TokenVerifier;
 use shop_kit::server::GrpcHost;
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::payment::v1::payment_service_server::PaymentServiceServer;
@@ -123,12 +122,10 @@ pub struct App {
 impl App {
     pub async fn build(config: PaymentConfig) -> anyhow::Result<Self> {
         config.check_stripe()?;
-        let public_pem = shop_kit::config::pem_from(
+        let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
             config.jwt_public_key_file.as_deref(),
-            "jwt_public_key",
         )?;
-        let verifier = TokenVerifier::from_pem(&public_pem)?;
         let stripe = stripe::Stripe::new(
             config.stripe_api_key.trim(),
             &config.stripe_base(),

@@ -40,12 +40,8 @@ pub struct ProductApi {
     publisher: shop_bus::Publisher,
 }
 
-fn timestamp(time: bson::DateTime) -> prost_types::Timestamp {
-    let millis = time.timestamp_millis();
-    prost_types::Timestamp {
-        seconds: millis.div_euclid(1000),
-        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
-    }
+fn timestamp(time: mongodb::bson::DateTime) -> prost_types::Timestamp {
+    shop_kit::time::from_millis(time.timestamp_millis())
 }
 
 pub fn to_proto(product: &ProductDoc) -> pb::Product {

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use shop_kit::auth::TokenVerifier;
 use shop_kit::server::GrpcHost;
 use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
 
@@ -66,12 +65,10 @@ pub struct App {
 
 impl App {
     pub async fn build(config: ProductConfig) -> anyhow::Result<Self> {
-        let public_pem = shop_kit::config::pem_from(
+        let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
             config.jwt_public_key_file.as_deref(),
-            "jwt_public_key",
         )?;
-        let verifier = TokenVerifier::from_pem(&public_pem)?;
         let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
             .await
             .context("product database")?;

@@ -82,10 +82,7 @@ fn user_to_proto(user: &UserRow) -> pb::User {
             Role::Customer => pb::Role::Customer,
             Role::Admin => pb::Role::Admin,
         } as i32,
-        created_at: Some(prost_types::Timestamp {
-            seconds: user.created_at.timestamp(),
-            nanos: user.created_at.timestamp_subsec_nanos() as i32,
-        }),
+        created_at: Some(shop_kit::time::from_chrono(user.created_at)),
     }
 }
 
