@@ -28,7 +28,7 @@ SERVICES=(
   "shop-order       | 127.0.0.1:50055 | http://127.0.0.1:9105/readyz"
   "shop-stripe-fake | -               | http://127.0.0.1:12111/healthz"
   "shop-payment     | 127.0.0.1:50056 | http://127.0.0.1:9106/readyz"
-  # "shop-bff       | -               | http://127.0.0.1:8080/healthz"
+  "shop-bff         | -               | http://127.0.0.1:8080/healthz"
 )
 READY_DEADLINE=60
 

@@ -1,0 +1,329 @@
+//! The one mapping from gRPC failures to GraphQL errors, and the last line of defence that
+//! no error reaches a client without an `extensions.code` or with internal details.
+//!
+//! Clients branch on `extensions.code` (`UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`,
+//! `NOT_FOUND`, `OUT_OF_STOCK`, `UNAVAILABLE`, ...), never on messages. Messages of
+//! user-facing failures come from the services, which phrase them for callers; messages of
+//! INTERNAL and transport failures are replaced, since they can name hosts and databases.
+
+use async_graphql::{Error, ErrorExtensionValues, Value};
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+/// An error with `extensions.code`.
+pub fn coded(code: &str, message: impl Into<String>) -> Error {
+    let mut error = Error::new(message);
+    error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default)
+        .set("code", code);
+    error
+}
+
+pub fn unauthenticated() -> Error {
+    coded(
+        "UNAUTHENTICATED",
+        "sign in first: an access token is required",
+    )
+}
+
+pub fn bad_input(field: &str, message: impl Into<String>) -> Error {
+    let message = message.into();
+    let mut error = coded("BAD_USER_INPUT", format!("{field}: {message}"));
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    extensions.set("field", field);
+    extensions.set(
+        "fields",
+        Value::List(vec![violation(field.to_owned(), message)]),
+    );
+    error
+}
+
+pub fn internal() -> Error {
+    coded("INTERNAL", "internal error")
+}
+
+fn violation(field: String, message: String) -> Value {
+    let mut object = async_graphql::indexmap::IndexMap::new();
+    object.insert(async_graphql::Name::new("field"), Value::String(field));
+    object.insert(async_graphql::Name::new("message"), Value::String(message));
+    Value::Object(object)
+}
+
+/// How a service's request field names read in the GraphQL operation: the argument or
+/// input object that carried them (`product.price` of CreateProduct is `input.price`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields {
+    /// Prefix every field with this (e.g. `input`).
+    pub prefix: Option<&'static str>,
+    /// Drop this leading message name first (e.g. `product`).
+    pub strip: Option<&'static str>,
+}
+
+impl Fields {
+    pub const AS_IS: Fields = Fields {
+        prefix: None,
+        strip: None,
+    };
+
+    pub const fn input() -> Self {
+        Fields {
+            prefix: Some("input"),
+            strip: None,
+        }
+    }
+
+    pub const fn input_from(message: &'static str) -> Self {
+        Fields {
+            prefix: Some("input"),
+            strip: Some(message),
+        }
+    }
+
+    /// `shipping_address.postal_code` → `input.shippingAddress.postalCode`.
+    pub fn rename(&self, field: &str) -> String {
+        let mut field = field;
+        if let Some(strip) = self.strip {
+            if field == strip {
+                field = "";
+            } else if let Some(rest) = field
+                .strip_prefix(strip)
+                .and_then(|rest| rest.strip_prefix('.'))
+            {
+                field = rest;
+            }
+        }
+        let camel = field
+            .split('.')
+            .filter(|part| !part.is_empty())
+            .map(camel_case)
+            .collect::<Vec<_>>()
+            .join(".");
+        match (self.prefix, camel.is_empty()) {
+            (Some(prefix), true) => prefix.to_owned(),
+            (Some(prefix), false) => format!("{prefix}.{camel}"),
+            (None, _) => camel,
+        }
+    }
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// ErrorInfo reasons that clients handle as their own codes.
+fn reason_code(reason: &str) -> &str {
+    match reason {
+        "INSUFFICIENT_STOCK" => "OUT_OF_STOCK",
+        other => other,
+    }
+}
+
+/// A gRPC failure as the GraphQL error a client may see, field names as in [`Fields::AS_IS`].
+pub fn from_status(status: tonic::Status) -> Error {
+    from_status_in(status, Fields::AS_IS)
+}
+
+/// A gRPC failure as a GraphQL error, with BAD_USER_INPUT fields renamed by `fields`.
+pub fn from_status_in(status: tonic::Status, fields: Fields) -> Error {
+    let details = status.get_error_details();
+    let reason = details.error_info().map(|info| info.reason.clone());
+    let message = status.message().to_owned();
+    match status.code() {
+        Code::InvalidArgument => {
+            let violations: Vec<(String, String)> = details
+                .bad_request()
+                .map(|bad| {
+                    bad.field_violations
+                        .iter()
+                        .map(|v| (fields.rename(&v.field), v.description.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let Some((first_field, _)) = violations.first().cloned() else {
+                return coded("BAD_USER_INPUT", message);
+            };
+            let text = violations
+                .iter()
+                .map(|(field, description)| format!("{field}: {description}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut error = coded("BAD_USER_INPUT", format!("invalid input: {text}"));
+            let extensions = error
+                .extensions
+                .get_or_insert_with(ErrorExtensionValues::default);
+            extensions.set("field", first_field);
+            extensions.set(
+                "fields",
+                Value::List(
+                    violations
+                        .into_iter()
+                        .map(|(field, description)| violation(field, description))
+                        .collect(),
+                ),
+            );
+            error
+        }
+        Code::NotFound => coded("NOT_FOUND", message),
+        Code::AlreadyExists => with_reason(
+            coded("ALREADY_EXISTS", message),
+            reason.as_deref().unwrap_or("ALREADY_EXISTS"),
+        ),
+        Code::FailedPrecondition => {
+            let reason = reason.unwrap_or_else(|| "FAILED_PRECONDITION".to_owned());
+            with_reason(coded(reason_code(&reason), message), &reason)
+        }
+        Code::Aborted => with_reason(
+            coded("CONFLICT", message),
+            reason.as_deref().unwrap_or("ABORTED"),
+        ),
+        Code::Unauthenticated => coded("UNAUTHENTICATED", message),
+        Code::PermissionDenied => coded("FORBIDDEN", message),
+        Code::ResourceExhausted => coded("RATE_LIMITED", "too many requests; try again later"),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+            tracing::warn!(code = ?status.code(), %message, "upstream unavailable");
+            coded(
+                "UNAVAILABLE",
+                "a service is temporarily unavailable; try again shortly",
+            )
+        }
+        code => {
+            tracing::error!(?code, %message, "upstream failure");
+            internal()
+        }
+    }
+}
+
+fn with_reason(mut error: Error, reason: &str) -> Error {
+    error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default)
+        .set("reason", reason);
+    error
+}
+
+/// Gives every error of a response a code and hides what must not leak: validation errors
+/// of the operation become `GRAPHQL_VALIDATION_FAILED` (or the limit they hit), argument
+/// coercion errors `BAD_USER_INPUT`, and any uncoded resolver error (a bug: something was
+/// converted with `?` instead of through this module) becomes a generic `INTERNAL`.
+pub fn sanitize(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|extensions| extensions.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let message = error.message.as_str();
+        let code = if message.contains("nested too deep") {
+            "QUERY_TOO_DEEP"
+        } else if message.contains("too complex") {
+            "QUERY_TOO_COMPLEX"
+        } else if message.starts_with("Failed to parse")
+            || message.starts_with("Invalid value for argument")
+            || message.contains("Invalid value for")
+        {
+            "BAD_USER_INPUT"
+        } else if error.path.is_empty() {
+            "GRAPHQL_VALIDATION_FAILED"
+        } else {
+            tracing::error!(message = %error.message, path = ?error.path, "uncoded resolver error hidden");
+            error.message = "internal error".to_owned();
+            "INTERNAL"
+        };
+        error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default)
+            .set("code", code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shop_kit::ServiceError;
+
+    fn code(error: &Error) -> String {
+        match error.extensions.as_ref().and_then(|e| e.get("code")) {
+            Some(Value::String(code)) => code.clone(),
+            other => panic!("no code: {other:?}"),
+        }
+    }
+
+    fn ext(error: &Error, key: &str) -> Option<String> {
+        match error.extensions.as_ref().and_then(|e| e.get(key)) {
+            Some(Value::String(value)) => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn field_names_follow_the_graphql_operation() {
+        assert_eq!(
+            Fields::input().rename("shipping_address.postal_code"),
+            "input.shippingAddress.postalCode"
+        );
+        assert_eq!(
+            Fields::input_from("product").rename("product.price"),
+            "input.price"
+        );
+        assert_eq!(Fields::input_from("product").rename("product"), "input");
+        assert_eq!(Fields::AS_IS.rename("sku"), "sku");
+    }
+
+    #[test]
+    fn invalid_argument_is_bad_user_input_with_the_field() {
+        let mut violations = shop_kit::FieldViolations::new();
+        violations.add("shipping_address.country", "must be ISO 3166 alpha-2");
+        let status: tonic::Status = violations.into_result().unwrap_err().into();
+        let error = from_status_in(status, Fields::input());
+        assert_eq!(code(&error), "BAD_USER_INPUT");
+        assert_eq!(
+            ext(&error, "field").as_deref(),
+            Some("input.shippingAddress.country")
+        );
+    }
+
+    #[test]
+    fn reasons_become_codes_and_internals_are_hidden() {
+        let status: tonic::Status = ServiceError::FailedPrecondition {
+            reason: "CART_EMPTY",
+            message: "the cart is empty".into(),
+        }
+        .into();
+        let error = from_status(status);
+        assert_eq!(code(&error), "CART_EMPTY");
+        let status: tonic::Status = ServiceError::FailedPrecondition {
+            reason: "INSUFFICIENT_STOCK",
+            message: "only 2 left".into(),
+        }
+        .into();
+        assert_eq!(code(&from_status(status)), "OUT_OF_STOCK");
+
+        let error = from_status(tonic::Status::unknown("db at 10.0.0.3 exploded"));
+        assert_eq!(code(&error), "INTERNAL");
+        assert!(!error.message.contains("10.0.0.3"));
+        let error = from_status(tonic::Status::unavailable("tcp connect to 10.0.0.3 failed"));
+        assert_eq!(code(&error), "UNAVAILABLE");
+        assert!(!error.message.contains("10.0.0.3"));
+        assert_eq!(
+            code(&from_status(tonic::Status::permission_denied("no"))),
+            "FORBIDDEN"
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! The HTTP surface: `/graphql` (POST queries and mutations; GET serves GraphiQL in
+//! development), `/graphql/ws` (subscriptions over `graphql-transport-ws` and the legacy
+//! `graphql-ws`), `/healthz`, `/metrics`, and the web app at `/`.
+//!
+//! Every /graphql request passes the gateway in this order: rate limit (per user, else per
+//! address) → body limit → parse → depth and complexity limits (schema validation) →
+//! execution under the request timeout → error sanitising. Each refusal is a GraphQL error
+//! body with `extensions.code` and the fitting HTTP status, never a bare 500.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use shop_kit::auth::TokenVerifier;
+use tower_http::services::{ServeDir, ServeFile};
+use tracing::Instrument as _;
+
+use crate::BffConfig;
+use crate::clients::Clients;
+use crate::gateway::{BffMetrics, RateLimiter};
+use crate::loaders::Loaders;
+use crate::schema::{CookieSecure, MintedCart, ShopSchema};
+use crate::viewer::{Auth, Viewer};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: ShopSchema,
+    pub clients: Clients,
+    pub verifier: Arc<TokenVerifier>,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<BffMetrics>,
+    pub config: Arc<BffConfig>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let mut router = Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(websocket))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    let dist = Path::new(&config.web_dist);
+    if dist.is_dir() {
+        // A single-page app: unknown paths get index.html and the client routes them.
+        router = router.fallback_service(
+            ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html"))),
+        );
+    }
+    if let Some(cors) = crate::gateway::cors(&config.cors_allowed_origins) {
+        router = router.layer(cors);
+    }
+    router
+}
+
+/// A response whose body is a GraphQL error, for refusals before execution.
+fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to
+/// trust the proxy in front.
+fn client_ip(config: &BffConfig, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if config.trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(',').next())
+            .and_then(|first| first.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
+}
+
+fn viewer(
+    state: &AppState,
+    headers: &HeaderMap,
+    authorization: Option<&str>,
+    peer: SocketAddr,
+) -> Viewer {
+    Viewer::from_parts(
+        &state.verifier,
+        authorization,
+        headers,
+        client_ip(&state.config, headers, peer),
+    )
+}
+
+/// One GraphQL operation, in a server span that continues the caller's W3C trace.
+async fn graphql(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let span = tracing::info_span!("graphql", otel.kind = "server", otel.name = "POST /graphql");
+    shop_kit::telemetry::set_parent_from_headers(&span, &headers);
+    execute(state, peer, headers, body).instrument(span).await
+}
+
+async fn execute(state: AppState, peer: SocketAddr, headers: HeaderMap, body: Body) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let viewer = viewer(&state, &headers, authorization, peer);
+    if !state.limiter.check(&viewer.client_key()) {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&["request"])
+            .inc();
+        let mut response = refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "too many requests; slow down",
+        );
+        if let Ok(value) = state.limiter.retry_after_secs().to_string().parse() {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+
+    let limit = state.config.body_limit_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return too_large(limit);
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return too_large(limit);
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(_) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the body must be a JSON GraphQL request: {\"query\": ..., \"variables\": {...}}",
+            );
+        }
+    };
+    let request = request
+        .data(viewer)
+        .data(Loaders::new(&state.clients))
+        .data(MintedCart::default())
+        .data(CookieSecure(state.config.cookie_secure));
+
+    let started = Instant::now();
+    let timeout = Duration::from_millis(state.config.request_timeout_ms.max(1));
+    let Ok(mut response) = tokio::time::timeout(timeout, state.schema.execute(request)).await
+    else {
+        state
+            .metrics
+            .operations
+            .with_label_values(&["timeout"])
+            .inc();
+        return refusal(
+            StatusCode::GATEWAY_TIMEOUT,
+            "TIMEOUT",
+            "the request took too long; try again",
+        );
+    };
+    state
+        .metrics
+        .latency
+        .observe(started.elapsed().as_secs_f64());
+    crate::errors::sanitize(&mut response);
+    let outcome = if response.errors.is_empty() {
+        "ok"
+    } else {
+        "error"
+    };
+    state.metrics.operations.with_label_values(&[outcome]).inc();
+    for error in &response.errors {
+        if let Some(async_graphql::Value::String(code)) =
+            error.extensions.as_ref().and_then(|e| e.get("code"))
+        {
+            state
+                .metrics
+                .errors
+                .with_label_values(&[code.as_str()])
+                .inc();
+        }
+    }
+    GraphQLResponse::from(response).into_response()
+}
+
+fn too_large(limit: usize) -> Response {
+    refusal(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        &format!("the request body must be at most {limit} bytes"),
+    )
+}
+
+async fn graphiql(State(state): State<AppState>) -> Response {
+    if !state.config.graphiql {
+        return refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_REQUEST",
+            "send GraphQL requests as POST",
+        );
+    }
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+    .into_response()
+}
+
+/// Subscriptions. The access token comes in the `connection_init` payload
+/// (`{"Authorization": "Bearer …"}`), since browsers cannot set headers on a WebSocket;
+/// an `Authorization` header on the upgrade is accepted too.
+async fn websocket(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let ip = client_ip(&state.config, &headers, peer);
+    if !state.limiter.check(&format!("ip:{ip}")) {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&["request"])
+            .inc();
+        return refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "too many requests; slow down",
+        );
+    }
+    let schema = state.schema.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let from_payload = ["Authorization", "authorization"]
+                        .iter()
+                        .find_map(|key| payload.get(*key).and_then(|value| value.as_str()))
+                        .map(str::to_owned);
+                    let from_header = headers
+                        .get(header::AUTHORIZATION)
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned);
+                    let authorization = from_payload.or(from_header);
+                    let viewer = viewer(&state, &headers, authorization.as_deref(), peer);
+                    if matches!(viewer.auth, Auth::Invalid) {
+                        return Err(crate::errors::unauthenticated());
+                    }
+                    let mut data = Data::default();
+                    data.insert(Loaders::new(&state.clients));
+                    data.insert(viewer);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,211 @@
+//! shop-bff: the storefront's only public entry point.
+//!
+//! A GraphQL API (async-graphql on axum) over the gRPC services: queries and mutations call
+//! the services with deadlines and the caller's own access token, so every service still
+//! decides authorisation itself (zero trust); DataLoaders batch the fan-out of lists into one
+//! call per request; `orderUpdated` subscriptions are fed by one exclusive RabbitMQ queue per
+//! replica. As the gateway it also enforces the limits a public endpoint needs: query depth
+//! and complexity, body size, per-client rates, request timeouts and CORS.
+
+pub mod clients;
+pub mod errors;
+pub mod feed;
+pub mod gateway;
+pub mod http;
+pub mod loaders;
+pub mod schema;
+pub mod viewer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use shop_bus::{Broker, BusConfig};
+use shop_kit::auth::TokenVerifier;
+use tokio::net::TcpListener;
+
+pub use schema::{ShopSchema, schema_sdl};
+
+/// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`); the `amqp`
+/// section as `SHOP_AMQP__<FIELD>`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BffConfig {
+    /// Where the storefront reaches us: /graphql, /graphql/ws, /healthz, /metrics and the web app.
+    pub http_addr: SocketAddr,
+    pub user_url: String,
+    pub product_url: String,
+    pub inventory_url: String,
+    pub cart_url: String,
+    pub order_url: String,
+    /// Deadline of every gRPC call the BFF makes.
+    pub upstream_deadline_ms: u64,
+    /// Public key that verifies access tokens locally (inline PEM or a file path).
+    pub jwt_public_key_pem: Option<String>,
+    pub jwt_public_key_file: Option<String>,
+    /// Origins allowed to call the API from a browser, comma-separated (one string, so
+    /// `SHOP_CORS_ALLOWED_ORIGINS` can set it); empty allows none (same origin only), `*`
+    /// allows any origin but then without credentials (cookies).
+    pub cors_allowed_origins: String,
+    /// Deepest selection set accepted (the introspection query GraphiQL sends needs ~13).
+    pub max_depth: usize,
+    /// Highest complexity accepted; connections count their children `first` times.
+    pub max_complexity: usize,
+    /// Largest request body accepted on /graphql.
+    pub body_limit_bytes: usize,
+    /// How long one query or mutation may take before the client gets a TIMEOUT error.
+    pub request_timeout_ms: u64,
+    /// Sustained requests per minute per client (user id if signed in, else IP address).
+    pub rate_limit_per_minute: u32,
+    /// Requests a client may burst above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// The same for login, register and refreshToken, per IP address: much stricter, since
+    /// these are what password guessing hammers.
+    pub auth_rate_limit_per_minute: u32,
+    pub auth_rate_limit_burst: u32,
+    /// Take the client address from the first `X-Forwarded-For` hop (only behind a proxy
+    /// that sets it; otherwise clients could pick their own rate-limit key).
+    pub trust_forwarded_for: bool,
+    /// The built web app; served at / when the directory exists.
+    pub web_dist: String,
+    /// Serve GraphiQL on GET /graphql (development).
+    pub graphiql: bool,
+    /// Mark the guest cart cookie `Secure` (production, behind HTTPS).
+    pub cookie_secure: bool,
+    /// How often a live subscription re-reads its order even without an event: a backstop
+    /// for events the feed could not deliver (broker reconnects).
+    pub subscription_poll_secs: u64,
+    pub amqp: BusConfig,
+}
+
+impl Default for BffConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            user_url: "http://127.0.0.1:50051".into(),
+            product_url: "http://127.0.0.1:50052".into(),
+            inventory_url: "http://127.0.0.1:50053".into(),
+            cart_url: "http://127.0.0.1:50054".into(),
+            order_url: "http://127.0.0.1:50055".into(),
+            upstream_deadline_ms: 3000,
+            jwt_public_key_pem: None,
+            jwt_public_key_file: None,
+            cors_allowed_origins: "http://localhost:5173".into(),
+            max_depth: 15,
+            max_complexity: 1000,
+            body_limit_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 100,
+            auth_rate_limit_per_minute: 10,
+            auth_rate_limit_burst: 5,
+            trust_forwarded_for: false,
+            web_dist: "web/dist".into(),
+            graphiql: true,
+            cookie_secure: false,
+            subscription_poll_secs: 10,
+            amqp: BusConfig::default(),
+        }
+    }
+}
+
+/// A built but not yet serving BFF: its port is bound (so tests can read it).
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    feed: feed::Feed,
+    broker: Broker,
+    stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl App {
+    pub async fn build(config: BffConfig) -> anyhow::Result<Self> {
+        let public_pem = shop_kit::config::pem_from(
+            config.jwt_public_key_pem.as_deref(),
+            config.jwt_public_key_file.as_deref(),
+            "jwt_public_key",
+        )?;
+        let verifier = TokenVerifier::from_pem(&public_pem)?;
+        let clients = clients::Clients::connect(&config).context("gRPC clients")?;
+        let metrics = Arc::new(gateway::BffMetrics::new().context("metrics")?);
+        let broker = Broker::new(config.amqp.clone(), "shop-bff");
+        // Bind the feed's queue before serving, so no event after start-up is missed.
+        let feed = feed::Feed::start(broker.clone()).await;
+        let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+
+        let schema = schema::build(
+            &config,
+            schema::SchemaData {
+                clients: clients.clone(),
+                feed: feed.clone(),
+                stopping: stop_rx,
+                poll_every: Duration::from_secs(config.subscription_poll_secs.max(1)),
+                auth_limiter: Arc::new(gateway::RateLimiter::new(
+                    config.auth_rate_limit_per_minute,
+                    config.auth_rate_limit_burst,
+                )),
+                metrics: metrics.clone(),
+            },
+        );
+        let state = http::AppState {
+            schema,
+            clients,
+            verifier: Arc::new(verifier),
+            limiter: Arc::new(gateway::RateLimiter::new(
+                config.rate_limit_per_minute,
+                config.rate_limit_burst,
+            )),
+            metrics,
+            config: Arc::new(config.clone()),
+        };
+        let router = http::router(state);
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding {}", config.http_addr))?;
+        Ok(Self {
+            listener,
+            router,
+            feed,
+            broker,
+            stopping,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Serves until `shutdown` resolves; then ends live subscriptions, drains in-flight
+    /// requests and closes the broker connection.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = shop_kit::shutdown::Stop::on(shutdown);
+        let feed_task = tokio::spawn(self.feed.clone().run(stop.clone().wait()));
+        let addr = self.local_addr();
+        let stopping = self.stopping;
+        let graceful = async move {
+            stop.wait().await;
+            let _ = stopping.send(true);
+        };
+        tracing::info!(%addr, "shop-bff serving");
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful)
+        .await;
+        let _ = feed_task.await;
+        self.broker.close().await;
+        tracing::info!("shop-bff drained");
+        served.context("HTTP server")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,1115 @@
+//! End-to-end through the BFF: every service runs for real (in this process, on port 0,
+//! against MariaDB, SecantusDB, Redis and RabbitMQ), and the tests speak only HTTP and
+//! WebSocket to the BFF, like the storefront.
+
+mod common;
+
+use common::{Event, Protocol, Stack, Subscription, checkout_input, data_str, error_code};
+use serde_json::{Value, json};
+
+fn statuses(orders: &[Value]) -> Vec<String> {
+    orders
+        .iter()
+        .map(|order| order["status"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_guest_browses_adds_to_cart_registers_and_checks_out() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack.system.stock_product("MUG-RED", 1250, 10).await?;
+    stack.system.stock_product("MUG-BLUE", 1300, 10).await?;
+    stack.system.stock_product("TEE-BLACK", 2000, 5).await?;
+    let mut guest = stack.client();
+
+    // Browse and search.
+    let body = guest
+        .gql(
+            "{ products(first: 10) { edges { cursor node { sku name price { amountMinor currency formatted } stock { available } } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await?;
+    assert!(body.get("errors").is_none(), "{body}");
+    let edges = body["data"]["products"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(edges.len(), 3, "{body}");
+    let mug = edges
+        .iter()
+        .find(|e| e["node"]["sku"] == "MUG-RED")
+        .expect("MUG-RED listed");
+    assert_eq!(mug["node"]["price"]["formatted"], "12.50 EUR");
+    assert_eq!(mug["node"]["stock"]["available"], 10);
+    let body = guest
+        .gql(
+            "{ products(search: \"mug\") { edges { node { sku } } } }",
+            json!({}),
+        )
+        .await?;
+    let mut found: Vec<String> = body["data"]["products"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["sku"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    assert_eq!(found, ["MUG-BLUE", "MUG-RED"], "{body}");
+    // Paging: the first edge's cursor resumes right after it.
+    let body = guest
+        .gql(
+            "{ products(first: 1) { edges { cursor node { sku } } pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(body["data"]["products"]["pageInfo"]["hasNextPage"], true);
+    let cursor = data_str(&body, "/data/products/edges/0/cursor")?;
+    let body = guest
+        .gql(
+            "query($after: String) { products(first: 5, after: $after) { edges { node { sku } } pageInfo { hasNextPage } } }",
+            json!({"after": cursor}),
+        )
+        .await?;
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+    assert_eq!(body["data"]["products"]["pageInfo"]["hasNextPage"], false);
+    let body = guest
+        .gql(
+            "{ product(sku: \"TEE-BLACK\") { name price { formatted } } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(body["data"]["product"]["price"]["formatted"], "20.00 EUR");
+    let body = guest
+        .gql("{ product(sku: \"NOPE-1\") { name } }", json!({}))
+        .await?;
+    assert_eq!(body["data"]["product"], Value::Null);
+
+    // A guest cart, kept by the cookie the BFF sets.
+    let body = guest.add_to_cart("MUG-RED", 2).await?;
+    assert!(body.get("errors").is_none(), "{body}");
+    let guest_cart = guest
+        .cart_cookie
+        .clone()
+        .expect("the BFF set a cart_id cookie");
+    guest.add_to_cart("TEE-BLACK", 1).await?;
+    let body = guest
+        .gql("{ cart { id itemCount subtotal { formatted } items { sku quantity lineTotal { formatted } product { name stock { available } } } } }", json!({}))
+        .await?;
+    assert_eq!(body["data"]["cart"]["id"], guest_cart.as_str());
+    assert_eq!(body["data"]["cart"]["itemCount"], 3);
+    assert_eq!(body["data"]["cart"]["subtotal"]["formatted"], "45.00 EUR");
+    assert_eq!(
+        body["data"]["cart"]["items"][0]["product"]["name"],
+        "Product MUG-RED"
+    );
+
+    // Registering merges the guest cart and drops the cookie.
+    let body = guest.register("ann").await?;
+    assert_eq!(body["data"]["register"]["user"]["role"], "CUSTOMER");
+    assert_eq!(guest.cart_cookie, None, "the guest cookie is cleared");
+    let body = guest
+        .gql(
+            "{ me { email } cart { itemCount items { sku quantity } } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(body["data"]["cart"]["itemCount"], 3, "{body}");
+    assert!(
+        body["data"]["me"]["email"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("ann-"))
+    );
+
+    // Checkout: PENDING at once; a late subscriber first sees the current state, then the
+    // saga's progress.
+    let body = guest.checkout("pm_card_visa").await?;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["checkout"]["status"], "PENDING");
+    assert_eq!(body["data"]["checkout"]["total"]["formatted"], "45.00 EUR");
+    let order_id = data_str(&body, "/data/checkout/id")?;
+    let token = guest.token.clone();
+    let mut live = Subscription::order_updated(
+        stack.addr,
+        Protocol::TransportWs,
+        token.as_deref(),
+        &order_id,
+    )
+    .await?;
+    let seen = live.statuses_until("CONFIRMED").await?;
+    assert_eq!(seen[0]["id"], order_id.as_str());
+    let seen = statuses(&seen);
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("CONFIRMED"),
+        "{seen:?}"
+    );
+    let order = ["PENDING", "AWAITING_PAYMENT", "CONFIRMED"];
+    let ranks: Vec<usize> = seen
+        .iter()
+        .filter_map(|status| order.iter().position(|s| s == status))
+        .collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] < w[1]),
+        "moves only forward: {seen:?}"
+    );
+    assert!(
+        matches!(live.next().await?, Event::Complete),
+        "ends after CONFIRMED"
+    );
+
+    // History.
+    let body = guest
+        .gql("{ orders(first: 10) { edges { node { id status lines { sku quantity } total { formatted } createdAt } } } }", json!({}))
+        .await?;
+    let edges = body["data"]["orders"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(edges.len(), 1, "{body}");
+    assert_eq!(edges[0]["node"]["id"], order_id.as_str());
+    let body = guest
+        .gql(
+            "query($id: ID!) { order(id: $id) { id status shippingAddress { city country } } }",
+            json!({"id": order_id}),
+        )
+        .await?;
+    assert_eq!(body["data"]["order"]["shippingAddress"]["city"], "Berlin");
+
+    // Login with a guest cart merges again; refresh rotates the tokens.
+    let body = guest
+        .gql(
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken user { id } } }",
+            json!({"t": guest.refresh.clone()}),
+        )
+        .await?;
+    assert_eq!(
+        body["data"]["refreshToken"]["user"]["id"],
+        guest.user_id.clone().unwrap_or_default().as_str()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cart_merges_at_login_through_the_header_too() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack.system.stock_product("CUP-1", 500, 10).await?;
+    let mut first = stack.client();
+    let email = format!("bo-{}@example.com", uuid::Uuid::new_v4().simple());
+    first
+        .gql(
+            "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }",
+            json!({"input": {"email": email, "password": "a-long-password-1", "name": "Bo"}}),
+        )
+        .await?;
+
+    // A header-based client (no cookies) learns the cart id the BFF minted from X-Cart-Id...
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/graphql", stack.addr);
+    let response = http
+        .post(&url)
+        .json(&json!({"query": "{ cart { id itemCount } }"}))
+        .send()
+        .await?;
+    let minted = response
+        .headers()
+        .get("x-cart-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("X-Cart-Id on a new guest cart");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        cookie.starts_with(&format!("cart_id={minted};")),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let body: Value = response.json().await?;
+    assert_eq!(body["data"]["cart"]["id"], minted.as_str());
+    // ... or picks its own v4 UUID.
+    let cart_id = uuid::Uuid::new_v4().to_string();
+    let add =
+        json!({"query": "mutation { addToCart(sku: \"CUP-1\", quantity: 2) { id itemCount } }"});
+    let body: Value = http
+        .post(&url)
+        .header("x-cart-id", &cart_id)
+        .json(&add)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(body["data"]["addToCart"]["id"], cart_id.as_str(), "{body}");
+    let login = json!({
+        "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+        "variables": {"e": email, "p": "a-long-password-1"}
+    });
+    let body: Value = http
+        .post(&url)
+        .header("x-cart-id", &cart_id)
+        .json(&login)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = data_str(&body, "/data/login/accessToken")?;
+    let body: Value = http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"query": "{ cart { itemCount } }"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(body["data"]["cart"]["itemCount"], 2, "{body}");
+    // The same email again: ALREADY_EXISTS with the service's reason.
+    let again = json!({
+        "query": "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }",
+        "variables": {"input": {"email": email, "password": "a-long-password-1", "name": "Bo"}}
+    });
+    let body: Value = http.post(&url).json(&again).send().await?.json().await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("ALREADY_EXISTS"),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"], "EMAIL_TAKEN",
+        "{body}"
+    );
+    // Wrong password: UNAUTHENTICATED, not an internal error.
+    let bad = json!({
+        "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+        "variables": {"e": email, "p": "not-the-password"}
+    });
+    let body: Value = http.post(&url).json(&bad).send().await?.json().await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn product_stock_for_a_page_is_one_inventory_call() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let creates = (0..50).map(|i| {
+        let system = &stack.system;
+        async move {
+            system
+                .stock_product(&format!("LOAD-{i:02}"), 100 + i, i)
+                .await
+        }
+    });
+    for result in futures::future::join_all(creates).await {
+        result?;
+    }
+    let before = stack.inventory_calls("BatchGetStock").await?;
+    let mut client = stack.client();
+    let body = client
+        .gql(
+            "{ products(first: 50) { edges { node { sku stock { available } } } } }",
+            json!({}),
+        )
+        .await?;
+    assert!(body.get("errors").is_none(), "{body}");
+    let edges = body["data"]["products"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(edges.len(), 50);
+    let load_07 = edges
+        .iter()
+        .find(|e| e["node"]["sku"] == "LOAD-07")
+        .expect("LOAD-07");
+    assert_eq!(load_07["node"]["stock"]["available"], 7);
+    let after = stack.inventory_calls("BatchGetStock").await?;
+    assert_eq!(
+        after - before,
+        1,
+        "50 products' stock must be one BatchGetStock call"
+    );
+    assert_eq!(
+        stack.inventory_calls("GetStock").await?,
+        0,
+        "never one call per product"
+    );
+
+    // A cart's lines: their products and those products' stock, one batch each.
+    for i in 0..12 {
+        let body = client
+            .add_to_cart(&format!("LOAD-{:02}", 10 + i), 1)
+            .await?;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let before = stack.inventory_calls("BatchGetStock").await?;
+    let body = client
+        .gql(
+            "{ cart { items { sku product { name stock { available } } } } }",
+            json!({}),
+        )
+        .await?;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["cart"]["items"].as_array().map(Vec::len),
+        Some(12)
+    );
+    assert_eq!(
+        body["data"]["cart"]["items"][0]["product"]["stock"]["available"],
+        10
+    );
+    let after = stack.inventory_calls("BatchGetStock").await?;
+    assert_eq!(
+        after - before,
+        1,
+        "a cart's stock must be one BatchGetStock call"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn admins_manage_the_catalog_and_customers_cannot() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let mut admin = stack.admin().await?;
+    let create = "mutation($input: ProductInput!) { createProduct(input: $input) { id sku name price { formatted } stock { onHand } } }";
+    let input = json!({"input": {"sku": "lamp-1", "name": "Desk lamp", "description": "Bright", "price": {"amountMinor": 4999, "currency": "EUR"}, "category": "lamps", "imageUrl": "https://img.example.com/lamp.png"}});
+    let body = admin.gql(create, input.clone()).await?;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["createProduct"]["sku"], "LAMP-1");
+    assert_eq!(body["data"]["createProduct"]["stock"]["onHand"], 0);
+    let id = data_str(&body, "/data/createProduct/id")?;
+    let body = admin
+        .gql(
+            "mutation { setStock(sku: \"LAMP-1\", onHand: 12) { sku onHand reserved available } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(body["data"]["setStock"]["available"], 12, "{body}");
+    let body = admin
+        .gql(
+            "mutation($id: ID!) { updateProduct(id: $id, input: {name: \"Desk lamp XL\"}) { name price { formatted } } }",
+            json!({"id": id}),
+        )
+        .await?;
+    assert_eq!(
+        body["data"]["updateProduct"]["name"], "Desk lamp XL",
+        "{body}"
+    );
+    assert_eq!(
+        body["data"]["updateProduct"]["price"]["formatted"],
+        "49.99 EUR"
+    );
+    // A stale expectedVersion loses: CONFLICT, not an overwrite.
+    let body = admin
+        .gql(
+            "mutation($id: ID!) { updateProduct(id: $id, input: {name: \"Old view\"}, expectedVersion: 1) { name } }",
+            json!({"id": id}),
+        )
+        .await?;
+    assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
+    let body = admin
+        .gql(
+            "{ product(sku: \"LAMP-1\") { name stock { available } } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(body["data"]["product"]["stock"]["available"], 12);
+
+    let mut customer = stack.customer("cy").await?;
+    let other = json!({"input": {"sku": "lamp-2", "name": "Lamp", "price": {"amountMinor": 100, "currency": "EUR"}, "category": "lamps"}});
+    let body = customer.gql(create, other.clone()).await?;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    let body = customer
+        .gql(
+            "mutation { setStock(sku: \"LAMP-1\", onHand: 999) { onHand } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    let body = customer
+        .gql(
+            "mutation($id: ID!) { updateProduct(id: $id, input: {name: \"Mine\"}) { name } }",
+            json!({"id": id}),
+        )
+        .await?;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    let mut guest = stack.client();
+    let body = guest.gql(create, other).await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn another_user_can_neither_read_nor_subscribe_to_an_order() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack.system.stock_product("BOOK-1", 900, 5).await?;
+    let mut ann = stack.customer("ann").await?;
+    ann.add_to_cart("BOOK-1", 1).await?;
+    let body = ann.checkout("pm_card_visa").await?;
+    let order_id = data_str(&body, "/data/checkout/id")?;
+
+    let mut bob = stack.customer("bob").await?;
+    let body = bob
+        .gql(
+            "query($id: ID!) { order(id: $id) { id status } }",
+            json!({"id": order_id}),
+        )
+        .await?;
+    assert_eq!(body["data"]["order"], Value::Null, "{body}");
+    let body = bob
+        .gql("{ orders { edges { node { id } } } }", json!({}))
+        .await?;
+    assert_eq!(body["data"]["orders"]["edges"], json!([]), "{body}");
+    let body = bob
+        .gql(
+            "mutation($id: ID!) { cancelOrder(id: $id) { status } }",
+            json!({"id": order_id}),
+        )
+        .await?;
+    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+        let mut live =
+            Subscription::order_updated(stack.addr, protocol, bob.token.as_deref(), &order_id)
+                .await?;
+        let event = live.next().await?;
+        if let Event::Next(payload) = &event {
+            assert!(
+                payload["data"].is_null() || payload["data"]["orderUpdated"].is_null(),
+                "{payload}"
+            );
+        }
+        assert_eq!(
+            event.error_code().as_deref(),
+            Some("NOT_FOUND"),
+            "{protocol:?}"
+        );
+    }
+    // A guest cannot subscribe at all.
+    let mut live =
+        Subscription::order_updated(stack.addr, Protocol::TransportWs, None, &order_id).await?;
+    assert_eq!(
+        live.next().await?.error_code().as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    // The owner can, over the legacy protocol too.
+    let mut live = Subscription::order_updated(
+        stack.addr,
+        Protocol::LegacyWs,
+        ann.token.as_deref(),
+        &order_id,
+    )
+    .await?;
+    let seen = live.statuses_until("AWAITING_PAYMENT").await?;
+    assert_eq!(seen[0]["id"], order_id.as_str());
+    Ok(())
+}
+
+/// Stopping the BFF ends live subscriptions (the client sees `complete`) instead of
+/// hanging the drain.
+#[tokio::test]
+async fn shutdown_ends_live_subscriptions() -> anyhow::Result<()> {
+    let mut stack = Stack::start().await?;
+    stack.system.stock_product("SLOW-1", 100, 5).await?;
+    stack.system.stop_payment().await?;
+    let mut ann = stack.customer("ann").await?;
+    ann.add_to_cart("SLOW-1", 1).await?;
+    let body = ann.checkout("pm_card_visa").await?;
+    let order_id = data_str(&body, "/data/checkout/id")?;
+    let mut live = Subscription::order_updated(
+        stack.addr,
+        Protocol::TransportWs,
+        ann.token.as_deref(),
+        &order_id,
+    )
+    .await?;
+    live.statuses_until("AWAITING_PAYMENT").await?;
+    tokio::time::timeout(std::time::Duration::from_secs(10), stack.bff.stop())
+        .await
+        .map_err(|_| anyhow::anyhow!("the BFF did not drain within 10 s"))??;
+    match live.next().await {
+        Ok(Event::Complete) | Err(_) => {}
+        Ok(Event::Next(payload)) => panic!("unexpected update after shutdown: {payload}"),
+        Ok(Event::Error(payload)) => panic!("unexpected error after shutdown: {payload}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_order_beyond_the_stock_is_cancelled_out_of_stock() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack.system.stock_product("RARE-1", 10_000, 1).await?;
+    let mut ann = stack.customer("ann").await?;
+    ann.add_to_cart("RARE-1", 2).await?;
+    let body = ann.checkout("pm_card_visa").await?;
+    let order_id = data_str(&body, "/data/checkout/id")?;
+    let mut live = Subscription::order_updated(
+        stack.addr,
+        Protocol::TransportWs,
+        ann.token.as_deref(),
+        &order_id,
+    )
+    .await?;
+    let seen = live.statuses_until("CANCELLED").await?;
+    let last = seen.last().cloned().unwrap_or_default();
+    assert_eq!(last["status"], "CANCELLED", "{seen:?}");
+    assert_eq!(last["cancelReason"], "OUT_OF_STOCK");
+    assert!(!statuses(&seen).contains(&"AWAITING_PAYMENT".to_owned()));
+    // The stream ends after a final state.
+    assert!(matches!(live.next().await?, Event::Complete));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_paid_order_is_seen_awaiting_payment_then_confirmed() -> anyhow::Result<()> {
+    let mut stack = Stack::start().await?;
+    stack.system.stock_product("PAID-1", 2500, 3).await?;
+    let mut ann = stack.customer("ann").await?;
+    ann.add_to_cart("PAID-1", 1).await?;
+    // Payment is held back, so the subscriber certainly sees the order wait for it.
+    stack.system.stop_payment().await?;
+    let body = ann.checkout("pm_card_visa").await?;
+    let order_id = data_str(&body, "/data/checkout/id")?;
+    let mut live = Subscription::order_updated(
+        stack.addr,
+        Protocol::TransportWs,
+        ann.token.as_deref(),
+        &order_id,
+    )
+    .await?;
+    let seen = statuses(&live.statuses_until("AWAITING_PAYMENT").await?);
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("AWAITING_PAYMENT"),
+        "{seen:?}"
+    );
+    stack.system.start_payment().await?;
+    let seen = statuses(&live.statuses_until("CONFIRMED").await?);
+    assert_eq!(seen, ["CONFIRMED"]);
+    assert!(matches!(live.next().await?, Event::Complete));
+    let body = ann
+        .gql("{ orders { edges { node { id status } } } }", json!({}))
+        .await?;
+    assert_eq!(
+        body["data"]["orders"]["edges"][0]["node"]["status"],
+        "CONFIRMED"
+    );
+    // Inventory commits the sale on order.confirmed, shortly after.
+    shop_testkit::wait_until(
+        std::time::Duration::from_secs(20),
+        "stock committed",
+        || async { (stack.system.stock("PAID-1").await.ok()? == (2, 0, 2)).then_some(()) },
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_declined_card_cancels_the_order_and_releases_the_stock() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack.system.stock_product("DECL-1", 2500, 3).await?;
+    let mut ann = stack.customer("ann").await?;
+    ann.add_to_cart("DECL-1", 2).await?;
+    let body = ann.checkout("pm_card_chargeDeclined").await?;
+    let order_id = data_str(&body, "/data/checkout/id")?;
+    let mut live = Subscription::order_updated(
+        stack.addr,
+        Protocol::TransportWs,
+        ann.token.as_deref(),
+        &order_id,
+    )
+    .await?;
+    let seen = live.statuses_until("CANCELLED").await?;
+    let last = seen.last().cloned().unwrap_or_default();
+    assert_eq!(last["cancelReason"], "PAYMENT_DECLINED", "{seen:?}");
+    shop_testkit::wait_until(
+        std::time::Duration::from_secs(20),
+        "stock released",
+        || async { (stack.system.stock("DECL-1").await.ok()? == (3, 0, 3)).then_some(()) },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every mutation, given bad input, answers BAD_USER_INPUT naming the field.
+#[tokio::test]
+async fn bad_input_is_bad_user_input_never_an_internal_error() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack.system.stock_product("OK-1", 100, 5).await?;
+    let mut admin = stack.admin().await?;
+    let mut ann = stack.customer("ann").await?;
+    let mut guest = stack.client();
+    let mut bad_address = checkout_input("pm_card_visa");
+    bad_address["shippingAddress"]["country"] = json!("Germany");
+
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+            json!({"i": {"email": "not-an-email", "password": "a-long-password-1", "name": "X"}}),
+            "input.email",
+        ),
+        (
+            "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+            json!({"i": {"email": "ok@example.com", "password": "short", "name": "X"}}),
+            "input.password",
+        ),
+        (
+            "mutation { login(email: \"nope\", password: \"whatever-long\") { accessToken } }",
+            json!({}),
+            "email",
+        ),
+        (
+            "mutation { refreshToken(refreshToken: \"\") { accessToken } }",
+            json!({}),
+            "refreshToken",
+        ),
+        (
+            "mutation { addToCart(sku: \"OK-1\", quantity: 0) { id } }",
+            json!({}),
+            "quantity",
+        ),
+        (
+            "mutation { addToCart(sku: \"bad sku!\", quantity: 1) { id } }",
+            json!({}),
+            "sku",
+        ),
+        (
+            "mutation { updateCartItem(sku: \"OK-1\", quantity: -1) { id } }",
+            json!({}),
+            "quantity",
+        ),
+        (
+            "mutation { removeFromCart(sku: \"bad sku!\") { id } }",
+            json!({}),
+            "sku",
+        ),
+        (
+            "mutation { logout(refreshToken: \" \") }",
+            json!({}),
+            "refreshToken",
+        ),
+    ];
+    for (query, variables, field) in cases {
+        let body = guest.gql(query, variables).await?;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{query}: {body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], field,
+            "{query}: {body}"
+        );
+    }
+
+    let body = ann
+        .gql(
+            "mutation($i: CheckoutInput!) { checkout(input: $i) { id } }",
+            json!({"i": bad_address}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "input.shippingAddress.country",
+        "{body}"
+    );
+    let mut no_key = checkout_input("pm_card_visa");
+    no_key["idempotencyKey"] = json!("");
+    let body = ann
+        .gql(
+            "mutation($i: CheckoutInput!) { checkout(input: $i) { id } }",
+            json!({"i": no_key}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    let body = ann
+        .gql(
+            "mutation { cancelOrder(id: \"not-an-id\") { id } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["field"], "id", "{body}");
+    let body = ann
+        .gql("{ order(id: \"not-an-id\") { id } }", json!({}))
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+
+    let create = "mutation($i: ProductInput!) { createProduct(input: $i) { id } }";
+    let body = admin
+        .gql(create, json!({"i": {"sku": "NEW-1", "name": "New", "price": {"amountMinor": 100, "currency": "eur"}, "category": "x"}}))
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["extensions"]["field"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("input.price")),
+        "{body}"
+    );
+    let body = admin
+        .gql(create, json!({"i": {"sku": "NEW-2", "name": "", "price": {"amountMinor": 100, "currency": "EUR"}, "category": "x"}}))
+        .await?;
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "input.name",
+        "{body}"
+    );
+    let body = admin
+        .gql(
+            "mutation { updateProduct(id: \"x\", input: {}) { id } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    let body = admin
+        .gql("mutation { archiveProduct(id: \"x\") { id } }", json!({}))
+        .await?;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "id", "{body}");
+    let body = admin
+        .gql(
+            "mutation { setStock(sku: \"OK-1\", onHand: -1) { onHand } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["field"], "onHand", "{body}");
+
+    // Type errors in the operation itself are the client's mistake too, never a 500.
+    let (status, body) = guest
+        .post(json!({"query": "mutation($q: Int!) { addToCart(sku: \"OK-1\", quantity: $q) { id } }", "variables": {"q": "three"}}))
+        .await?;
+    assert!(status.is_success() || status.is_client_error(), "{status}");
+    assert!(
+        error_code(&body).is_some_and(|code| code != "INTERNAL"),
+        "{body}"
+    );
+    let body = guest
+        .gql("{ products(first: 0) { edges { cursor } } }", json!({}))
+        .await?;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "first", "{body}");
+    let body = guest
+        .gql(
+            "{ products(after: \"garbage\") { edges { cursor } } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "after", "{body}");
+    let body = guest.gql("{ product { id } }", json!({})).await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    let (status, body) = guest.post(json!("not a request")).await?;
+    assert_eq!(status, 400, "{body}");
+    // Signed-in fields without a token, or with a forged one.
+    let body = guest
+        .gql("{ orders { edges { cursor } } }", json!({}))
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    guest.token = Some("forged.token.here".into());
+    let body = guest.gql("{ me { id } }", json!({})).await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    let body = guest.checkout("pm_card_visa").await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_gateway_limits_depth_complexity_size_and_rate() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|config| {
+        config.auth_rate_limit_burst = 2;
+        config.auth_rate_limit_per_minute = 1;
+        config.max_depth = 10;
+        config.max_complexity = 500;
+        config.body_limit_bytes = 4096;
+    })
+    .await?;
+    let mut client = stack.client();
+    let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } }";
+    let body = client.gql(deep, json!({})).await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("QUERY_TOO_DEEP"),
+        "{body}"
+    );
+    assert!(body["data"].is_null(), "{body}");
+    let costly = "{ products(first: 100) { edges { cursor node { id sku name description category imageUrl price { amountMinor currency formatted } stock { sku onHand reserved available } } } } }";
+    let body = client.gql(costly, json!({})).await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("QUERY_TOO_COMPLEX"),
+        "{body}"
+    );
+    let fine = "{ products(first: 10) { edges { node { sku stock { available } } } } }";
+    let body = client.gql(fine, json!({})).await?;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    let huge = format!(
+        "{{ products {{ edges {{ cursor }} }} }} # {}",
+        "x".repeat(8192)
+    );
+    let (status, body) = client.post(json!({"query": huge})).await?;
+    assert_eq!(status, 413);
+    assert_eq!(error_code(&body).as_deref(), Some("PAYLOAD_TOO_LARGE"));
+
+    let login = "mutation { login(email: \"who@example.com\", password: \"wrong-password-1\") { accessToken } }";
+    for _ in 0..2 {
+        let body = client.gql(login, json!({})).await?;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("UNAUTHENTICATED"),
+            "{body}"
+        );
+    }
+    let body = client.gql(login, json!({})).await?;
+    assert_eq!(error_code(&body).as_deref(), Some("RATE_LIMITED"), "{body}");
+    // Other operations are not held back by the login limit.
+    let body = client.gql(fine, json!({})).await?;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    let http = reqwest::Client::new();
+    let health = http.get(client.url("/healthz")).send().await?;
+    assert_eq!(health.status(), 200);
+    let metrics = http
+        .get(client.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("shop_graphql_errors_total{")
+                && line.contains("QUERY_TOO_DEEP")
+                && line.ends_with(" 1")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("shop_rate_limited_total"), "{metrics}");
+    let graphiql = http.get(client.url("/graphql")).send().await?;
+    assert_eq!(graphiql.status(), 200);
+    assert!(graphiql.text().await?.contains("graphiql"));
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, client.url("/graphql"))
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await?;
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://localhost:5173")
+    );
+    let foreign = http
+        .request(reqwest::Method::OPTIONS, client.url("/graphql"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await?;
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_general_rate_limit_answers_429() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|config| {
+        config.rate_limit_burst = 3;
+        config.rate_limit_per_minute = 1;
+    })
+    .await?;
+    let mut client = stack.client();
+    for _ in 0..3 {
+        let (status, _) = client.post(json!({"query": "{ __typename }"})).await?;
+        assert_eq!(status, 200);
+    }
+    let (status, body) = client.post(json!({"query": "{ __typename }"})).await?;
+    assert_eq!(status, 429);
+    assert_eq!(error_code(&body).as_deref(), Some("RATE_LIMITED"));
+    Ok(())
+}
+
+/// The binary exports the same schema as the committed file (what clients generate from).
+#[test]
+fn the_binary_prints_the_committed_schema() -> anyhow::Result<()> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shop-bff"))
+        .arg("--print-schema")
+        .output()?;
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))?;
+    assert_eq!(String::from_utf8(output.stdout)?, committed);
+    Ok(())
+}
+
+/// The BFF alone, its upstreams all pointing at `upstream`; `tune` adjusts the config.
+async fn lone_bff(
+    amqp: &shop_testkit::TestAmqp,
+    upstream: &str,
+    tune: impl FnOnce(&mut shop_bff::BffConfig),
+) -> anyhow::Result<(std::net::SocketAddr, shop_testkit::RunningService)> {
+    let mut config = shop_bff::BffConfig {
+        http_addr: "127.0.0.1:0".parse()?,
+        user_url: upstream.into(),
+        product_url: upstream.into(),
+        inventory_url: upstream.into(),
+        cart_url: upstream.into(),
+        order_url: upstream.into(),
+        jwt_public_key_pem: Some(shop_testkit::keys().public_pem.clone()),
+        amqp: shop_bus::BusConfig {
+            url: amqp.url.clone(),
+            exchange: amqp.exchange.clone(),
+            queue_prefix: amqp.queue_prefix.clone(),
+            queue_expires_secs: 60,
+        },
+        ..Default::default()
+    };
+    tune(&mut config);
+    let app = shop_bff::App::build(config).await?;
+    let addr = app.local_addr();
+    let bff = shop_testkit::RunningService::spawn(addr, addr, |stop| app.run(stop));
+    Ok((addr, bff))
+}
+
+/// The built web app at /, with client-side routes falling back to index.html; the API
+/// stays at /graphql.
+#[tokio::test]
+async fn the_web_app_is_served_at_the_root() -> anyhow::Result<()> {
+    let amqp = shop_testkit::TestAmqp::create().await?;
+    let dist = std::env::temp_dir().join(format!("bff-dist-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dist.join("assets"))?;
+    std::fs::write(dist.join("index.html"), "<html>shopmesh storefront</html>")?;
+    std::fs::write(dist.join("assets/app.js"), "console.log('shop')")?;
+    let web_dist = dist.to_string_lossy().into_owned();
+    let (addr, bff) = lone_bff(&amqp, "http://127.0.0.1:9", |config| {
+        config.web_dist = web_dist;
+        config.graphiql = false;
+    })
+    .await?;
+    let http = reqwest::Client::new();
+    let root = http
+        .get(format!("http://{addr}/"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(root.contains("shopmesh storefront"));
+    let asset = http
+        .get(format!("http://{addr}/assets/app.js"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(asset.contains("console.log"));
+    let route = http.get(format!("http://{addr}/orders/123")).send().await?;
+    assert_eq!(route.status(), 200);
+    assert!(route.text().await?.contains("shopmesh storefront"));
+    // GraphiQL is off outside development.
+    let graphiql = http.get(format!("http://{addr}/graphql")).send().await?;
+    assert_eq!(graphiql.status(), 405);
+    bff.stop().await?;
+    std::fs::remove_dir_all(dist).ok();
+    Ok(())
+}
+
+/// A hung upstream costs the client the request timeout (TIMEOUT, 504), and an upstream
+/// past its deadline or down is UNAVAILABLE: never a 500, never a hang.
+#[tokio::test]
+async fn slow_or_missing_upstreams_are_timeouts_and_unavailable() -> anyhow::Result<()> {
+    let amqp = shop_testkit::TestAmqp::create().await?;
+    // Accepts TCP connections (the kernel does) but never speaks HTTP/2.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hung_url = format!("http://{}", hung.local_addr()?);
+    let (addr, bff) = lone_bff(&amqp, &hung_url, |config| {
+        config.request_timeout_ms = 300;
+        config.upstream_deadline_ms = 5_000;
+    })
+    .await?;
+    let mut client = common::Client::new(addr);
+    let (status, body) = client
+        .post(json!({"query": "{ products { edges { cursor } } }"}))
+        .await?;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(error_code(&body).as_deref(), Some("TIMEOUT"));
+    bff.stop().await?;
+
+    let (addr, bff) = lone_bff(&amqp, &hung_url, |config| {
+        config.upstream_deadline_ms = 200;
+    })
+    .await?;
+    let mut client = common::Client::new(addr);
+    let body = client
+        .gql("{ products { edges { cursor } } }", json!({}))
+        .await?;
+    assert_eq!(error_code(&body).as_deref(), Some("UNAVAILABLE"), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains("127.0.0.1"),
+        "no internal detail leaks: {message}"
+    );
+    bff.stop().await?;
+    drop(hung);
+    Ok(())
+}
