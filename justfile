@@ -56,6 +56,11 @@ down:
 # Run all tests against the local servers (extra args go to nextest, e.g. `just test -p shop-user`)
 test *args: deps
     cargo nextest run --workspace --no-fail-fast "$@"
+    scripts/smoke.sh
+
+# The real binaries as `just up` runs them, one GraphQL checkout to CONFIRMED, then down
+smoke: deps
+    scripts/smoke.sh
 
 # rustfmt check, clippy -D warnings, buf lint, buf format check, buf breaking vs HEAD~1
 lint: tools

@@ -14,7 +14,7 @@ use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::product::v1::{
     self as product_pb, product_service_client::ProductServiceClient,
 };
-use shop_testkit::{RunningService, TestMongo, TestRedis, keys, token_for, with_token};
+use shop_testkit::{RunningService, TestAmqp, TestMongo, TestRedis, keys, token_for, with_token};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
@@ -37,6 +37,8 @@ struct Harness {
     product: Option<RunningService>,
     cart_service: RunningService,
     _mongo: TestMongo,
+    /// Its own exchange, never the production `shop.events`.
+    _amqp: TestAmqp,
 }
 
 async fn start() -> Harness {
@@ -46,6 +48,13 @@ async fn start() -> Harness {
 async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
     let mongo = TestMongo::create().await.expect("test mongo");
     let redis = TestRedis::create().await.expect("test redis");
+    let amqp = TestAmqp::create().await.expect("test amqp");
+    let bus = shop_bus::BusConfig {
+        url: amqp.url.clone(),
+        exchange: amqp.exchange.clone(),
+        queue_prefix: amqp.queue_prefix.clone(),
+        queue_expires_secs: 60,
+    };
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let product_app = shop_product::App::build(shop_product::ProductConfig {
         grpc_addr: any_port,
@@ -53,6 +62,7 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
         mongodb_uri: mongo.uri.clone(),
         mongodb_database: mongo.name.clone(),
         jwt_public_key_pem: Some(keys().public_pem.clone()),
+        amqp: bus.clone(),
         ..Default::default()
     })
     .await
@@ -69,12 +79,7 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
         admin_addr: any_port,
         redis_url: redis.url.clone(),
         key_prefix: redis.prefix.clone(),
-        // A queue of its own that disappears after the test.
-        amqp: shop_bus::BusConfig {
-            queue_prefix: redis.prefix.clone(),
-            queue_expires_secs: 60,
-            ..shop_bus::BusConfig::default()
-        },
+        amqp: bus.clone(),
         product_url: format!("http://{}", product.grpc_addr),
         jwt_public_key_pem: Some(keys().public_pem.clone()),
         ..CartConfig::default()
@@ -90,6 +95,7 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
         product: Some(product),
         cart_service,
         _mongo: mongo,
+        _amqp: amqp,
     }
 }
 

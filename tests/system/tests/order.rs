@@ -258,7 +258,8 @@ async fn a_customer_cancels_an_unpaid_order_once() {
     add(&system, &ann, "MUG-4", 1).await;
     let mut orders = system.orders().await.unwrap();
     let order = orders
-        .place_order(place(&ann, "k"))
+        // Unpaid for good: 3-D Secure is never completed, so the order stays cancellable.
+        .place_order(ann.checkout("k", "pm_card_threeDSecure2Required"))
         .await
         .unwrap()
         .into_inner()

@@ -45,7 +45,11 @@ async fn a_reserved_order_awaits_payment_and_cancelling_it_returns_the_stock() {
     system.stock_product("MUG-9", 900, 5).await.unwrap();
     let ann = Customer::new();
     system.add_to_cart(&ann, "MUG-9", 2).await.unwrap();
-    let order = system.checkout(&ann, "k", "pm_card_visa").await.unwrap();
+    // 3-D Secure is never completed: the order waits for payment, holding its stock.
+    let order = system
+        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
+        .await
+        .unwrap();
     order_when(&system, &ann.token, &order.id, "awaiting payment", |o| {
         status(o) == OrderStatus::AwaitingPayment
     })

@@ -14,7 +14,7 @@ use shop_kit::auth::Role;
 use shop_proto::shop::inventory::v1::{
     self as pb, inventory_service_client::InventoryServiceClient,
 };
-use shop_testkit::{RunningService, TestMongo, keys, token_for, with_token};
+use shop_testkit::{RunningService, TestAmqp, TestMongo, keys, token_for, with_token};
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 use tonic_types::StatusExt as _;
@@ -29,6 +29,9 @@ pub struct Harness {
     pub store: Store,
     pub mongo: TestMongo,
     pub admin_token: String,
+    /// The test's own exchange: never the production `shop.events`, where a test
+    /// Inventory would answer real orders (from a `just up` on the same broker).
+    pub amqp: TestAmqp,
 }
 
 pub fn config(mongo: &TestMongo) -> InventoryConfig {
@@ -42,17 +45,18 @@ pub fn config(mongo: &TestMongo) -> InventoryConfig {
         // Tests call the sweeper functions themselves with a chosen `now`; the background
         // sweeper only runs its start-up pass unless a test asks for it.
         sweep_interval_secs: 3600,
-        // A queue of its own on the local broker that disappears after the test.
-        amqp: shop_bus::BusConfig {
-            queue_prefix: format!("{}.", mongo.name),
-            queue_expires_secs: 60,
-            ..shop_bus::BusConfig::default()
-        },
         ..InventoryConfig::default()
     }
 }
 
-pub async fn start_with(mongo: TestMongo, config: InventoryConfig) -> Harness {
+pub async fn start_with(mongo: TestMongo, mut config: InventoryConfig) -> Harness {
+    let amqp = TestAmqp::create().await.expect("test amqp");
+    config.amqp = shop_bus::BusConfig {
+        url: amqp.url.clone(),
+        exchange: amqp.exchange.clone(),
+        queue_prefix: amqp.queue_prefix.clone(),
+        queue_expires_secs: 60,
+    };
     let app = App::build(config).await.expect("inventory service builds");
     let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
         app.run(shutdown)
@@ -64,6 +68,7 @@ pub async fn start_with(mongo: TestMongo, config: InventoryConfig) -> Harness {
         store: Store::new(&mongo.database),
         mongo,
         admin_token: token_for(ADMIN_ID, Role::Admin),
+        amqp,
     }
 }
 
