@@ -139,6 +139,14 @@ impl Relay {
         Ok(rows.len())
     }
 
+    /// One more pass after shutdown, for rows that handlers committed while the relay was
+    /// stopping; what still fails is published by the next start.
+    pub async fn final_pass(&self) {
+        if let Err(error) = self.relay_once().await {
+            tracing::warn!(%error, "final outbox pass failed; the next start publishes it");
+        }
+    }
+
     async fn housekeeping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM bus_outbox WHERE published_at < ? LIMIT 1000")
             .bind(chrono::Utc::now() - chrono::Duration::hours(RETENTION_HOURS))

@@ -63,3 +63,11 @@ pub async fn declare_saga(broker: &Broker) -> Result<(), BusError> {
     let _ = channel.close(0, "topology declared".into()).await;
     Ok(())
 }
+
+/// [`declare_saga`] at start-up: a failure is logged, not fatal, because each consumer
+/// declares its own queue again once the broker is reachable.
+pub async fn ensure_saga(broker: &Broker) {
+    if let Err(error) = declare_saga(broker).await {
+        tracing::warn!(%error, "saga queues not declared yet; the consumers will retry");
+    }
+}

@@ -167,9 +167,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         // Bind every saga queue before serving, so no saga event is ever published unrouted.
-        if let Err(error) = shop_bus::topology::declare_saga(&self.broker).await {
-            tracing::warn!(%error, "saga queues not declared yet; the consumers will retry");
-        }
+        shop_bus::topology::ensure_saga(&self.broker).await;
         let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(sweeper::run(
             self.store,

@@ -126,9 +126,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         // Bind every saga queue before serving, so no saga event is ever published unrouted.
-        if let Err(error) = shop_bus::topology::declare_saga(&self.broker).await {
-            tracing::warn!(%error, "saga queues not declared yet; the consumers will retry");
-        }
+        shop_bus::topology::ensure_saga(&self.broker).await;
         let stop = Stop::on(shutdown);
         let relay = tokio::spawn(self.saga.relay().clone().run(stop.clone().wait()));
         let saga = self.saga.clone();
@@ -142,8 +140,11 @@ impl App {
             stop.clone().wait(),
         ));
         let served = self.host.serve(stop.wait()).await;
-        let _ = relay.await;
         let _ = consumer.await;
+        // The relay stops with the same signal; a last pass publishes what the consumer's
+        // final handlers committed.
+        let _ = relay.await;
+        self.saga.relay().final_pass().await;
         self.broker.close().await;
         self.pool.close().await;
         served?;

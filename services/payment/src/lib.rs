@@ -195,9 +195,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         // Bind every saga queue before serving, so no saga event is ever published unrouted.
-        if let Err(error) = shop_bus::topology::declare_saga(&self.broker).await {
-            tracing::warn!(%error, "saga queues not declared yet; the consumers will retry");
-        }
+        shop_bus::topology::ensure_saga(&self.broker).await;
         let stop = Stop::on(shutdown);
         let relay = tokio::spawn(self.saga.relay().clone().run(stop.clone().wait()));
         let saga = self.saga.clone();
@@ -226,9 +224,7 @@ impl App {
         // The relay stops with the same signal; a last pass publishes what the consumer's
         // final handlers committed.
         let _ = relay.await;
-        if let Err(error) = self.saga.relay().relay_once().await {
-            tracing::warn!(%error, "final outbox pass failed; the next start publishes it");
-        }
+        self.saga.relay().final_pass().await;
         self.broker.close().await;
         self.pool.close().await;
         served?;
