@@ -9,6 +9,7 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod store;
+pub mod sweeper;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +43,11 @@ pub struct OrderConfig {
     pub upstream_deadline_ms: u64,
     pub jwt_public_key_pem: Option<String>,
     pub jwt_public_key_file: Option<String>,
+    /// An order still PENDING or AWAITING_PAYMENT this long after its last change is
+    /// cancelled (longer than Inventory's reservation TTL, which normally cancels first).
+    pub unfinished_timeout_secs: u64,
+    /// How often unfinished orders are looked for.
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for OrderConfig {
@@ -57,6 +63,8 @@ impl Default for OrderConfig {
             upstream_deadline_ms: 3000,
             jwt_public_key_pem: None,
             jwt_public_key_file: None,
+            unfinished_timeout_secs: 20 * 60,
+            sweep_interval_secs: 30,
         }
     }
 }
@@ -66,6 +74,8 @@ pub struct App {
     pool: MySqlPool,
     broker: Broker,
     saga: events::Saga,
+    sweep_every: Duration,
+    unfinished_timeout: Duration,
 }
 
 impl App {
@@ -108,6 +118,8 @@ impl App {
             pool,
             broker,
             saga,
+            sweep_every: Duration::from_secs(config.sweep_interval_secs.max(1)),
+            unfinished_timeout: Duration::from_secs(config.unfinished_timeout_secs.max(1)),
         })
     }
 
@@ -139,7 +151,15 @@ impl App {
             },
             stop.clone().wait(),
         ));
+        let sweeper = tokio::spawn(sweeper::run(
+            self.pool.clone(),
+            self.saga.clone(),
+            self.sweep_every,
+            self.unfinished_timeout,
+            stop.clone().wait(),
+        ));
         let served = self.host.serve(stop.wait()).await;
+        let _ = sweeper.await;
         let _ = consumer.await;
         // The relay stops with the same signal; a last pass publishes what the consumer's
         // final handlers committed.

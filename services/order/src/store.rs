@@ -237,3 +237,20 @@ pub async fn list(pool: &MySqlPool, query: ListQuery<'_>) -> Result<Vec<OrderRec
     }
     Ok(records)
 }
+
+/// Orders still PENDING or AWAITING_PAYMENT whose last change is older than `before`: the
+/// candidates of the unpaid-order timeout.
+pub async fn stale_unfinished(
+    pool: &MySqlPool,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status IN ('PENDING', 'AWAITING_PAYMENT') \
+         AND updated_at < ? ORDER BY updated_at LIMIT ?",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

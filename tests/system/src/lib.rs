@@ -79,6 +79,9 @@ pub struct Options {
     pub reservation_ttl_secs: u64,
     /// How often Inventory looks for expired reservations.
     pub sweep_interval_secs: u64,
+    /// Order's own timeout for orders that never finish, and how often it looks.
+    pub order_timeout_secs: u64,
+    pub order_sweep_secs: u64,
 }
 
 impl Default for Options {
@@ -86,6 +89,8 @@ impl Default for Options {
         Self {
             reservation_ttl_secs: 15 * 60,
             sweep_interval_secs: 15,
+            order_timeout_secs: 20 * 60,
+            order_sweep_secs: 30,
         }
     }
 }
@@ -155,6 +160,8 @@ impl System {
             cart_url: url(&cart),
             product_url: url(&product),
             jwt_public_key_pem: public_pem,
+            unfinished_timeout_secs: options.order_timeout_secs,
+            sweep_interval_secs: options.order_sweep_secs,
             ..Default::default()
         })
         .await

@@ -83,6 +83,7 @@ async fn an_unpaid_order_whose_reservation_expires_is_cancelled_and_its_stock_re
     let system = System::start_with(Options {
         reservation_ttl_secs: 1,
         sweep_interval_secs: 1,
+        ..Options::default()
     })
     .await
     .unwrap();
@@ -410,4 +411,47 @@ async fn every_order_completes_when_broker_connections_drop_under_load() {
         assert_eq!(succeeded_intents(&system, &order.id), 1);
     }
     assert_eq!(system.stock("FLOW-1").await.unwrap(), (88, 0, 88));
+}
+
+#[tokio::test]
+async fn an_order_that_never_finishes_is_timed_out_by_order_itself() {
+    // Inventory would hold the stock for 15 minutes; Order gives up after one second, as
+    // it would if Inventory's expiry event had been lost.
+    let system = System::start_with(Options {
+        order_timeout_secs: 1,
+        order_sweep_secs: 1,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    system.stock_product("SLOW-1", 5000, 2).await.unwrap();
+    let ann = Customer::new();
+    system.add_to_cart(&ann, "SLOW-1", 1).await.unwrap();
+    let order = system
+        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
+        .await
+        .unwrap();
+    let cancelled = order_when(&system, &ann.token, &order.id, "timed out", |o| {
+        status(o) == OrderStatus::Cancelled
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        cancelled.cancel_reason,
+        CancelReason::ReservationExpired as i32
+    );
+    shop_testkit::wait_until(
+        Duration::from_secs(10),
+        "stock back and the intent cancelled",
+        || async {
+            let back = system.stock("SLOW-1").await.ok()? == (2, 0, 2);
+            let intents = system
+                .stripe
+                .payment_intents_with_metadata("order_id", &order.id);
+            let cancelled = intents.iter().all(|intent| intent["status"] == "canceled");
+            (back && cancelled).then_some(())
+        },
+    )
+    .await
+    .unwrap();
 }
