@@ -1018,12 +1018,7 @@ async fn lone_bff(
         cart_url: upstream.into(),
         order_url: upstream.into(),
         jwt_public_key_pem: Some(shop_testkit::keys().public_pem.clone()),
-        amqp: shop_bus::BusConfig {
-            url: amqp.url.clone(),
-            exchange: amqp.exchange.clone(),
-            queue_prefix: amqp.queue_prefix.clone(),
-            queue_expires_secs: 60,
-        },
+        amqp: amqp.bus_config(),
         ..Default::default()
     };
     tune(&mut config);

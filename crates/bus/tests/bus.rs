@@ -8,22 +8,14 @@ use std::time::Duration;
 use lapin::options::BasicGetOptions;
 use shop_bus::consumer::{self, Handled, QueueSpec};
 use shop_bus::outbox::{self, Relay};
-use shop_bus::{Broker, BusConfig, Publisher, inbox, new_event};
+use shop_bus::{Broker, Publisher, inbox, new_event};
 use shop_proto::shop::events::v1::envelope::Payload;
 use shop_proto::shop::events::v1::{Envelope, OrderConfirmed};
 use shop_testkit::{TestAmqp, TestMysql, wait_until};
 use tokio::sync::mpsc;
 
 fn broker(amqp: &TestAmqp, name: &str) -> Broker {
-    Broker::new(
-        BusConfig {
-            url: amqp.url.clone(),
-            exchange: amqp.exchange.clone(),
-            queue_prefix: amqp.queue_prefix.clone(),
-            queue_expires_secs: 60,
-        },
-        name,
-    )
+    Broker::new(amqp.bus_config(), name)
 }
 
 fn confirmed(order_id: &str) -> Envelope {

@@ -256,6 +256,19 @@ impl TestAmqp {
     }
 }
 
+impl TestAmqp {
+    /// The bus configuration of a service under test: this test's exchange and prefix, and
+    /// queues that delete themselves a minute after the test stops consuming.
+    pub fn bus_config(&self) -> shop_bus::BusConfig {
+        shop_bus::BusConfig {
+            url: self.url.clone(),
+            exchange: self.exchange.clone(),
+            queue_prefix: self.queue_prefix.clone(),
+            queue_expires_secs: 60,
+        }
+    }
+}
+
 impl Drop for TestAmqp {
     fn drop(&mut self) {
         let url = self.url.clone();

@@ -49,12 +49,7 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
     let mongo = TestMongo::create().await.expect("test mongo");
     let redis = TestRedis::create().await.expect("test redis");
     let amqp = TestAmqp::create().await.expect("test amqp");
-    let bus = shop_bus::BusConfig {
-        url: amqp.url.clone(),
-        exchange: amqp.exchange.clone(),
-        queue_prefix: amqp.queue_prefix.clone(),
-        queue_expires_secs: 60,
-    };
+    let bus = amqp.bus_config();
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let product_app = shop_product::App::build(shop_product::ProductConfig {
         grpc_addr: any_port,

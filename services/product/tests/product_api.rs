@@ -31,12 +31,7 @@ fn config(mongo: &TestMongo, amqp: &TestAmqp, cache_ttl_secs: u64) -> ProductCon
         mongodb_database: mongo.name.clone(),
         jwt_public_key_pem: Some(keys().public_pem.clone()),
         cache_ttl_secs,
-        amqp: shop_bus::BusConfig {
-            url: amqp.url.clone(),
-            exchange: amqp.exchange.clone(),
-            queue_prefix: amqp.queue_prefix.clone(),
-            queue_expires_secs: 60,
-        },
+        amqp: amqp.bus_config(),
         ..ProductConfig::default()
     }
 }
@@ -698,7 +693,7 @@ async fn paging_is_complete_and_duplicate_free_while_products_are_added() {
 #[tokio::test]
 async fn a_change_on_one_replica_reaches_the_cache_of_another() {
     let mut h = start_with(600).await;
-    let (_replica, mut other) = spawn(config(&h.mongo, &h.amqp, 600)).await;
+    let (_replica, other) = spawn(config(&h.mongo, &h.amqp, 600)).await;
     let created = h.create(product("SYNC-1", "Old Name", 100, "misc")).await;
     let read = |mut client: ProductServiceClient<Channel>, id: String| async move {
         client
@@ -743,5 +738,4 @@ async fn a_change_on_one_replica_reaches_the_cache_of_another() {
     )
     .await
     .unwrap();
-    let _ = &mut other;
 }

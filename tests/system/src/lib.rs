@@ -44,12 +44,7 @@ impl Backends {
     }
 
     pub fn bus_config(&self) -> BusConfig {
-        BusConfig {
-            url: self.amqp.url.clone(),
-            exchange: self.amqp.exchange.clone(),
-            queue_prefix: self.amqp.queue_prefix.clone(),
-            queue_expires_secs: 120,
-        }
+        self.amqp.bus_config()
     }
 }
 

@@ -51,12 +51,7 @@ pub fn config(mongo: &TestMongo) -> InventoryConfig {
 
 pub async fn start_with(mongo: TestMongo, mut config: InventoryConfig) -> Harness {
     let amqp = TestAmqp::create().await.expect("test amqp");
-    config.amqp = shop_bus::BusConfig {
-        url: amqp.url.clone(),
-        exchange: amqp.exchange.clone(),
-        queue_prefix: amqp.queue_prefix.clone(),
-        queue_expires_secs: 60,
-    };
+    config.amqp = amqp.bus_config();
     let app = App::build(config).await.expect("inventory service builds");
     let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
         app.run(shutdown)

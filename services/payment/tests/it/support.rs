@@ -144,12 +144,7 @@ impl Harness {
         } else {
             None
         };
-        let bus = BusConfig {
-            url: amqp.url.clone(),
-            exchange: amqp.exchange.clone(),
-            queue_prefix: amqp.queue_prefix.clone(),
-            queue_expires_secs: 60,
-        };
+        let bus = amqp.bus_config();
         // The service's queue must exist before anything is published to it (a topic
         // exchange drops what no queue is bound for); the service declares the same.
         let broker = Broker::new(bus.clone(), "test-order");
