@@ -314,40 +314,45 @@ where
         }
         Err(error) => Handled::Reject(format!("undecodable message: {error}")),
     };
-    let _entered = span.enter();
-    match outcome {
-        Handled::Done => {}
-        Handled::Retry(reason) | Handled::Reject(reason) if spec.exclusive => {
-            tracing::warn!(%reason, "dropping an event a per-replica consumer could not handle");
+    // The outcome is settled inside the span (never `span.enter()` across an await: a guard
+    // held over a yield leaks the span into whatever task the worker polls next).
+    async {
+        match outcome {
+            Handled::Done => {}
+            Handled::Retry(reason) | Handled::Reject(reason) if spec.exclusive => {
+                tracing::warn!(%reason, "dropping an event a per-replica consumer could not handle");
+            }
+            Handled::Retry(reason) if attempt + 1 < spec.max_attempts => {
+                let delay = spec.retry_delay.saturating_mul(1 << attempt.min(10));
+                tracing::warn!(attempt, %reason, delay_ms = delay.as_millis() as u64, "handler failed; will retry");
+                forward(
+                    channel,
+                    &format!("{queue}.retry"),
+                    &delivery,
+                    attempt + 1,
+                    &reason,
+                    Some(delay),
+                )
+                .await?;
+            }
+            Handled::Retry(reason) | Handled::Reject(reason) => {
+                tracing::error!(attempt, %reason, "message parked in the dead-letter queue");
+                forward(
+                    channel,
+                    &format!("{queue}.dead"),
+                    &delivery,
+                    attempt + 1,
+                    &reason,
+                    None,
+                )
+                .await?;
+            }
         }
-        Handled::Retry(reason) if attempt + 1 < spec.max_attempts => {
-            let delay = spec.retry_delay.saturating_mul(1 << attempt.min(10));
-            tracing::warn!(attempt, %reason, delay_ms = delay.as_millis() as u64, "handler failed; will retry");
-            forward(
-                channel,
-                &format!("{queue}.retry"),
-                &delivery,
-                attempt + 1,
-                &reason,
-                Some(delay),
-            )
-            .await?;
-        }
-        Handled::Retry(reason) | Handled::Reject(reason) => {
-            tracing::error!(attempt, %reason, "message parked in the dead-letter queue");
-            forward(
-                channel,
-                &format!("{queue}.dead"),
-                &delivery,
-                attempt + 1,
-                &reason,
-                None,
-            )
-            .await?;
-        }
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        Ok(())
     }
-    delivery.acker.ack(BasicAckOptions::default()).await?;
-    Ok(())
+    .instrument(span)
+    .await
 }
 
 /// Re-publishes a delivery to `target` (through the default exchange) with its attempt

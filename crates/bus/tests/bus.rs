@@ -13,6 +13,7 @@ use shop_proto::shop::events::v1::envelope::Payload;
 use shop_proto::shop::events::v1::{Envelope, OrderConfirmed};
 use shop_testkit::{TestAmqp, TestMysql, wait_until};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 fn broker(amqp: &TestAmqp, name: &str) -> Broker {
     Broker::new(amqp.bus_config(), name)
@@ -346,13 +347,11 @@ async fn the_trace_context_travels_in_the_message_headers() {
     let span = tracing::info_span!("checkout");
     let trace_id = span.context().span().span_context().trace_id();
     assert_ne!(trace_id, opentelemetry::trace::TraceId::INVALID);
-    {
-        let _entered = span.enter();
-        Publisher::new(broker.clone())
-            .publish(&confirmed("o-trace"))
-            .await
-            .unwrap();
-    }
+    Publisher::new(broker.clone())
+        .publish(&confirmed("o-trace"))
+        .instrument(span.clone())
+        .await
+        .unwrap();
 
     let channel = broker.channel().await.unwrap();
     let queue = format!("{}traced", amqp.queue_prefix);
