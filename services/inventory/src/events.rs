@@ -1,6 +1,7 @@
 //! Inventory's part in the checkout saga: `order.created` reserves all lines or none,
-//! `order.confirmed` commits, `order.cancelled` releases; each outcome is announced
-//! (`inventory.reserved` / `inventory.rejected` / `inventory.released`).
+//! `order.confirmed` commits (holding the lines again when the payment outlived the
+//! reservation, see [`reservations::commit_paid`]), `order.cancelled` releases; each outcome
+//! is announced (`inventory.reserved` / `inventory.rejected` / `inventory.released`).
 //!
 //! MongoDB has no outbox here, so the rule is "effect first, then publish, and re-derive on
 //! redelivery": every operation is idempotent per order and returns the reservation's
@@ -159,8 +160,11 @@ impl Reactor {
                 let Ok(order_id) = OrderId::parse(&confirmed.order_id) else {
                     return Handled::Reject("malformed order.confirmed".into());
                 };
-                match reservations::commit(&self.store, &order_id, now).await {
-                    Ok(reservation) => {
+                match reservations::commit_paid(&self.store, &order_id, self.reservation_ttl, now)
+                    .await
+                {
+                    // Sold: nothing to announce (the order is already CONFIRMED).
+                    Ok(reservation) if reservation.status == ReservationStatus::Committed => {
                         self.cache
                             .invalidate(
                                 &reservation
@@ -172,6 +176,9 @@ impl Reactor {
                             .await;
                         Handled::Done
                     }
+                    // Paid too late and sold out meanwhile: `inventory.rejected` makes the
+                    // Order service cancel and refund.
+                    Ok(reservation) => self.announce(&reservation).await,
                     Err(error) => outcome(error),
                 }
             }

@@ -407,6 +407,70 @@ pub async fn commit(
     Err(retry_later(order_id))
 }
 
+/// Sells the units of an order that has been paid for. Usually that is [`commit`]; but a
+/// payment can land after the reservation expired and its units went back on sale (the
+/// customer took longer than the TTL, or the expiry notice is still on its way to the
+/// Order service). Refusing then would leave a paid, confirmed order with nothing sold, so
+/// the order's lines are held again, all or none, exactly as a Reserve holds them, and
+/// sold. When they have been bought meanwhile the reservation ends REJECTED: the caller
+/// announces that, and the Order service cancels the order and refunds it. Never oversells:
+/// the new hold goes through the same guarded `$inc` as every other.
+///
+/// Repeats are safe: a sold order answers COMMITTED, a rejected one REJECTED again.
+pub async fn commit_paid(
+    store: &Store,
+    order_id: &OrderId,
+    ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<ReservationDoc, ServiceError> {
+    for _ in 0..TRANSITION_ATTEMPTS {
+        match commit(store, order_id, now).await {
+            Err(ServiceError::FailedPrecondition {
+                reason: "RESERVATION_NOT_ACTIVE",
+                ..
+            }) => {}
+            decided => return decided,
+        }
+        let Some(inactive) = current(store, order_id.as_str(), now).await? else {
+            return Err(ServiceError::not_found("reservation", order_id.as_str()));
+        };
+        let expired = inactive.status == ReservationStatus::Released
+            && inactive.release_reason == Some(ReleaseReason::Expired);
+        if !expired {
+            // REJECTED (by an earlier reclaim: announce it again) or released because
+            // the order was cancelled (nothing to sell; the caller reports it).
+            return if inactive.status == ReservationStatus::Rejected {
+                Ok(inactive)
+            } else {
+                Err(reservation_not_active(order_id.as_str(), inactive.status))
+            };
+        }
+        let hold_id = uuid::Uuid::now_v7().to_string();
+        let Some(attempt) = store
+            .restart_expired(order_id.as_str(), &inactive.hold_id, &hold_id, now)
+            .await?
+        else {
+            continue; // Someone else restarted it: look again.
+        };
+        let mut violations = shop_kit::FieldViolations::new();
+        let raw = attempt
+            .lines
+            .iter()
+            .map(|line| (line.sku.as_str(), line.quantity));
+        let Some(lines) = ReservationLines::parse(raw, attempt.lines.len(), &mut violations) else {
+            return Err(ServiceError::internal(anyhow::anyhow!(
+                "stored lines of order {order_id} no longer parse: {violations:?}"
+            )));
+        };
+        tracing::info!(order_id = %order_id, "paid after its reservation expired; holding again");
+        let decided = run_attempt(store, &attempt, &lines, ttl, now).await?;
+        if decided.status != ReservationStatus::Reserved {
+            return Ok(decided);
+        }
+    }
+    Err(retry_later(order_id.as_str()))
+}
+
 /// Returns the order's reserved units to available. Releasing a released or rejected
 /// reservation is a no-op; an order with no reservation gets a RELEASED tombstone, so a
 /// Reserve that arrives later (a reordered event) holds nothing.

@@ -514,6 +514,42 @@ impl Store {
         .await
     }
 
+    /// RELEASED by expiry (and settled, so the old attempt's units are back) → PENDING
+    /// under the new attempt `hold_id`: the start of holding a paid order's lines again.
+    /// `None` when another caller restarted or changed it first.
+    pub async fn restart_expired(
+        &self,
+        order_id: &str,
+        old_hold_id: &str,
+        hold_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReservationDoc>, StoreError> {
+        Ok(self
+            .reservations
+            .find_one_and_update(
+                doc! {
+                    "_id": order_id,
+                    "hold_id": old_hold_id,
+                    "status": ReservationStatus::Released.as_str(),
+                    "release_reason": ReleaseReason::Expired.as_str(),
+                    "settled": true,
+                },
+                doc! {
+                    "$set": {
+                        "hold_id": hold_id,
+                        "status": ReservationStatus::Pending.as_str(),
+                        "settled": false,
+                        "rejections": [],
+                        "release_reason": bson::Bson::Null,
+                        "expires_at": bson::Bson::Null,
+                        "updated_at": bson_time(now),
+                    },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await?)
+    }
+
     /// PENDING → ABANDONED; with `stale_before`, only if the attempt has been pending since
     /// before then (the sweeper's test for "crashed", not merely slow).
     pub async fn mark_abandoned(

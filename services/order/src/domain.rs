@@ -190,6 +190,16 @@ pub fn decide(status: Status, input: Input) -> Decision {
                 payment_captured: true,
             }),
         },
+        // Paid after the reservation expired, and the units were sold meanwhile (Inventory
+        // could not hold them again): the one way a confirmed order is undone, because
+        // shipping goods that are not there is worse. The money goes back.
+        (Confirmed, StockRejected) => Decision::Apply {
+            status: Cancelled,
+            cancel_reason: Some(CancelReason::OutOfStock),
+            emit: Some(Emit::Cancelled {
+                payment_captured: true,
+            }),
+        },
         (Confirmed, CancelRequested { .. }) => Decision::Refuse("ORDER_CONFIRMED"),
         (Cancelled, CancelRequested { .. }) => Decision::Ignore,
         _ => Decision::Ignore,
@@ -370,10 +380,29 @@ mod tests {
     }
 
     #[test]
-    fn final_states_never_move_and_confirmed_orders_cannot_be_cancelled() {
+    fn only_unsellable_stock_undoes_a_confirmed_order_and_cancelled_never_moves() {
         for input in ALL_INPUTS {
             match decide(Status::Confirmed, input) {
-                Decision::Apply { .. } => panic!("{input:?} moved a confirmed order"),
+                Decision::Apply {
+                    status,
+                    cancel_reason,
+                    emit,
+                } => {
+                    assert_eq!(
+                        input,
+                        Input::StockRejected,
+                        "{input:?} moved a confirmed order"
+                    );
+                    assert_eq!(status, Status::Cancelled);
+                    assert_eq!(cancel_reason, Some(CancelReason::OutOfStock));
+                    assert_eq!(
+                        emit,
+                        Some(Emit::Cancelled {
+                            payment_captured: true
+                        }),
+                        "the payment is refunded"
+                    );
+                }
                 Decision::Refuse(reason) => assert_eq!(reason, "ORDER_CONFIRMED"),
                 Decision::Ignore => {}
             }

@@ -349,6 +349,19 @@ impl System {
     }
 
     /// A broker handle on this system's exchange, to publish events as another service would.
+    /// Releases every reservation as if its TTL had run out, without the
+    /// `inventory.released` notice the background sweeper sends: the moment a late payment
+    /// races that notice. Returns how many were released.
+    pub async fn expire_reservations_unannounced(&self) -> anyhow::Result<usize> {
+        let mongo = &self.backends.mongo;
+        let database = mongo.client.database(&format!("{}_inventory", mongo.name));
+        let store = shop_inventory::store::Store::new(&database);
+        let far_future = chrono::Utc::now() + chrono::Duration::days(1);
+        Ok(shop_inventory::sweeper::release_expired(&store, far_future)
+            .await?
+            .len())
+    }
+
     pub fn broker(&self, name: &str) -> Broker {
         Broker::new(self.backends.bus_config(), name)
     }

@@ -284,6 +284,120 @@ async fn three_d_secure_waits_for_the_customer_then_confirms() {
     assert_eq!(succeeded_intents(&system, &order.id), 1);
 }
 
+/// Checks out `quantity` units of `sku` with a card that needs 3-D Secure and waits until
+/// the order awaits the customer's authentication; returns the order and its PaymentIntent.
+async fn awaiting_authentication(
+    system: &System,
+    customer: &Customer,
+    sku: &str,
+    quantity: i64,
+) -> (pb::Order, String) {
+    system
+        .add_to_cart(customer, sku, quantity)
+        .await
+        .expect("add to cart");
+    let order = system
+        .checkout(customer, "k", "pm_card_threeDSecure2Required")
+        .await
+        .expect("checkout");
+    order_when(system, &customer.token, &order.id, "a client secret", |o| {
+        !o.payment_client_secret.is_empty()
+    })
+    .await
+    .expect("the order awaits authentication");
+    let intents = system
+        .stripe
+        .payment_intents_with_metadata("order_id", &order.id);
+    let intent_id = intents[0]["id"].as_str().expect("intent id").to_owned();
+    (order, intent_id)
+}
+
+#[tokio::test]
+async fn a_payment_that_outlives_its_reservation_still_sells_units_left() {
+    let system = System::start().await.unwrap();
+    system.stock_product("KETTLE-1", 4500, 2).await.unwrap();
+    let ann = Customer::new();
+    let (order, intent_id) = awaiting_authentication(&system, &ann, "KETTLE-1", 1).await;
+    assert_eq!(system.expire_reservations_unannounced().await.unwrap(), 1);
+    assert_eq!(
+        system.stock("KETTLE-1").await.unwrap(),
+        (2, 0, 2),
+        "the unit went back on sale"
+    );
+
+    // The customer authenticates before the Order service hears of the expiry.
+    system
+        .stripe
+        .authenticate(&intent_id, shop_stripe_fake::AuthenticationOutcome::Succeed)
+        .unwrap();
+    order_when(&system, &ann.token, &order.id, "confirmed", |o| {
+        status(o) == OrderStatus::Confirmed
+    })
+    .await
+    .unwrap();
+    shop_testkit::wait_until(Duration::from_secs(10), "the paid unit sold", || async {
+        (system.stock("KETTLE-1").await.ok()? == (1, 0, 1)).then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(succeeded_intents(&system, &order.id), 1);
+    assert!(system.stripe.refunds().is_empty(), "nothing refunded");
+}
+
+#[tokio::test]
+async fn a_payment_that_outlives_its_reservation_after_a_sell_out_is_cancelled_and_refunded() {
+    let system = System::start().await.unwrap();
+    system.stock_product("SOFA-1", 89900, 1).await.unwrap();
+    let ann = Customer::new();
+    let (late, intent_id) = awaiting_authentication(&system, &ann, "SOFA-1", 1).await;
+    assert_eq!(system.expire_reservations_unannounced().await.unwrap(), 1);
+
+    // Meanwhile Bob buys the last unit.
+    let bob = Customer::new();
+    system.add_to_cart(&bob, "SOFA-1", 1).await.unwrap();
+    let sold = system.checkout(&bob, "k", "pm_card_visa").await.unwrap();
+    order_when(
+        &system,
+        &bob.token,
+        &sold.id,
+        "bob's order confirmed",
+        |o| status(o) == OrderStatus::Confirmed,
+    )
+    .await
+    .unwrap();
+
+    // Ann's payment lands now: her order cannot be filled, so it is cancelled and refunded.
+    system
+        .stripe
+        .authenticate(&intent_id, shop_stripe_fake::AuthenticationOutcome::Succeed)
+        .unwrap();
+    let cancelled = order_when(
+        &system,
+        &ann.token,
+        &late.id,
+        "ann's order cancelled",
+        |o| status(o) == OrderStatus::Cancelled,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cancelled.cancel_reason, CancelReason::OutOfStock as i32);
+    let refund = shop_testkit::wait_until(Duration::from_secs(15), "ann's refund", || async {
+        system
+            .stripe
+            .refunds()
+            .into_iter()
+            .find(|refund| refund["payment_intent"] == intent_id.as_str())
+    })
+    .await
+    .unwrap();
+    assert_eq!(refund["amount"], 89900, "all of it");
+    assert_eq!(
+        system.stock("SOFA-1").await.unwrap(),
+        (0, 0, 0),
+        "one unit, sold once"
+    );
+}
+
 #[tokio::test]
 async fn a_hundred_buyers_for_twenty_units_get_twenty_orders_and_twenty_charges() {
     let system = System::start().await.unwrap();
