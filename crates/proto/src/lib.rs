@@ -11,3 +11,11 @@ include!(concat!(env!("OUT_DIR"), "/shop.rs"));
 /// (grpcurl and friends resolve types from it, including the well-known types).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/shop_descriptor.bin"));
+
+/// Limits that are part of the contracts: a server enforces them, and a client that must
+/// fit its requests within them (a cart priced in one batch, say) reads them from here.
+pub mod limits {
+    /// Most ids plus SKUs one `BatchGetProducts` request may carry (the "server caps the
+    /// total number of keys" of `BatchGetProductsRequest`).
+    pub const PRODUCT_BATCH_MAX: usize = 200;
+}

@@ -14,9 +14,9 @@ use shop_kit::{Currency, FieldViolations, Money, ServiceError};
 use shop_proto::shop::cart::v1 as pb;
 use uuid::Uuid;
 
-/// The most ids a Product `BatchGetProducts` call accepts (`shop_product::api::MAX_BATCH`);
-/// a cart must be priceable in one call, so `max_lines` may not exceed it.
-pub const PRODUCT_BATCH_LIMIT: u32 = 200;
+/// A cart must be priceable in one `BatchGetProducts` call, so `max_lines` may not exceed
+/// the contract's batch limit.
+pub const PRODUCT_BATCH_LIMIT: u32 = shop_proto::limits::PRODUCT_BATCH_MAX as u32;
 pub const USER_ID_MAX_LEN: usize = 64;
 pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 128;
 

@@ -14,8 +14,7 @@ use crate::cache::ProductCache;
 use crate::domain::{self, NewProduct, ProductPatch};
 use crate::store::{After, ListQuery, ProductDoc, SortKey, Store, StoreError};
 
-/// Most ids plus SKUs one BatchGetProducts may ask for: a cart or a page of results.
-pub const MAX_BATCH: usize = 200;
+use shop_proto::limits::PRODUCT_BATCH_MAX as MAX_BATCH;
 const DEFAULT_PAGE_SIZE: u32 = 20;
 const MAX_PAGE_SIZE: u32 = 100;
 /// Optimistic updates without an expected version retry this often under contention.
