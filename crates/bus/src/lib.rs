@@ -21,7 +21,7 @@ pub mod inbox;
 pub mod outbox;
 pub mod publisher;
 pub mod topology;
-mod trace;
+pub mod trace;
 
 pub use broker::{Broker, BusConfig};
 pub use consumer::{Handled, QueueSpec};

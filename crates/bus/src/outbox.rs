@@ -45,6 +45,17 @@ pub async fn ensure_schema(pool: &MySqlPool) -> Result<(), sqlx::Error> {
 /// Adds `envelope` to the outbox inside the caller's transaction, with the current trace
 /// context so the eventual publish joins the request's trace.
 pub async fn enqueue(tx: &mut MySqlConnection, envelope: &Envelope) -> Result<(), sqlx::Error> {
+    enqueue_in_trace(tx, envelope, trace::current_traceparent()).await
+}
+
+/// [`enqueue`] in a trace the caller names (a W3C `traceparent`): for events emitted while
+/// handling something that carries no trace of its own, such as a provider's webhook, that
+/// belong to the trace of the flow that started it.
+pub async fn enqueue_in_trace(
+    tx: &mut MySqlConnection,
+    envelope: &Envelope,
+    traceparent: Option<String>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO bus_outbox (event_id, routing_key, payload, traceparent, created_at) \
          VALUES (?, ?, ?, ?, ?)",
@@ -52,7 +63,7 @@ pub async fn enqueue(tx: &mut MySqlConnection, envelope: &Envelope) -> Result<()
     .bind(&envelope.event_id)
     .bind(&envelope.r#type)
     .bind(envelope::encode(envelope))
-    .bind(trace::current_traceparent())
+    .bind(traceparent)
     .bind(chrono::Utc::now())
     .execute(tx)
     .await?;

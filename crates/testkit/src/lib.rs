@@ -9,12 +9,15 @@
 //!   channel that is only returned once the service reports SERVING.
 //! - [`wait_until`]: poll a condition with a deadline instead of sleeping.
 //! - [`keys`] / [`token_for`]: one signing key pair per test process, to act as any user.
+//! - [`init_tracing`] / [`span_in_trace`]: real trace ids, to prove trace propagation.
 
 mod backends;
 mod services;
+mod tracing_setup;
 
 pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
 pub use services::{
     RunningService, connect, http_get, init_logs, keys, reflected_services, token_for, wait_until,
     with_token,
 };
+pub use tracing_setup::{init_tracing, span_in_trace};

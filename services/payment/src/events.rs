@@ -309,6 +309,7 @@ impl Saga {
             created_at: now,
             updated_at: now,
             version: 1,
+            traceparent: shop_bus::trace::current_traceparent(),
         };
         let mut tx = self.pool.begin().await?;
         let first = inbox::first_delivery(&mut tx, CONSUMER, event_id).await?;
@@ -407,6 +408,7 @@ impl Saga {
             created_at: now,
             updated_at: now,
             version: 1,
+            traceparent: None,
         };
         let mut tx = self.pool.begin().await?;
         let first = inbox::first_delivery(&mut tx, CONSUMER, event_id).await?;
@@ -554,7 +556,12 @@ impl Saga {
         }
         store::save(&mut tx, &mut row).await?;
         if let Some(emit) = emit {
-            outbox::enqueue(&mut tx, &event_for(&row, emit, &input)).await?;
+            // In the checkout's trace even when a webhook (which has none) brought the news.
+            let traceparent = row
+                .traceparent
+                .clone()
+                .or_else(shop_bus::trace::current_traceparent);
+            outbox::enqueue_in_trace(&mut tx, &event_for(&row, emit, &input), traceparent).await?;
         }
         tx.commit().await?;
         self.relay.notify();

@@ -32,11 +32,13 @@ pub struct PaymentRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// The checkout's trace, for events emitted outside it (see the migration).
+    pub traceparent: Option<String>,
 }
 
 const COLUMNS: &str = "id, order_id, user_id, amount_minor, currency, status, provider, \
     provider_payment_intent_id, failure_code, failure_message, refunded_minor, payment_method, \
-    cancel_requested_at, created_at, updated_at, version";
+    cancel_requested_at, created_at, updated_at, version, traceparent";
 
 pub fn now() -> DateTime<Utc> {
     // DATETIME(6) keeps microseconds; what we return must equal what a read returns.
@@ -49,7 +51,7 @@ pub fn now() -> DateTime<Utc> {
 /// deliveries queue up behind each other instead of deadlocking when they lock it next.
 pub async fn insert_or_keep(tx: &mut MySqlConnection, row: &PaymentRow) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "INSERT INTO payments ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+        "INSERT INTO payments ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE id = id"
     ))
     .bind(&row.id)
@@ -68,6 +70,7 @@ pub async fn insert_or_keep(tx: &mut MySqlConnection, row: &PaymentRow) -> Resul
     .bind(row.created_at)
     .bind(row.updated_at)
     .bind(row.version)
+    .bind(&row.traceparent)
     .execute(tx)
     .await?;
     Ok(())

@@ -194,3 +194,47 @@ async fn three_d_secure_waits_for_the_customer_then_the_webhook_completes_it() {
     h.wait_for_status(&order_id, "SUCCEEDED").await;
     assert_eq!(h.emitted("payment.succeeded", &order_id).await, 1);
 }
+
+/// Stripe's webhooks carry no trace context, yet what they make Payment emit belongs to the
+/// checkout: payment.succeeded after 3-D Secure is published in the trace of the
+/// order.payment_requested that started the payment, so one checkout stays one trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_outcome_is_published_in_the_checkout_trace() {
+    use tracing::Instrument as _;
+
+    shop_testkit::init_tracing();
+    let mut h = Harness::start().await;
+    let order_id = new_order_id();
+    let checkout_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    h.publish(&payment_requested(&order_id, "user-1", 3100, THREE_DS))
+        .instrument(shop_testkit::span_in_trace(&format!(
+            "00-{checkout_trace}-00f067aa0ba902b7-01"
+        )))
+        .await;
+    h.events.next("payment.requires_action", &order_id).await;
+
+    let intent_id = h.intents_for(&order_id)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.fake
+        .authenticate(&intent_id, AuthenticationOutcome::Succeed)
+        .expect("authenticated");
+    h.events.next("payment.succeeded", &order_id).await;
+
+    let traceparents: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT traceparent FROM bus_outbox WHERE routing_key IN \
+         ('payment.requires_action', 'payment.succeeded') ORDER BY id",
+    )
+    .fetch_all(&h.mysql.pool)
+    .await
+    .unwrap();
+    assert_eq!(traceparents.len(), 2, "{traceparents:?}");
+    for traceparent in &traceparents {
+        let traceparent = traceparent.as_deref().unwrap_or_default();
+        assert!(
+            traceparent.contains(checkout_trace),
+            "published outside the checkout's trace: {traceparent:?}"
+        );
+    }
+}

@@ -96,6 +96,7 @@ fn pending(order_id: &str, age: chrono::Duration) -> PaymentRow {
         created_at: at,
         updated_at: at,
         version: 1,
+        traceparent: None,
     }
 }
 
