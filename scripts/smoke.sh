@@ -2,7 +2,8 @@
 # Smoke test of the real binaries as `just up` runs them: every service process with its
 # default ports and env, the demo catalog, then one checkout through the public GraphQL API
 # until the order is CONFIRMED. Proves the wiring the in-process tests cannot: binaries,
-# env-based configuration, ports and the scripts. Leaves nothing running that it started.
+# env-based configuration, ports and the scripts, and that the checkout is one OTLP trace
+# across every process. Leaves nothing running that it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
@@ -24,6 +25,23 @@ cleanup() {
   done
 }
 trap cleanup EXIT
+
+# One checkout is one trace (DESIGN §7). When this run starts the services itself, they
+# export their spans to a local OTLP receiver (oteltap, from scripts/tools.sh) and the
+# checkout's trace is checked hop by hop at the end. Services someone else started export
+# wherever they were told to, so then the check is skipped.
+tools_python="${SHOP_TOOLS_DIR:-$HOME/.cache/shopmesh}/venv/bin/python"
+traces=""
+if [[ -z "$before" ]]; then
+  "$tools_python" -c 'import oteltap' 2>/dev/null || die "oteltap missing: run scripts/tools.sh"
+  otlp_port=$("$tools_python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$SHOP_LOGS"
+  traces="$SHOP_LOGS/smoke-traces.ndjson"
+  "$tools_python" -m oteltap --port "$otlp_port" >"$traces" 2>&1 &
+  oteltap_pid=$!
+  trap 'cleanup; kill "$oteltap_pid" 2>/dev/null || true' EXIT
+  export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp_port"
+fi
 
 cargo build --workspace --bins --quiet
 bash scripts/up.sh >/dev/null
@@ -64,3 +82,8 @@ while [[ "$status" != CONFIRMED ]]; do
 done
 grpcurl -plaintext 127.0.0.1:50051 list | grep -q shop.user.v1.UserService || die "reflection on :50051"
 echo "smoke: binaries up, checkout $order CONFIRMED through GraphQL"
+if [[ -n "$traces" ]]; then
+  python3 scripts/trace-check.py "$traces" --wait 30 || die "the checkout is not one trace (spans: $traces)"
+else
+  echo "smoke: services were already running; trace check skipped"
+fi
