@@ -8,7 +8,7 @@
 //! at any point re-delivers rather than loses.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -23,6 +23,32 @@ use shop_proto::shop::events::v1::Envelope;
 use tracing::Instrument as _;
 
 use crate::{BusError, broker::Broker, envelope, trace};
+
+/// Every delivery any consumer of this process settled, by queue and outcome (`done`,
+/// `retried`, `dead_lettered`, `dropped`): retries and dead letters are how a failing
+/// dependency or a poison message first shows, so operators alert on them. One counter
+/// per process, registered into each service's registry by [`register_metrics`].
+static DELIVERIES: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
+    prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "bus_deliveries_total",
+            "Event deliveries settled by this process's consumers, by queue and outcome",
+        ),
+        &["queue", "outcome"],
+    )
+    .expect("a constant, valid metric definition")
+});
+
+/// Exposes `shop_bus_deliveries_total` in `registry` (a service's `/metrics`).
+pub fn register_metrics(registry: &prometheus::Registry) -> Result<(), prometheus::Error> {
+    registry.register(Box::new(DELIVERIES.clone()))
+}
+
+fn count(spec: &QueueSpec, outcome: &str) {
+    DELIVERIES
+        .with_label_values(&[spec.name.as_str(), outcome])
+        .inc();
+}
 
 /// What a handler made of an event.
 #[derive(Debug)]
@@ -318,9 +344,10 @@ where
     // held over a yield leaks the span into whatever task the worker polls next).
     async {
         match outcome {
-            Handled::Done => {}
+            Handled::Done => count(spec, "done"),
             Handled::Retry(reason) | Handled::Reject(reason) if spec.exclusive => {
                 tracing::warn!(%reason, "dropping an event a per-replica consumer could not handle");
+                count(spec, "dropped");
             }
             Handled::Retry(reason) if attempt + 1 < spec.max_attempts => {
                 let delay = spec.retry_delay.saturating_mul(1 << attempt.min(10));
@@ -334,6 +361,7 @@ where
                     Some(delay),
                 )
                 .await?;
+                count(spec, "retried");
             }
             Handled::Retry(reason) | Handled::Reject(reason) => {
                 tracing::error!(attempt, %reason, "message parked in the dead-letter queue");
@@ -346,6 +374,7 @@ where
                     None,
                 )
                 .await?;
+                count(spec, "dead_lettered");
             }
         }
         delivery.acker.ack(BasicAckOptions::default()).await?;

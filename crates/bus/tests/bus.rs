@@ -161,6 +161,39 @@ async fn a_message_that_keeps_failing_is_parked_in_the_dead_queue() {
         shop_bus::decode(&parked.delivery.data).unwrap().event_id,
         sent.event_id
     );
+    // Counted once the parked copy is confirmed, a moment after it is in the queue.
+    wait_until(
+        Duration::from_secs(5),
+        "the dead letter counted",
+        || async { (deliveries("dead", "dead_lettered") == 1).then_some(()) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(deliveries("dead", "retried"), 2);
+    assert_eq!(deliveries("dead", "done"), 0);
+}
+
+/// `shop_bus_deliveries_total{queue, outcome}` as a service's `/metrics` would show it.
+fn deliveries(queue: &str, outcome: &str) -> u64 {
+    let registry = prometheus::Registry::new_custom(Some("shop".into()), None).expect("registry");
+    consumer::register_metrics(&registry).expect("registered");
+    registry
+        .gather()
+        .iter()
+        .filter(|family| family.name() == "shop_bus_deliveries_total")
+        .flat_map(|family| family.get_metric())
+        .filter(|metric| {
+            let label = |name: &str| {
+                metric
+                    .get_label()
+                    .iter()
+                    .find(|pair| pair.name() == name)
+                    .map(|pair| pair.value().to_owned())
+            };
+            label("queue").as_deref() == Some(queue) && label("outcome").as_deref() == Some(outcome)
+        })
+        .map(|metric| metric.get_counter().get_value() as u64)
+        .sum()
 }
 
 #[tokio::test]

@@ -134,6 +134,7 @@ impl App {
                 catalog,
                 settings,
             )));
+        shop_bus::consumer::register_metrics(host.metrics().registry())?;
         let broker = shop_bus::Broker::new(config.amqp.clone(), "shop-cart");
         Ok(Self {
             host,

@@ -142,6 +142,7 @@ impl App {
             .await?
             .with_token_verifier(verifier)
             .add_service(InventoryServiceServer::new(api));
+        shop_bus::consumer::register_metrics(host.metrics().registry())?;
         Ok(Self {
             host,
             store,

@@ -39,6 +39,7 @@ impl From<sqlx::Error> for SagaError {
 pub struct Saga {
     pool: MySqlPool,
     relay: Relay,
+    transitions: prometheus::IntCounterVec,
 }
 
 fn cart_ref(order: &OrderRow) -> Option<ev::CartRef> {
@@ -160,8 +161,26 @@ fn interpret(envelope: &Envelope) -> Option<Incoming> {
 }
 
 impl Saga {
-    pub fn new(pool: MySqlPool, relay: Relay) -> Self {
-        Self { pool, relay }
+    /// Registers `shop_order_transitions_total{status, reason}` in `registry`: how orders
+    /// move and end (CONFIRMED, or CANCELLED with why) is the saga's health at a glance.
+    pub fn new(
+        pool: MySqlPool,
+        relay: Relay,
+        registry: &prometheus::Registry,
+    ) -> Result<Self, prometheus::Error> {
+        let transitions = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "order_transitions_total",
+                "Orders that moved to a status, by status and cancel reason",
+            ),
+            &["status", "reason"],
+        )?;
+        registry.register(Box::new(transitions.clone()))?;
+        Ok(Self {
+            pool,
+            relay,
+            transitions,
+        })
     }
 
     pub fn relay(&self) -> &Relay {
@@ -190,8 +209,8 @@ impl Saga {
             tx.rollback().await?;
             return Ok(record);
         }
-        let status = Status::parse(&record.order.status).unwrap_or(Status::Pending);
-        match crate::domain::decide(status, input) {
+        let from = Status::parse(&record.order.status).unwrap_or(Status::Pending);
+        match crate::domain::decide(from, input) {
             Decision::Apply {
                 status,
                 cancel_reason,
@@ -208,6 +227,12 @@ impl Saga {
                 }
                 tx.commit().await?;
                 self.relay.notify();
+                if status != from {
+                    let reason = cancel_reason.map_or("", |reason| reason.as_str());
+                    self.transitions
+                        .with_label_values(&[status.as_str(), reason])
+                        .inc();
+                }
                 tracing::info!(order_id, status = status.as_str(), ?input, "order updated");
             }
             Decision::Ignore => {

@@ -96,9 +96,10 @@ impl App {
 
         let broker = Broker::new(config.amqp.clone(), "shop-order");
         let host = GrpcHost::bind("order", config.grpc_addr, config.admin_addr).await?;
+        shop_bus::consumer::register_metrics(host.metrics().registry())?;
         let relay = Relay::new(pool.clone(), Publisher::new(broker.clone()))
             .with_metrics(host.metrics().registry())?;
-        let saga = events::Saga::new(pool.clone(), relay);
+        let saga = events::Saga::new(pool.clone(), relay, host.metrics().registry())?;
 
         let deadline = Duration::from_millis(config.upstream_deadline_ms);
         let carts = CartServiceClient::new(shop_kit::client::traced_channel(

@@ -144,6 +144,7 @@ impl App {
 
         let broker = Broker::new(config.amqp.clone(), "shop-payment");
         let host = GrpcHost::bind("payment", config.grpc_addr, config.admin_addr).await?;
+        shop_bus::consumer::register_metrics(host.metrics().registry())?;
         let metrics = host.metrics();
         let relay = Relay::new(pool.clone(), Publisher::new(broker.clone()))
             .with_metrics(metrics.registry())?;

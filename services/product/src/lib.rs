@@ -88,6 +88,7 @@ impl App {
                 cache.clone(),
                 publisher,
             )));
+        shop_bus::consumer::register_metrics(host.metrics().registry())?;
         Ok(Self {
             host,
             broker,

@@ -396,6 +396,28 @@ async fn a_payment_that_outlives_its_reservation_after_a_sell_out_is_cancelled_a
         (0, 0, 0),
         "one unit, sold once"
     );
+
+    // Operators see it: two confirmations, one of them undone for lack of stock.
+    let (_, metrics) = shop_testkit::http_get(system.order.admin_addr, "/metrics")
+        .await
+        .unwrap();
+    let sample = |labels: &str| {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(&format!("shop_order_transitions_total{{{labels}")))
+            .and_then(|line| line.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        sample(r#"reason="",status="CONFIRMED""#).as_deref(),
+        Some("2"),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(r#"reason="OUT_OF_STOCK",status="CANCELLED""#).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
