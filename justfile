@@ -32,8 +32,12 @@ deps: tools
 build:
     cargo build --workspace --bins
 
+# Build the React storefront into web/dist (the BFF serves it at http://127.0.0.1:8080/)
+web:
+    scripts/web.sh build
+
 # Run the whole system: deps, build, dev JWT keys, every service in the background
-up: deps build
+up: deps build web
     scripts/up.sh
 
 # Load the demo catalog (256 products over 8 categories, with stock); idempotent. Needs `just up`.
@@ -53,22 +57,31 @@ bench-saga: deps
 down:
     scripts/down.sh
 
-# Run all tests against the local servers (extra args go to nextest, e.g. `just test -p shop-user`)
+# Run all tests against the local servers (extra args go to nextest, e.g. `just test -p shop-user`):
+# Rust unit/integration/system tests, the web app's Vitest suite, then the smoke test
+# (real binaries, one trace per checkout, the storefront in Chromium)
 test *args: deps
     cargo nextest run --workspace --no-fail-fast "$@"
+    scripts/web.sh test
     scripts/smoke.sh
 
 # The real binaries as `just up` runs them, one GraphQL checkout to CONFIRMED, then down
 smoke: deps
     scripts/smoke.sh
 
-# rustfmt check, clippy -D warnings, buf lint, buf format check, buf breaking vs HEAD~1
+# rustfmt check, clippy -D warnings, buf lint, buf format check, buf breaking vs HEAD~1,
+# and the offline checks of deploy/ (k8s schemas, compose, promtool, names the code defines)
 lint: tools
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     buf lint
     buf format -d --exit-code
     scripts/buf-breaking.sh
+    scripts/check-deploy.sh
+
+# The storefront end to end in Chromium against a running system (`just up` and `just seed` first)
+e2e-web:
+    scripts/web.sh e2e
 
 # Format Rust and protobuf sources in place
 fmt: tools

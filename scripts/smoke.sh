@@ -2,8 +2,9 @@
 # Smoke test of the real binaries as `just up` runs them: every service process with its
 # default ports and env, the demo catalog, then one checkout through the public GraphQL API
 # until the order is CONFIRMED. Proves the wiring the in-process tests cannot: binaries,
-# env-based configuration, ports and the scripts, and that the checkout is one OTLP trace
-# across every process. Leaves nothing running that it started.
+# env-based configuration, ports and the scripts, that the checkout is one OTLP trace
+# across every process, and the storefront (web/) end to end in Chromium. Leaves nothing
+# running that it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
@@ -44,6 +45,8 @@ if [[ -z "$before" ]]; then
 fi
 
 cargo build --workspace --bins --quiet
+# The BFF serves web/dist only if it exists when it starts.
+[[ -n "$before" ]] || bash scripts/web.sh build >/dev/null
 bash scripts/up.sh >/dev/null
 "$BIN/shop-seed" >/dev/null
 
@@ -84,6 +87,8 @@ grpcurl -plaintext 127.0.0.1:50051 list | grep -q shop.user.v1.UserService || di
 echo "smoke: binaries up, checkout $order CONFIRMED through GraphQL"
 if [[ -n "$traces" ]]; then
   python3 scripts/trace-check.py "$traces" --wait 30 || die "the checkout is not one trace (spans: $traces)"
+  # The storefront, as a shopper uses it: Chromium against the BFF serving web/dist.
+  bash scripts/web.sh e2e
 else
-  echo "smoke: services were already running; trace check skipped"
+  echo "smoke: services were already running; trace check and storefront e2e skipped"
 fi

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The web app's tasks (web/: React storefront + admin), so CI, the justfile and people run
+# them the same way from any directory:
+#   scripts/web.sh install   npm ci, skipped while node_modules matches package-lock.json
+#   scripts/web.sh build     typecheck + vite build into web/dist (the BFF serves it at /)
+#   scripts/web.sh test      typecheck + Vitest unit/component tests
+#   scripts/web.sh e2e       Playwright (playwright-core + Debian chromium) against the
+#                            running stack at ${SHOP_WEB_URL:-http://127.0.0.1:8080}
+#                            (needs scripts/up.sh + shop-seed, with web/dist built before up)
+set -euo pipefail
+
+WEB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)"
+STAMP="$WEB_DIR/node_modules/.shopmesh-lock.sha256"
+CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
+
+say() { printf '%-14s %s\n' "web:" "$*"; }
+die() { printf 'web.sh: error: %s\n' "$*" >&2; exit 1; }
+
+need_node() {
+  command -v node >/dev/null || die "node is not installed (Node 20.19+ is needed)"
+  command -v npm >/dev/null || die "npm is not installed"
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)' ||
+    die "Node $(node --version) is too old: Vite 7 needs 20.19 or newer"
+}
+
+install() {
+  need_node
+  local want
+  want="$(sha256sum "$WEB_DIR/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+    say "node_modules up to date"
+    return
+  fi
+  say "npm ci"
+  (cd "$WEB_DIR" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
+  printf '%s\n' "$want" >"$STAMP"
+}
+
+typecheck() { (cd "$WEB_DIR" && npx --no-install tsc -p .); }
+
+build() {
+  install
+  say "typecheck"
+  typecheck
+  say "vite build -> web/dist"
+  (cd "$WEB_DIR" && npx --no-install vite build)
+  du -sh "$WEB_DIR/dist" | sed 's/^/web:           dist size /'
+}
+
+unit_tests() {
+  install
+  say "typecheck"
+  typecheck
+  say "vitest run"
+  (cd "$WEB_DIR" && npx --no-install vitest run)
+}
+
+ensure_chromium() {
+  [[ -x "$CHROMIUM" ]] && return
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    say "installing chromium (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  [[ -x "$CHROMIUM" ]] || die "$CHROMIUM is missing: apt-get install chromium (as root), or set CHROMIUM_PATH"
+}
+
+e2e() {
+  install
+  ensure_chromium
+  local url="${SHOP_WEB_URL:-http://127.0.0.1:8080}"
+  url="${url%/}"
+  curl -fsS --max-time 5 -o /dev/null "$url/healthz" ||
+    die "nothing answers at $url/healthz: start the stack first (scripts/deps.sh && scripts/up.sh && shop-seed)"
+  curl -fsS --max-time 5 "$url/" | grep -q 'id="root"' ||
+    die "$url/ does not serve the web app: run 'scripts/web.sh build' and restart the BFF (it serves web/dist only if it existed at start)"
+  say "e2e against $url"
+  (cd "$WEB_DIR" && SHOP_WEB_URL="$url" CHROMIUM_PATH="$CHROMIUM" npx --no-install vitest run --config vitest.e2e.config.ts)
+}
+
+case "${1:-}" in
+  install) install ;;
+  build) build ;;
+  test) unit_tests ;;
+  e2e) e2e ;;
+  *)
+    echo "usage: scripts/web.sh install|build|test|e2e" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,339 @@
+// The app's server state: one RTK Query API over the BFF's GraphQL endpoint. Catalog and
+// order history page with Relay cursors (infinite queries: "Load more" asks for the page
+// after `pageInfo.endCursor`); cart mutations write the cart they return straight into the
+// cache; an open order follows `orderUpdated` live (see `order` below).
+import { createApi } from '@reduxjs/toolkit/query/react';
+import { graphqlBaseQuery } from './baseQuery';
+import * as ops from './operations';
+import { openOrderFeed } from './orderFeed';
+import type { GraphQLRequest } from './graphql';
+import type {
+  AuthPayload,
+  Cart,
+  CheckoutInput,
+  Connection,
+  Order,
+  OrderSummary,
+  Product,
+  ProductInput,
+  ProductPatch,
+  RegisterInput,
+  StockLevel,
+  User,
+} from './types';
+import { isFinal } from '../lib/orders';
+import { signedIn, signedOut, userLoaded, type AuthState } from '../store/authSlice';
+
+export const PRODUCT_PAGE_SIZE = 24;
+export const ORDER_PAGE_SIZE = 10;
+/** How often an open order is re-read when its live feed failed. */
+export const ORDER_POLL_MS = 3000;
+/** When to re-read the cart after an order is confirmed (its items leave it asynchronously). */
+export const CART_RECHECK_MS = [1500, 5000];
+
+export interface ProductFilter {
+  search?: string;
+  category?: string;
+}
+
+function gql(document: string, variables?: Record<string, unknown>, anonymous = false): GraphQLRequest {
+  return { document, variables, anonymous };
+}
+
+/** Drops empty filters so "" and undefined share one cache entry and send nothing. */
+function filterVariables(filter: ProductFilter): Record<string, string> {
+  const out: Record<string, string> = {};
+  const search = filter.search?.trim();
+  const category = filter.category?.trim();
+  if (search) out.search = search;
+  if (category) out.category = category;
+  return out;
+}
+
+export const api = createApi({
+  reducerPath: 'api',
+  baseQuery: graphqlBaseQuery(),
+  tagTypes: ['Me', 'Cart', 'Order', 'Product'],
+  endpoints: (build) => ({
+    me: build.query<User | null, void>({
+      query: () => gql(ops.ME),
+      transformResponse: (data: { me: User | null }) => data.me,
+      providesTags: ['Me'],
+      async onQueryStarted(_arg, { dispatch, queryFulfilled }) {
+        try {
+          const { data } = await queryFulfilled;
+          dispatch(userLoaded(data));
+        } catch {
+          // The baseQuery already signed out if the session is gone.
+        }
+      },
+    }),
+
+    products: build.infiniteQuery<Connection<Product>, ProductFilter, string | null>({
+      infiniteQueryOptions: {
+        initialPageParam: null,
+        getNextPageParam: (last) => (last.pageInfo.hasNextPage ? last.pageInfo.endCursor : undefined),
+      },
+      query: ({ queryArg, pageParam }) =>
+        gql(ops.PRODUCTS, { first: PRODUCT_PAGE_SIZE, after: pageParam, ...filterVariables(queryArg) }),
+      transformResponse: (data: { products: Connection<Product> }) => data.products,
+      providesTags: [{ type: 'Product', id: 'LIST' }],
+    }),
+
+    categories: build.query<string[], void>({
+      query: () => gql(ops.CATEGORIES),
+      transformResponse: (data: { products: Connection<Pick<Product, 'category'>> }) =>
+        [...new Set(data.products.edges.map((e) => e.node.category).filter(Boolean))].sort(),
+      providesTags: [{ type: 'Product', id: 'LIST' }],
+    }),
+
+    product: build.query<Product | null, string>({
+      query: (sku) => gql(ops.PRODUCT, { sku }),
+      transformResponse: (data: { product: Product | null }) => data.product,
+      providesTags: (_result, _error, sku) => [{ type: 'Product', id: sku }],
+    }),
+
+    cart: build.query<Cart, void>({
+      query: () => gql(ops.CART_QUERY),
+      transformResponse: (data: { cart: Cart }) => data.cart,
+      providesTags: ['Cart'],
+    }),
+
+    addToCart: build.mutation<Cart, { sku: string; quantity: number }>({
+      query: (vars) => gql(ops.ADD_TO_CART, vars),
+      transformResponse: (data: { addToCart: Cart }) => data.addToCart,
+      onQueryStarted: (_arg, lifecycle) => storeCart(lifecycle),
+    }),
+
+    updateCartItem: build.mutation<Cart, { sku: string; quantity: number }>({
+      query: (vars) => gql(ops.UPDATE_CART_ITEM, vars),
+      transformResponse: (data: { updateCartItem: Cart }) => data.updateCartItem,
+      onQueryStarted: (_arg, lifecycle) => storeCart(lifecycle),
+    }),
+
+    removeFromCart: build.mutation<Cart, { sku: string }>({
+      query: (vars) => gql(ops.REMOVE_FROM_CART, vars),
+      transformResponse: (data: { removeFromCart: Cart }) => data.removeFromCart,
+      onQueryStarted: (_arg, lifecycle) => storeCart(lifecycle),
+    }),
+
+    register: build.mutation<AuthPayload, RegisterInput>({
+      query: (input) => gql(ops.REGISTER, { input }, true),
+      transformResponse: (data: { register: AuthPayload }) => data.register,
+      onQueryStarted: (_arg, lifecycle) => signIn(lifecycle),
+    }),
+
+    login: build.mutation<AuthPayload, { email: string; password: string }>({
+      query: (vars) => gql(ops.LOGIN, vars, true),
+      transformResponse: (data: { login: AuthPayload }) => data.login,
+      onQueryStarted: (_arg, lifecycle) => signIn(lifecycle),
+    }),
+
+    /** Revokes the session server-side (best effort) and forgets it here in any case. */
+    logout: build.mutation<boolean, void>({
+      queryFn: async (_arg, queryApi, _extra, baseQuery) => {
+        const { refreshToken } = (queryApi.getState() as { auth: AuthState }).auth;
+        if (refreshToken) await baseQuery(gql(ops.LOGOUT, { refreshToken }));
+        queryApi.dispatch(signedOut());
+        return { data: true };
+      },
+    }),
+
+    checkout: build.mutation<Order, CheckoutInput>({
+      query: (input) => gql(ops.CHECKOUT, { input }),
+      transformResponse: (data: { checkout: Order }) => data.checkout,
+      invalidatesTags: (result) => (result ? [{ type: 'Order', id: 'LIST' }] : []),
+      async onQueryStarted(_arg, { dispatch, queryFulfilled }) {
+        try {
+          const { data } = await queryFulfilled;
+          dispatch(api.util.upsertQueryEntries([{ endpointName: 'order', arg: data.id, value: data }]));
+        } catch {
+          // The page shows the error.
+        }
+      },
+    }),
+
+    /**
+     * One order, kept current by the `orderUpdated` subscription for as long as a component
+     * uses it (RTK Query streaming updates). If the live feed fails, the order is re-read
+     * every few seconds instead until it reaches a final state.
+     */
+    order: build.query<Order | null, string>({
+      query: (id) => gql(ops.ORDER_QUERY, { id }),
+      transformResponse: (data: { order: Order | null }) => data.order,
+      providesTags: (_result, _error, id) => [{ type: 'Order', id }],
+      async onCacheEntryAdded(
+        id,
+        { cacheDataLoaded, cacheEntryRemoved, updateCachedData, getCacheEntry, getState, dispatch },
+      ) {
+        try {
+          await cacheDataLoaded;
+        } catch {
+          return; // removed before it loaded
+        }
+        const initial = getCacheEntry().data;
+        if (!initial || isFinal(initial.status)) return;
+
+        let poll: ReturnType<typeof setInterval> | undefined;
+        let stopped = false;
+        const stopPolling = () => {
+          if (poll !== undefined) clearInterval(poll);
+          poll = undefined;
+        };
+        const later: ReturnType<typeof setTimeout>[] = [];
+        const settled = (order: Order) => {
+          if (!isFinal(order.status)) return;
+          stopPolling();
+          dispatch(api.util.invalidateTags(['Cart', { type: 'Order', id: 'LIST' }]));
+          if (order.status === 'CONFIRMED') {
+            // The Cart service removes what was bought when it consumes OrderConfirmed,
+            // a moment after the order itself says CONFIRMED: look again shortly.
+            for (const ms of CART_RECHECK_MS) later.push(setTimeout(() => dispatch(api.util.invalidateTags(['Cart'])), ms));
+          }
+        };
+        const startPolling = () => {
+          if (stopped || poll !== undefined) return;
+          poll = setInterval(() => {
+            const current = getCacheEntry().data;
+            if (current && isFinal(current.status)) {
+              stopPolling();
+              return;
+            }
+            void dispatch(api.endpoints.order.initiate(id, { subscribe: false, forceRefetch: true }))
+              .unwrap()
+              .then((order) => {
+                if (order) settled(order);
+              })
+              .catch(() => undefined);
+          }, ORDER_POLL_MS);
+        };
+
+        const close = openOrderFeed(id, () => (getState() as unknown as { auth: AuthState }).auth.accessToken, {
+          next(order) {
+            updateCachedData((draft) => (draft && draft.version > order.version ? draft : order));
+            settled(order);
+          },
+          error() {
+            startPolling();
+          },
+          complete() {
+            const current = getCacheEntry().data;
+            if (current && !isFinal(current.status)) startPolling();
+          },
+        });
+        await cacheEntryRemoved;
+        stopped = true;
+        stopPolling();
+        later.forEach(clearTimeout);
+        close();
+      },
+    }),
+
+    orders: build.infiniteQuery<Connection<OrderSummary>, void, string | null>({
+      infiniteQueryOptions: {
+        initialPageParam: null,
+        getNextPageParam: (last) => (last.pageInfo.hasNextPage ? last.pageInfo.endCursor : undefined),
+      },
+      query: ({ pageParam }) => gql(ops.ORDERS, { first: ORDER_PAGE_SIZE, after: pageParam }),
+      transformResponse: (data: { orders: Connection<OrderSummary> }) => data.orders,
+      providesTags: [{ type: 'Order', id: 'LIST' }],
+    }),
+
+    cancelOrder: build.mutation<Order, { id: string; reason?: string }>({
+      query: (vars) => gql(ops.CANCEL_ORDER, vars),
+      transformResponse: (data: { cancelOrder: Order }) => data.cancelOrder,
+      invalidatesTags: (result) => (result ? [{ type: 'Order', id: 'LIST' }] : []),
+      async onQueryStarted({ id }, { dispatch, queryFulfilled }) {
+        try {
+          const { data } = await queryFulfilled;
+          dispatch(api.util.upsertQueryEntries([{ endpointName: 'order', arg: id, value: data }]));
+        } catch {
+          // The page shows the error.
+        }
+      },
+    }),
+
+    createProduct: build.mutation<Product, ProductInput>({
+      query: (input) => gql(ops.CREATE_PRODUCT, { input }),
+      transformResponse: (data: { createProduct: Product }) => data.createProduct,
+      invalidatesTags: (result) => (result ? [{ type: 'Product', id: 'LIST' }] : []),
+    }),
+
+    updateProduct: build.mutation<Product, { id: string; sku: string; input: ProductPatch; expectedVersion?: number }>({
+      query: ({ id, input, expectedVersion }) => gql(ops.UPDATE_PRODUCT, { id, input, expectedVersion }),
+      transformResponse: (data: { updateProduct: Product }) => data.updateProduct,
+      invalidatesTags: (result) => (result ? [{ type: 'Product', id: 'LIST' }, 'Cart'] : []),
+      async onQueryStarted({ sku }, { dispatch, queryFulfilled }) {
+        try {
+          const { data } = await queryFulfilled;
+          dispatch(api.util.upsertQueryEntries([{ endpointName: 'product', arg: sku, value: data }]));
+        } catch {
+          // The form shows the error.
+        }
+      },
+    }),
+
+    setStock: build.mutation<StockLevel, { sku: string; onHand: number }>({
+      query: (vars) => gql(ops.SET_STOCK, vars),
+      transformResponse: (data: { setStock: StockLevel }) => data.setStock,
+      invalidatesTags: (result) => (result ? [{ type: 'Product', id: 'LIST' }, 'Cart'] : []),
+      async onQueryStarted({ sku }, { dispatch, queryFulfilled }) {
+        try {
+          const { data } = await queryFulfilled;
+          dispatch(
+            api.util.updateQueryData('product', sku, (draft) => {
+              if (draft) draft.stock = data;
+            }),
+          );
+        } catch {
+          // The form shows the error.
+        }
+      },
+    }),
+  }),
+});
+
+interface Fulfilled<T> {
+  dispatch: (action: unknown) => unknown;
+  queryFulfilled: Promise<{ data: T }>;
+}
+
+/** A cart mutation's answer is the whole cart: put it where the `cart` query keeps it. */
+async function storeCart({ dispatch, queryFulfilled }: Fulfilled<Cart>): Promise<void> {
+  try {
+    const { data } = await queryFulfilled;
+    dispatch(api.util.upsertQueryEntries([{ endpointName: 'cart', arg: undefined, value: data }]));
+  } catch {
+    // The component shows the error.
+  }
+}
+
+async function signIn({ dispatch, queryFulfilled }: Fulfilled<AuthPayload>): Promise<void> {
+  try {
+    const { data } = await queryFulfilled;
+    dispatch(signedIn(data));
+  } catch {
+    // The form shows the error.
+  }
+}
+
+export const {
+  useMeQuery,
+  useProductsInfiniteQuery,
+  useCategoriesQuery,
+  useProductQuery,
+  useCartQuery,
+  useAddToCartMutation,
+  useUpdateCartItemMutation,
+  useRemoveFromCartMutation,
+  useRegisterMutation,
+  useLoginMutation,
+  useLogoutMutation,
+  useCheckoutMutation,
+  useOrderQuery,
+  useOrdersInfiniteQuery,
+  useCancelOrderMutation,
+  useCreateProductMutation,
+  useUpdateProductMutation,
+  useSetStockMutation,
+} = api;

@@ -1,0 +1,6 @@
+import type { Money as MoneyValue } from '../api/types';
+import { formatMoney } from '../lib/money';
+
+export function Money({ value, className }: { value: Pick<MoneyValue, 'amountMinor' | 'currency'>; className?: string }) {
+  return <span className={className ?? 'money'}>{formatMoney(value)}</span>;
+}

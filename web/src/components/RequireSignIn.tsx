@@ -1,0 +1,41 @@
+import type { ReactNode } from 'react';
+import { Link, useLocation } from 'react-router';
+import { useAppSelector } from '../store/hooks';
+import { selectIsAdmin, selectIsSignedIn } from '../store/authSlice';
+
+export function RequireSignIn({ children, why }: { children: ReactNode; why: string }) {
+  const signedIn = useAppSelector(selectIsSignedIn);
+  const location = useLocation();
+  if (signedIn) return <>{children}</>;
+  const next = encodeURIComponent(location.pathname + location.search);
+  return (
+    <section className="panel narrow">
+      <h1>Sign in</h1>
+      <p>{why}</p>
+      <p className="actions">
+        <Link className="button primary" to={`/login?next=${next}`}>
+          Sign in
+        </Link>
+        <Link className="button" to={`/register?next=${next}`}>
+          Create an account
+        </Link>
+      </p>
+    </section>
+  );
+}
+
+export function RequireAdmin({ children }: { children: ReactNode }) {
+  const isAdmin = useAppSelector(selectIsAdmin);
+  return (
+    <RequireSignIn why="The admin area is for shop staff. Sign in with an admin account.">
+      {isAdmin ? (
+        children
+      ) : (
+        <section className="panel narrow">
+          <h1>Not allowed</h1>
+          <p>Your account does not have access to the admin area.</p>
+        </section>
+      )}
+    </RequireSignIn>
+  );
+}

@@ -1,0 +1,111 @@
+// Sign in and register. Both merge the guest cart into the account on the server; the
+// store then refetches the cart (see store.ts). Field errors from the BFF (`input.email`,
+// `input.password`, …) appear next to their fields.
+import { useState, type FormEvent } from 'react';
+import { Link, useNavigate, useSearchParams } from 'react-router';
+import { useLoginMutation, useRegisterMutation } from '../api/api';
+import { fieldErrors, isApiError } from '../api/errors';
+import { ErrorAlert } from '../components/Feedback';
+import { TextField } from '../components/Field';
+import { safeNext } from '../lib/nav';
+
+export function LoginPage() {
+  const [params] = useSearchParams();
+  const next = safeNext(params.get('next'));
+  const navigate = useNavigate();
+  const [login, { isLoading, error }] = useLoginMutation();
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (isLoading) return;
+    const result = await login({ email: email.trim(), password });
+    if (result.data) navigate(next, { replace: true });
+  };
+
+  const errors = fieldErrors(error);
+  // Unknown email and wrong password fail alike, on purpose.
+  const message =
+    isApiError(error) && error.code === 'UNAUTHENTICATED' ? { ...error, message: 'Email or password is incorrect.' } : error;
+
+  return (
+    <section className="panel narrow">
+      <h1>Sign in</h1>
+      <form onSubmit={onSubmit} noValidate>
+        <ErrorAlert error={message} />
+        <TextField label="Email" type="email" name="email" autoComplete="email" required value={email} error={errors.email} onChange={(e) => setEmail(e.target.value)} />
+        <TextField
+          label="Password"
+          type="password"
+          name="password"
+          autoComplete="current-password"
+          required
+          value={password}
+          error={errors.password}
+          onChange={(e) => setPassword(e.target.value)}
+        />
+        <button type="submit" className="button primary block" disabled={isLoading}>
+          {isLoading ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+      <p>
+        New here? <Link to={`/register?next=${encodeURIComponent(next)}`}>Create an account</Link>
+      </p>
+    </section>
+  );
+}
+
+export function RegisterPage() {
+  const [params] = useSearchParams();
+  const next = safeNext(params.get('next'));
+  const navigate = useNavigate();
+  const [register, { isLoading, error }] = useRegisterMutation();
+  const [form, setForm] = useState({ name: '', email: '', password: '' });
+  const [local, setLocal] = useState<Record<string, string>>({});
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (isLoading) return;
+    const problems: Record<string, string> = {};
+    if (!form.name.trim()) problems.name = 'Please enter your name.';
+    if (!/^\S+@\S+\.\S+$/.test(form.email.trim())) problems.email = 'Please enter an email address like name@example.com.';
+    if (form.password.length < 10) problems.password = 'Use at least 10 characters.';
+    setLocal(problems);
+    if (Object.keys(problems).length) return;
+    const result = await register({ name: form.name.trim(), email: form.email.trim(), password: form.password });
+    if (result.data) navigate(next, { replace: true });
+  };
+
+  const server = fieldErrors(error, 'input.');
+  const errors = { ...server, ...local };
+  const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
+
+  return (
+    <section className="panel narrow">
+      <h1>Create an account</h1>
+      <form onSubmit={onSubmit} noValidate>
+        <ErrorAlert error={error} />
+        <TextField label="Name" name="name" autoComplete="name" required value={form.name} error={errors.name} onChange={set('name')} />
+        <TextField label="Email" type="email" name="email" autoComplete="email" required value={form.email} error={errors.email} onChange={set('email')} />
+        <TextField
+          label="Password"
+          type="password"
+          name="password"
+          autoComplete="new-password"
+          required
+          hint="At least 10 characters."
+          value={form.password}
+          error={errors.password}
+          onChange={set('password')}
+        />
+        <button type="submit" className="button primary block" disabled={isLoading}>
+          {isLoading ? 'Creating account…' : 'Create account'}
+        </button>
+      </form>
+      <p>
+        Already have an account? <Link to={`/login?next=${encodeURIComponent(next)}`}>Sign in</Link>
+      </p>
+    </section>
+  );
+}
