@@ -4,6 +4,7 @@
 
 mod common;
 
+use anyhow::Context as _;
 use common::{Event, Protocol, Stack, Subscription, checkout_input, data_str, error_code};
 use serde_json::{Value, json};
 
@@ -618,6 +619,46 @@ async fn a_paid_order_is_seen_awaiting_payment_then_confirmed() -> anyhow::Resul
         || async { (stack.system.stock("PAID-1").await.ok()? == (2, 0, 2)).then_some(()) },
     )
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_three_d_secure_client_secret_reaches_the_subscriber_without_waiting_for_the_poll()
+-> anyhow::Result<()> {
+    // The poll is far away, so only the event path can deliver the secret in time.
+    let stack = Stack::start_with(|config| config.subscription_poll_secs = 600).await?;
+    stack.system.stock_product("SCA-1", 4200, 2).await?;
+    let mut ann = stack.customer("ann").await?;
+    ann.add_to_cart("SCA-1", 1).await?;
+    let body = ann.checkout("pm_card_threeDSecure2Required").await?;
+    let order_id = data_str(&body, "/data/checkout/id")?;
+    let mut live = Subscription::order_updated(
+        stack.addr,
+        Protocol::TransportWs,
+        ann.token.as_deref(),
+        &order_id,
+    )
+    .await?;
+    let secret = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        loop {
+            match live.next().await? {
+                Event::Next(payload) => {
+                    let order = &payload["data"]["orderUpdated"];
+                    if let Some(secret) = order["paymentClientSecret"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                    {
+                        anyhow::ensure!(order["status"] == "AWAITING_PAYMENT", "{payload}");
+                        return Ok::<_, anyhow::Error>(secret.to_owned());
+                    }
+                }
+                other => anyhow::bail!("the stream ended early: {other:?}"),
+            }
+        }
+    })
+    .await
+    .context("no client secret within 15 s (the poll is 600 s)")??;
+    assert!(secret.starts_with("pi_"), "{secret}");
     Ok(())
 }
 

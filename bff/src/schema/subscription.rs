@@ -59,6 +59,11 @@ impl Subscription {
     }
 }
 
+/// Re-reads of an unchanged order after an event about it, and the pause unit between
+/// them (200, 400, 600, 800 ms: two seconds in all).
+const EAGER_READS: u32 = 4;
+const EAGER_READ_PAUSE: Duration = Duration::from_millis(200);
+
 /// One subscriber's view of one order.
 struct Watch {
     clients: Clients,
@@ -91,21 +96,40 @@ impl Watch {
     }
 
     /// Waits for the next change of the order; `None` ends the stream.
+    ///
+    /// An event about the order can reach the BFF before the Order service has applied it
+    /// (both consume it at once; `payment.requires_action` even changes the order without
+    /// Order emitting anything after). So after an event, an order that still reads
+    /// unchanged is read again a few times at short, growing pauses before the slow poll
+    /// takes over: the client secret of a 3-D Secure payment shows within a second, not a
+    /// poll period.
     async fn next(mut self) -> Option<(async_graphql::Result<Order>, Self)> {
         if self.done {
             return None;
         }
+        let mut eager_reads_left = 0u32;
         loop {
-            let poll = tokio::time::sleep(self.poll_every);
+            let pause = if eager_reads_left > 0 {
+                EAGER_READ_PAUSE * (EAGER_READS - eager_reads_left + 1)
+            } else {
+                self.poll_every
+            };
             let changed = tokio::select! {
                 _ = self.stopping.wait_for(|stopping| *stopping) => return None,
                 event = self.events.recv() => match event {
-                    Ok(id) => *id == *self.order_id,
+                    Ok(id) if *id == *self.order_id => {
+                        eager_reads_left = EAGER_READS;
+                        true
+                    }
+                    Ok(_) => false,
                     // Fell behind: we may have missed ours.
                     Err(RecvError::Lagged(_)) => true,
                     Err(RecvError::Closed) => return None,
                 },
-                () = poll => true,
+                () = tokio::time::sleep(pause) => {
+                    eager_reads_left = eager_reads_left.saturating_sub(1);
+                    true
+                }
             };
             if !changed {
                 continue;

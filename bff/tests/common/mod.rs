@@ -269,6 +269,7 @@ pub struct Subscription {
     protocol: Protocol,
 }
 
+#[derive(Debug)]
 pub enum Event {
     /// A `next`/`data` payload: `{data, errors?}`.
     Next(Value),
@@ -335,7 +336,7 @@ impl Subscription {
             Protocol::TransportWs => "subscribe",
             Protocol::LegacyWs => "start",
         };
-        let query = "subscription($id: ID!) { orderUpdated(orderId: $id) { id status cancelReason version total { formatted } } }";
+        let query = "subscription($id: ID!) { orderUpdated(orderId: $id) { id status cancelReason version paymentClientSecret total { formatted } } }";
         this.socket
             .send(Message::text(
                 json!({"id": "1", "type": start, "payload": {"query": query, "variables": {"id": order_id}}})
