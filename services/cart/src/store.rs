@@ -646,6 +646,16 @@ impl Snapshot {
 mod tests {
     use super::*;
 
+    #[test]
+    fn managed_redis_over_tls_is_one_url_away() {
+        // Azure Cache for Redis and most managed offers only speak TLS (port 6380).
+        let config = Config::from_url("rediss://:secret@shop.redis.cache.windows.net:6380/0")
+            .expect("a rediss:// URL is accepted");
+        assert!(config.tls.is_some(), "rediss:// turns TLS on");
+        let plain = Config::from_url("redis://127.0.0.1:6379").expect("plain URL");
+        assert!(plain.tls.is_none());
+    }
+
     fn text(s: &str) -> Value {
         Value::String(s.into())
     }
