@@ -32,6 +32,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&descriptors),
     )?;
 
+    // google.rpc error details (BadRequest, ErrorInfo, ...) travel in every error's
+    // `grpc-status-details-bin`; serving their descriptors through reflection lets grpcurl
+    // print field violations instead of raw bytes. Only the descriptors: tonic-types has the
+    // Rust types. Vendored from tonic-types (Apache-2.0), outside the buf module.
+    let vendor = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("vendor");
+    let error_details = vendor.join("google/rpc/error_details.proto");
+    println!("cargo:rerun-if-changed={}", error_details.display());
+    std::fs::write(
+        out_dir.join("google_rpc_descriptor.bin"),
+        prost::Message::encode_to_vec(&protox::compile([&error_details], [&vendor])?),
+    )?;
+
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -145,6 +145,7 @@ impl GrpcHost {
             advertised.clone().fold(
                 tonic_reflection::server::Builder::configure()
                     .register_encoded_file_descriptor_set(shop_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(shop_proto::ERROR_DETAILS_DESCRIPTOR_SET)
                     .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                     .register_encoded_file_descriptor_set(
                         tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,

@@ -12,6 +12,11 @@ include!(concat!(env!("OUT_DIR"), "/shop.rs"));
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/shop_descriptor.bin"));
 
+/// Encoded `FileDescriptorSet` of `google/rpc/error_details.proto`, the detail messages every
+/// error carries, so reflection clients (grpcurl) can decode them.
+pub const ERROR_DETAILS_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/google_rpc_descriptor.bin"));
+
 /// Limits that are part of the contracts: a server enforces them, and a client that must
 /// fit its requests within them (a cart priced in one batch, say) reads them from here.
 pub mod limits {

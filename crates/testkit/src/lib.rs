@@ -17,7 +17,7 @@ mod tracing_setup;
 
 pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
 pub use services::{
-    RunningService, connect, http_get, init_logs, keys, reflected_services, token_for, wait_until,
-    with_token,
+    RunningService, connect, http_get, init_logs, keys, reflected_services, reflection_knows,
+    token_for, wait_until, with_token,
 };
 pub use tracing_setup::{init_tracing, span_in_trace};

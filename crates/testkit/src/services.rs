@@ -187,6 +187,30 @@ pub async fn reflected_services(channel: Channel) -> anyhow::Result<Vec<String>>
     Ok(names)
 }
 
+/// Whether the server's reflection (v1alpha, what grpcurl 1.8 speaks) can describe
+/// `symbol`, e.g. `google.rpc.BadRequest`.
+pub async fn reflection_knows(channel: Channel, symbol: &str) -> anyhow::Result<bool> {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.to_owned())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::once(request))
+        .await?
+        .into_inner();
+    let mut found = false;
+    while let Some(response) = responses.message().await? {
+        if let Some(MessageResponse::FileDescriptorResponse(files)) = response.message_response {
+            found |= !files.file_descriptor_proto.is_empty();
+        }
+    }
+    Ok(found)
+}
+
 /// Service logs in the test's captured output (shown when a test fails); `RUST_LOG` tunes it.
 pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

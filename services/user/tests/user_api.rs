@@ -558,6 +558,16 @@ async fn health_reflection_and_metrics_are_served() {
             "{expected} in {services:?}"
         );
     }
+    // grpcurl decodes the details of an error (field violations) only if reflection
+    // describes them.
+    for symbol in ["google.rpc.BadRequest", "google.rpc.ErrorInfo"] {
+        assert!(
+            shop_testkit::reflection_knows(h.service.channel().await.unwrap(), symbol)
+                .await
+                .unwrap(),
+            "reflection describes {symbol}"
+        );
+    }
 
     let (status, body) = http_get(h.service.admin_addr, "/metrics").await.unwrap();
     assert_eq!(status, 200);
