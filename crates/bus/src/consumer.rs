@@ -1,8 +1,11 @@
 //! Consuming events with at-least-once delivery and bounded retries.
 //!
 //! For a queue `q` the topology is: `q` (durable, bound to the exchange by the consumer's
-//! routing keys), `q.retry` (messages wait there for their back-off, then dead-letter back
-//! to `q`) and `q.dead` (parked after the last attempt, for an operator to inspect). A
+//! routing keys), one `q.retry.<delay>ms` per back-off step (messages wait there, then
+//! dead-letter back to `q`) and `q.dead` (parked after the last attempt, for an operator to
+//! inspect). Each retry queue has one queue-wide TTL, so its messages expire in the order
+//! they arrived: with a single retry queue and per-message TTLs, RabbitMQ expires only the
+//! head, and a message waiting 25 s would hold back one due in 200 ms. A
 //! delivery is acked only after the handler returned, i.e. after its effect committed; the
 //! retry or dead copy is confirmed by the broker before the original is acked, so a crash
 //! at any point re-delivers rather than loses.
@@ -94,6 +97,21 @@ impl QueueSpec {
         }
     }
 
+    /// The back-off after failed attempt `attempt` (0-based): `retry_delay` doubling each
+    /// time, capped at 2^10 times.
+    pub fn retry_delay_after(&self, attempt: u32) -> Duration {
+        self.retry_delay.saturating_mul(1 << attempt.min(10))
+    }
+
+    /// Every distinct back-off a message of this queue can wait: one retry queue each.
+    fn retry_delays(&self) -> Vec<Duration> {
+        let mut delays: Vec<Duration> = (0..self.max_attempts.saturating_sub(1))
+            .map(|attempt| self.retry_delay_after(attempt))
+            .collect();
+        delays.dedup();
+        delays
+    }
+
     /// A fan-out queue private to this process; see [`QueueSpec::exclusive`].
     pub fn per_replica(purpose: &str, bindings: &[&str]) -> Self {
         Self {
@@ -104,6 +122,11 @@ impl QueueSpec {
             )
         }
     }
+}
+
+/// The queue where a message of `queue` waits `delay` before it returns to `queue`.
+pub fn retry_queue(queue: &str, delay: Duration) -> String {
+    format!("{queue}.retry.{}ms", delay.as_millis())
 }
 
 const ATTEMPT_HEADER: &str = "x-shop-attempt";
@@ -161,18 +184,25 @@ pub async fn declare(
     channel
         .queue_declare(queue.clone().into(), durable, common.clone())
         .await?;
-    let mut retry_args = common.clone();
-    retry_args.insert(
-        ShortString::from("x-dead-letter-exchange"),
-        AMQPValue::LongString(String::new().into()),
-    );
-    retry_args.insert(
-        ShortString::from("x-dead-letter-routing-key"),
-        AMQPValue::LongString(queue.clone().into()),
-    );
-    channel
-        .queue_declare(format!("{queue}.retry").into(), durable, retry_args)
-        .await?;
+    for delay in spec.retry_delays() {
+        let mut retry_args = common.clone();
+        retry_args.insert(
+            ShortString::from("x-dead-letter-exchange"),
+            AMQPValue::LongString(String::new().into()),
+        );
+        retry_args.insert(
+            ShortString::from("x-dead-letter-routing-key"),
+            AMQPValue::LongString(queue.clone().into()),
+        );
+        let ttl_ms = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        retry_args.insert(
+            ShortString::from("x-message-ttl"),
+            AMQPValue::LongUInt(ttl_ms),
+        );
+        channel
+            .queue_declare(retry_queue(&queue, delay).into(), durable, retry_args)
+            .await?;
+    }
     channel
         .queue_declare(format!("{queue}.dead").into(), durable, common)
         .await?;
@@ -350,15 +380,14 @@ where
                 count(spec, "dropped");
             }
             Handled::Retry(reason) if attempt + 1 < spec.max_attempts => {
-                let delay = spec.retry_delay.saturating_mul(1 << attempt.min(10));
+                let delay = spec.retry_delay_after(attempt);
                 tracing::warn!(attempt, %reason, delay_ms = delay.as_millis() as u64, "handler failed; will retry");
                 forward(
                     channel,
-                    &format!("{queue}.retry"),
+                    &retry_queue(queue, delay),
                     &delivery,
                     attempt + 1,
                     &reason,
-                    Some(delay),
                 )
                 .await?;
                 count(spec, "retried");
@@ -371,7 +400,6 @@ where
                     &delivery,
                     attempt + 1,
                     &reason,
-                    None,
                 )
                 .await?;
                 count(spec, "dead_lettered");
@@ -392,7 +420,6 @@ async fn forward(
     delivery: &Delivery,
     attempt: u32,
     reason: &str,
-    delay: Option<Duration>,
 ) -> Result<(), BusError> {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     headers.insert(
@@ -404,10 +431,7 @@ async fn forward(
         ShortString::from(ERROR_HEADER),
         AMQPValue::LongString(reason.into()),
     );
-    let mut properties: BasicProperties = delivery.properties.clone().with_headers(headers);
-    if let Some(delay) = delay {
-        properties = properties.with_expiration(delay.as_millis().to_string().into());
-    }
+    let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
     let confirmation = channel
         .basic_publish(
             String::new().into(),

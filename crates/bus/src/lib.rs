@@ -8,8 +8,9 @@
 //!   only once the broker has taken responsibility for the message, and reconnects after the
 //!   broker or the connection went away.
 //! - [`consumer`]: a durable queue per consumer, prefetch, ack only after the handler's
-//!   effect is committed, retries with back-off through `<queue>.retry` (a TTL queue that
-//!   dead-letters back), and `<queue>.dead` after the last attempt. Delivery is at least
+//!   effect is committed, retries with back-off through `<queue>.retry.<delay>ms` (one TTL
+//!   queue per back-off step, dead-lettering back), and `<queue>.dead` after the last
+//!   attempt. Delivery is at least
 //!   once, so handlers are idempotent ([`inbox`] helps MySQL services dedupe by event id).
 //! - [`outbox`]: a transactional outbox for MySQL services: the event row commits with the
 //!   state change, and a relay publishes rows in order and marks them sent.

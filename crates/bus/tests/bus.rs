@@ -123,6 +123,74 @@ async fn failed_handling_is_retried_with_backoff_until_it_succeeds() {
     );
 }
 
+async fn delivered(rx: &mut mpsc::UnboundedReceiver<(String, u32)>) -> (String, u32) {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery within 10 s")
+        .expect("consumer alive")
+}
+
+#[tokio::test]
+async fn a_long_back_off_does_not_hold_back_a_short_one() {
+    let amqp = TestAmqp::create().await.unwrap();
+    let broker = broker(&amqp, "test");
+    let spec = QueueSpec {
+        retry_delay: Duration::from_millis(100),
+        ..spec("backoff")
+    };
+    declare(&broker, &spec).await;
+    // Deliveries as (order id, how many times that order was seen before).
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, u32)>();
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(consumer::run(
+        broker.clone(),
+        spec,
+        move |envelope| {
+            let (tx, seen) = (tx.clone(), seen.clone());
+            async move {
+                let order = envelope.aggregate_id.clone();
+                let n = {
+                    let mut seen = seen.lock().expect("lock");
+                    let count = seen.entry(order.clone()).or_insert(0u32);
+                    *count += 1;
+                    *count - 1
+                };
+                let _ = tx.send((order.clone(), n));
+                // "o-slow" fails four times (its last back-off is 800 ms), "o-quick" once.
+                let failures = if order == "o-slow" { 4 } else { 1 };
+                if n < failures {
+                    Handled::Retry("not yet".into())
+                } else {
+                    Handled::Done
+                }
+            }
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let publisher = Publisher::new(broker.clone());
+    publisher.publish(&confirmed("o-slow")).await.unwrap();
+    while delivered(&mut rx).await != ("o-slow".to_owned(), 3) {}
+    // o-slow now waits 800 ms for its fifth attempt; o-quick's one retry waits 100 ms and
+    // must not queue up behind it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    publisher.publish(&confirmed("o-quick")).await.unwrap();
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        order.push(delivered(&mut rx).await);
+    }
+    assert_eq!(
+        order,
+        [
+            ("o-quick".to_owned(), 0),
+            ("o-quick".to_owned(), 1),
+            ("o-slow".to_owned(), 4)
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_message_that_keeps_failing_is_parked_in_the_dead_queue() {
     let amqp = TestAmqp::create().await.unwrap();
