@@ -91,6 +91,7 @@ pub async fn reserve(
         settled: false,
         created_at: bson_time(now),
         updated_at: bson_time(now),
+        announced: None,
     };
     for _ in 0..TRANSITION_ATTEMPTS {
         if store.insert_reservation(&attempt).await? {
@@ -497,6 +498,7 @@ pub async fn release(
                     settled: true,
                     created_at: bson_time(now),
                     updated_at: bson_time(now),
+                    announced: None,
                 };
                 if store.insert_reservation(&tombstone).await? {
                     return Ok(tombstone);

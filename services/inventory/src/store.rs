@@ -95,6 +95,12 @@ pub struct ReservationDoc {
     pub settled: bool,
     pub created_at: bson::DateTime,
     pub updated_at: bson::DateTime,
+    /// `Some(false)` from the moment an expiry releases the reservation until its
+    /// `inventory.released(EXPIRED)` is confirmed by the broker; absent otherwise. Makes
+    /// that announcement at-least-once: a crash between the release and the publish is
+    /// caught by the next sweep, which publishes every unannounced expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +218,7 @@ impl Store {
                 named_index(doc! { "status": 1, "expires_at": 1 }, "status_expires_at"),
                 named_index(doc! { "status": 1, "updated_at": 1 }, "status_updated_at"),
                 named_index(doc! { "settled": 1, "updated_at": 1 }, "settled_updated_at"),
+                named_index(doc! { "announced": 1 }, "announced"),
             ])
             .await?;
         self.ledger
@@ -499,16 +506,22 @@ impl Store {
             Some(time) => doc! { "expires_at": { "$lte": bson_time(time) } },
             None => Document::new(),
         };
+        let mut set = doc! {
+            "status": ReservationStatus::Released.as_str(),
+            "release_reason": reason.as_str(),
+            "settled": false,
+        };
+        if reason == ReleaseReason::Expired {
+            // Nobody asked for this release, so nobody retries its announcement: the
+            // sweeper owns it until the broker confirms (see `announced`).
+            set.insert("announced", false);
+        }
         self.transition(
             order_id,
             hold_id,
             ReservationStatus::Reserved,
             extra,
-            doc! {
-                "status": ReservationStatus::Released.as_str(),
-                "release_reason": reason.as_str(),
-                "settled": false,
-            },
+            set,
             now,
         )
         .await
@@ -627,6 +640,32 @@ impl Store {
             .await?
             .try_collect()
             .await?)
+    }
+
+    /// Expiry releases whose announcement the broker has not confirmed yet, oldest first.
+    pub async fn find_unannounced(&self, limit: i64) -> Result<Vec<ReservationDoc>, StoreError> {
+        Ok(self
+            .reservations
+            .find(doc! {
+                "announced": false,
+                "status": ReservationStatus::Released.as_str(),
+            })
+            .sort(doc! { "updated_at": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// Records that the release of attempt `hold_id` was announced.
+    pub async fn mark_announced(&self, order_id: &str, hold_id: &str) -> Result<(), StoreError> {
+        self.reservations
+            .update_one(
+                doc! { "_id": order_id, "hold_id": hold_id },
+                doc! { "$set": { "announced": true } },
+            )
+            .await?;
+        Ok(())
     }
 
     /// PENDING or ABANDONED attempts untouched since before `before`.

@@ -7,8 +7,11 @@
 //! that races safely with Commit and Release: whichever transition wins is the only one
 //! applied. Every replica may sweep at once for the same reason.
 //!
-//! [`release_expired`] reports each release so that, with the saga wiring, it becomes an
-//! `inventory.released(EXPIRED)` event and Order cancels the unpaid order.
+//! Each expiry must become an `inventory.released(EXPIRED)` event, so that Order cancels the
+//! unpaid order. MongoDB has no outbox here, so the release itself marks the reservation
+//! `announced: false` and [`announce_expiries`] publishes every such reservation and then
+//! marks it announced: a crash between the release and the publish (or a broker outage) is
+//! made good by the next sweep. Delivery is at least once; Order ignores repeats.
 
 use std::time::Duration;
 
@@ -169,6 +172,42 @@ pub async fn run(
     tracing::debug!("sweeper stopped");
 }
 
+/// Publishes `inventory.released(EXPIRED)` for every expiry not yet announced (this pass's
+/// and any an earlier crash or broker outage left behind) and marks each announced once
+/// the broker confirmed it. Returns how many it announced; stops at the first failure (the
+/// rest wait for the next sweep).
+pub async fn announce_expiries(
+    store: &Store,
+    publisher: &shop_bus::Publisher,
+) -> Result<usize, ServiceError> {
+    let mut announced = 0;
+    loop {
+        let due = store.find_unannounced(BATCH).await?;
+        let full_batch = due.len() as i64 == BATCH;
+        for reservation in &due {
+            let released = ReleasedReservation {
+                order_id: reservation.order_id.clone(),
+                reason: ReleaseReason::Expired,
+                lines: reservation.lines.clone(),
+                released_at: Utc::now(),
+            };
+            publisher
+                .publish(&crate::events::expired(&released))
+                .await
+                .map_err(|error| {
+                    ServiceError::Unavailable(format!("announcing expiry: {error}"))
+                })?;
+            store
+                .mark_announced(&reservation.order_id, &reservation.hold_id)
+                .await?;
+            announced += 1;
+        }
+        if !full_batch {
+            return Ok(announced);
+        }
+    }
+}
+
 async fn sweep_once(
     store: &Store,
     cache: &StockCache,
@@ -177,18 +216,6 @@ async fn sweep_once(
 ) {
     match release_expired(store, now).await {
         Ok(released) => {
-            if let Some(publisher) = announce {
-                for reservation in &released {
-                    // A failed announcement is logged; see docs/inventory.md (known limits).
-                    if let Err(error) = publisher
-                        .publish(&crate::events::expired(reservation))
-                        .await
-                    {
-                        tracing::error!(order_id = %reservation.order_id, %error,
-                            "could not announce an expired reservation");
-                    }
-                }
-            }
             let skus: Vec<String> = released
                 .iter()
                 .flat_map(|reservation| reservation.lines.iter().map(|line| line.sku.clone()))
@@ -196,6 +223,11 @@ async fn sweep_once(
             cache.invalidate(&skus).await;
         }
         Err(error) => tracing::warn!(%error, "expiry sweep failed; retrying next tick"),
+    }
+    if let Some(publisher) = announce
+        && let Err(error) = announce_expiries(store, publisher).await
+    {
+        tracing::error!(%error, "could not announce expired reservations; next sweep retries");
     }
     if let Err(error) = recover_interrupted(store, now).await {
         tracing::warn!(%error, "recovery sweep failed; retrying next tick");

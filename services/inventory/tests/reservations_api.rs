@@ -455,6 +455,7 @@ async fn an_interrupted_reserve_is_rolled_back() {
         settled: false,
         created_at: bson_time(crashed_at),
         updated_at: bson_time(crashed_at),
+        announced: None,
     };
     assert!(h.store.insert_reservation(&attempt).await.unwrap());
     // It held SKU-A (and wrote the ledger), then died before SKU-B.
@@ -537,4 +538,84 @@ async fn an_interrupted_settlement_is_completed() {
     assert_eq!((a.on_hand, a.reserved, a.available), (2, 0, 2));
     h.assert_books_balance(&BTreeMap::from([("SKU-A", 5), ("SKU-B", 5)]))
         .await;
+}
+
+/// An expiry whose announcement never went out (the replica crashed between the release and
+/// the publish, or the broker was down) is announced by the next sweep, once.
+#[tokio::test]
+async fn an_unannounced_expiry_is_announced_by_the_next_sweep_once() {
+    use shop_bus::consumer::{self, Handled, QueueSpec};
+    use shop_proto::shop::events::v1::envelope::Payload;
+
+    let h = start().await;
+    h.set_stock("SKU-A", 3).await;
+    h.reserve_with_ttl("order-1", &[("SKU-A", 2)], ttl_secs(60))
+        .await
+        .unwrap();
+
+    let broker = shop_bus::Broker::new(h.amqp.bus_config(), "test");
+    let watch = QueueSpec::new(
+        format!("watch-{}", uuid::Uuid::new_v4().simple()),
+        &["inventory.released"],
+    );
+    consumer::declare(&broker, &broker.channel().await.unwrap(), &watch)
+        .await
+        .unwrap();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(consumer::run(
+        broker.clone(),
+        watch,
+        move |envelope| {
+            let _ = tx.send(envelope);
+            async { Handled::Done }
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    // The release happens; its announcement is lost (release_expired publishes nothing).
+    let later = Utc::now() + chrono::Duration::seconds(61);
+    assert_eq!(
+        sweeper::release_expired(&h.store, later)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let publisher = shop_bus::Publisher::new(broker);
+    assert_eq!(
+        sweeper::announce_expiries(&h.store, &publisher)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        sweeper::announce_expiries(&h.store, &publisher)
+            .await
+            .unwrap(),
+        0,
+        "announced once"
+    );
+
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("watch alive");
+    assert_eq!(event.aggregate_id, "order-1");
+    let Some(Payload::InventoryReleased(released)) = event.payload else {
+        panic!("not inventory.released: {event:?}");
+    };
+    assert_eq!(
+        released.reason,
+        shop_proto::shop::events::v1::ReleaseReason::Expired as i32
+    );
+    assert_eq!(released.lines.len(), 1);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), events.recv())
+            .await
+            .is_err(),
+        "nothing else"
+    );
 }

@@ -551,6 +551,7 @@ async fn indexes_exist_and_a_restart_keeps_everything() {
         [
             "_id_",
             "_id_",
+            "announced",
             "settled_updated_at",
             "sku_version",
             "status_expires_at",
