@@ -142,12 +142,20 @@ impl TestMongo {
 }
 
 impl Drop for TestMongo {
+    /// Drops the database and every one named `<name>_...` (a system test gives each
+    /// service its own): left behind, they pile up in the in-memory stand-in and slow every
+    /// later test down.
     fn drop(&mut self) {
         let uri = self.uri.clone();
         let name = self.name.clone();
-        block_on_cleanup(format!("Mongo database {name}"), async move {
+        block_on_cleanup(format!("Mongo databases {name}*"), async move {
             let client = mongodb::Client::with_uri_str(&uri).await?;
-            client.database(&name).drop().await?;
+            let derived = format!("{name}_");
+            for database in client.list_database_names().await? {
+                if database == name || database.starts_with(&derived) {
+                    client.database(&database).drop().await?;
+                }
+            }
             Ok(())
         });
     }

@@ -8,14 +8,17 @@
 //! - [`RunningService`]: a service spawned on port 0 with a stop handle, and [`connect`] for a
 //!   channel that is only returned once the service reports SERVING.
 //! - [`wait_until`]: poll a condition with a deadline instead of sleeping.
+//! - [`EventWatch`]: what the services published, seen through a private queue.
 //! - [`keys`] / [`token_for`]: one signing key pair per test process, to act as any user.
 //! - [`init_tracing`] / [`span_in_trace`]: real trace ids, to prove trace propagation.
 
 mod backends;
+mod events;
 mod services;
 mod tracing_setup;
 
 pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
+pub use events::{EVENT_DEADLINE, EventWatch};
 pub use services::{
     RunningService, connect, http_get, init_logs, keys, reflected_services, reflection_knows,
     token_for, wait_until, with_token,

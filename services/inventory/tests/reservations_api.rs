@@ -544,7 +544,6 @@ async fn an_interrupted_settlement_is_completed() {
 /// the publish, or the broker was down) is announced by the next sweep, once.
 #[tokio::test]
 async fn an_unannounced_expiry_is_announced_by_the_next_sweep_once() {
-    use shop_bus::consumer::{self, Handled, QueueSpec};
     use shop_proto::shop::events::v1::envelope::Payload;
 
     let h = start().await;
@@ -553,27 +552,9 @@ async fn an_unannounced_expiry_is_announced_by_the_next_sweep_once() {
         .await
         .unwrap();
 
-    let broker = shop_bus::Broker::new(h.amqp.bus_config(), "test");
-    let watch = QueueSpec::new(
-        format!("watch-{}", uuid::Uuid::new_v4().simple()),
-        &["inventory.released"],
-    );
-    consumer::declare(&broker, &broker.channel().await.unwrap(), &watch)
+    let mut events = shop_testkit::EventWatch::start(&h.amqp.bus_config(), &["inventory.released"])
         .await
         .unwrap();
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(consumer::run(
-        broker.clone(),
-        watch,
-        move |envelope| {
-            let _ = tx.send(envelope);
-            async { Handled::Done }
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
 
     // The release happens; its announcement is lost (release_expired publishes nothing).
     let later = Utc::now() + chrono::Duration::seconds(61);
@@ -584,7 +565,7 @@ async fn an_unannounced_expiry_is_announced_by_the_next_sweep_once() {
             .len(),
         1
     );
-    let publisher = shop_bus::Publisher::new(broker);
+    let publisher = shop_bus::Publisher::new(shop_bus::Broker::new(h.amqp.bus_config(), "test"));
     assert_eq!(
         sweeper::announce_expiries(&h.store, &publisher)
             .await
@@ -599,11 +580,7 @@ async fn an_unannounced_expiry_is_announced_by_the_next_sweep_once() {
         "announced once"
     );
 
-    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("an event within 10 s")
-        .expect("watch alive");
-    assert_eq!(event.aggregate_id, "order-1");
+    let event = events.next("inventory.released", "order-1").await.unwrap();
     let Some(Payload::InventoryReleased(released)) = event.payload else {
         panic!("not inventory.released: {event:?}");
     };
@@ -613,9 +590,7 @@ async fn an_unannounced_expiry_is_announced_by_the_next_sweep_once() {
     );
     assert_eq!(released.lines.len(), 1);
     assert!(
-        tokio::time::timeout(Duration::from_millis(500), events.recv())
-            .await
-            .is_err(),
+        events.drain(Duration::from_millis(500)).await.is_empty(),
         "nothing else"
     );
 }

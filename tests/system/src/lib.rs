@@ -7,16 +7,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use shop_bus::consumer::{self, Handled, QueueSpec};
 use shop_bus::{Broker, BusConfig};
 use shop_kit::auth::Role;
 use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
-use shop_proto::shop::events::v1::Envelope;
 use shop_proto::shop::inventory::v1::inventory_service_client::InventoryServiceClient;
 use shop_proto::shop::order::v1::order_service_client::OrderServiceClient;
 use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
+pub use shop_testkit::EventWatch;
 use shop_testkit::{RunningService, TestAmqp, TestMongo, TestMysql, TestRedis, keys, token_for};
-use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
 fn any_port() -> SocketAddr {
@@ -366,27 +364,10 @@ impl System {
         Broker::new(self.backends.bus_config(), name)
     }
 
-    /// Every event published on this system's exchange from now on (an extra queue bound to
-    /// `#`): the test's view of the saga.
+    /// Every event published on this system's exchange from now on: the test's view of
+    /// the saga.
     pub async fn watch_events(&self) -> anyhow::Result<EventWatch> {
-        let broker = self.broker("watcher");
-        let spec = QueueSpec::new(format!("watch-{}", uuid::Uuid::new_v4().simple()), &["#"]);
-        let channel = broker.channel().await?;
-        consumer::declare(&broker, &channel, &spec).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(consumer::run(
-            broker,
-            spec,
-            move |envelope| {
-                let _ = tx.send(envelope);
-                async { Handled::Done }
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Ok(EventWatch { rx, _stop: stop })
+        EventWatch::start(&self.backends.bus_config(), &["#"]).await
     }
 }
 
@@ -408,36 +389,6 @@ async fn start_payment(
         payment.admin_addr(),
         |stop| payment.run(stop),
     ))
-}
-
-pub struct EventWatch {
-    rx: mpsc::UnboundedReceiver<Envelope>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl EventWatch {
-    /// The next event of `type` about `aggregate_id`, skipping others (deadline 20 s).
-    pub async fn next(&mut self, event_type: &str, aggregate_id: &str) -> anyhow::Result<Envelope> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let envelope = tokio::time::timeout_at(deadline, self.rx.recv())
-                .await
-                .with_context(|| format!("no {event_type} for {aggregate_id} within 20 s"))?
-                .context("event watch closed")?;
-            if envelope.r#type == event_type && envelope.aggregate_id == aggregate_id {
-                return Ok(envelope);
-            }
-        }
-    }
-
-    /// Every event received within `window`, for "nothing else happened" assertions.
-    pub async fn drain(&mut self, window: Duration) -> Vec<Envelope> {
-        let mut events = Vec::new();
-        while let Ok(Some(envelope)) = tokio::time::timeout(window, self.rx.recv()).await {
-            events.push(envelope);
-        }
-        events
-    }
 }
 
 /// A customer identity (random user id) and its access token.

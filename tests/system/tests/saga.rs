@@ -391,11 +391,12 @@ async fn a_payment_that_outlives_its_reservation_after_a_sell_out_is_cancelled_a
     .await
     .unwrap();
     assert_eq!(refund["amount"], 89900, "all of it");
-    assert_eq!(
-        system.stock("SOFA-1").await.unwrap(),
-        (0, 0, 0),
-        "one unit, sold once"
-    );
+    // One unit, sold once (Bob's sale commits a moment after his order shows CONFIRMED).
+    shop_testkit::wait_until(Duration::from_secs(20), "bob's sale committed", || async {
+        (system.stock("SOFA-1").await.ok()? == (0, 0, 0)).then_some(())
+    })
+    .await
+    .unwrap();
 
     // Operators see it: two confirmations, one of them undone for lack of stock.
     let (_, metrics) = shop_testkit::http_get(system.order.admin_addr, "/metrics")
@@ -546,7 +547,12 @@ async fn every_order_completes_when_broker_connections_drop_under_load() {
         .unwrap();
         assert_eq!(succeeded_intents(&system, &order.id), 1);
     }
-    assert_eq!(system.stock("FLOW-1").await.unwrap(), (88, 0, 88));
+    // Inventory commits each sale on order.confirmed, a moment after the order shows it.
+    shop_testkit::wait_until(Duration::from_secs(20), "every sale committed", || async {
+        (system.stock("FLOW-1").await.ok()? == (88, 0, 88)).then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use shop_bus::consumer::{self, Handled, QueueSpec};
+use shop_bus::consumer;
 use shop_bus::{Broker, BusConfig, Publisher, new_event};
 use shop_kit::auth::Role;
 use shop_payment::store::{self, PaymentRow};
@@ -23,7 +23,7 @@ use shop_proto::shop::events::v1::{
 use shop_proto::shop::payment::v1::payment_service_client::PaymentServiceClient;
 use shop_stripe_fake::{FakeStripe, FakeStripeConfig, RunningFakeStripe, WebhookEndpoint};
 use shop_testkit::{RunningService, TestAmqp, TestMysql, keys, token_for, wait_until};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tonic::transport::Channel;
 
 pub const API_KEY: &str = "sk_test_shopmesh_payment_tests";
@@ -348,50 +348,25 @@ impl Harness {
 }
 
 /// Every `payment.*` event, in arrival order.
-pub struct EventWatch {
-    rx: mpsc::UnboundedReceiver<Envelope>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+pub struct EventWatch(shop_testkit::EventWatch);
 
 impl EventWatch {
     async fn start(bus: &BusConfig) -> Self {
-        let broker = Broker::new(bus.clone(), "test-watch");
-        let spec = QueueSpec::new(
-            format!("watch-{}", uuid::Uuid::new_v4().simple()),
-            &["payment.#"],
-        );
-        let channel = broker.channel().await.expect("a channel");
-        consumer::declare(&broker, &channel, &spec)
-            .await
-            .expect("the watch queue");
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(consumer::run(
-            broker,
-            spec,
-            move |envelope| {
-                let _ = tx.send(envelope);
-                async { Handled::Done }
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Self { rx, _stop: stop }
+        Self(
+            shop_testkit::EventWatch::start(bus, &["payment.#"])
+                .await
+                .expect("the watch queue"),
+        )
     }
 
     /// The next event of `event_type` about `order_id`, skipping others.
     pub async fn next(&mut self, event_type: &str, order_id: &str) -> Envelope {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let envelope = tokio::time::timeout_at(deadline, self.rx.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no {event_type} for order {order_id} in time"))
-                .expect("the watch is alive");
-            if envelope.r#type == event_type && order_id_of(&envelope) == order_id {
-                return envelope;
-            }
-        }
+        self.0
+            .next_matching(&format!("{event_type} for order {order_id}"), |envelope| {
+                envelope.r#type == event_type && order_id_of(envelope) == order_id
+            })
+            .await
+            .expect("the event in time")
     }
 }
 
