@@ -181,8 +181,10 @@ describe.sequential('storefront against the running stack', () => {
 
   it('keeps a wrong password out and signs out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.getByRole('link', { name: 'Sign in' }).waitFor();
-    await page.getByRole('link', { name: 'Sign in' }).click();
+    // The header's link: a page that needs a signed-in user (orders) shows its own too.
+    const headerSignIn = page.getByRole('banner').getByRole('link', { name: 'Sign in' });
+    await headerSignIn.waitFor();
+    await headerSignIn.click();
     await page.getByLabel('Email').fill(shopper.email);
     await page.getByLabel('Password').fill('not-the-password');
     await page.getByRole('button', { name: 'Sign in' }).click();
