@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -50,7 +51,14 @@ pub struct GrpcHost {
     admin_routes: axum::Router,
     routes: Routes,
     service_names: Vec<&'static str>,
+    drain_deadline: Duration,
 }
+
+/// How long a shutdown waits for in-flight calls before cutting them. Below Kubernetes'
+/// grace period (deploy/: 40 s, after a 10 s preStop pause), so the process still exits by
+/// itself and flushes its traces; without it one open stream (a health `Watch`, say) would
+/// hold the drain until SIGKILL.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(25);
 
 impl GrpcHost {
     /// Binds the gRPC and admin ports; port 0 picks a free one (see `grpc_addr`).
@@ -73,7 +81,14 @@ impl GrpcHost {
             admin_routes: axum::Router::new(),
             routes: Routes::default(),
             service_names: Vec::new(),
+            drain_deadline: DRAIN_DEADLINE,
         })
+    }
+
+    /// Overrides [`DRAIN_DEADLINE`] (tests use a short one).
+    pub fn with_drain_deadline(mut self, deadline: Duration) -> Self {
+        self.drain_deadline = deadline;
+        self
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -203,17 +218,80 @@ impl GrpcHost {
                 .await;
         }
         let _ = stop_tx.send(true);
-        let grpc_result = grpc.await;
-        let admin_result = admin.await;
-        tracing::info!(app = self.app, "drained");
+        let (mut grpc, mut admin) = (grpc, admin);
+        let deadline = tokio::time::sleep(self.drain_deadline);
+        tokio::pin!(deadline);
+        let grpc_result = tokio::select! {
+            result = &mut grpc => Some(result),
+            () = &mut deadline => None,
+        };
+        let admin_result = tokio::select! {
+            result = &mut admin => Some(result),
+            () = &mut deadline => None,
+        };
+        if grpc_result.is_none() || admin_result.is_none() {
+            tracing::warn!(
+                app = self.app,
+                deadline_ms = self.drain_deadline.as_millis() as u64,
+                "calls still open at the drain deadline; cutting them"
+            );
+            grpc.abort();
+            admin.abort();
+        } else {
+            tracing::info!(app = self.app, "drained");
+        }
         match grpc_result {
-            Ok(result) => result?,
-            Err(join) => tracing::error!(error = %join, "gRPC server task failed"),
+            Some(Ok(result)) => result?,
+            Some(Err(join)) => tracing::error!(error = %join, "gRPC server task failed"),
+            None => {}
         }
         match admin_result {
-            Ok(result) => result.map_err(HostError::Admin)?,
-            Err(join) => tracing::error!(error = %join, "admin server task failed"),
+            Some(Ok(result)) => result.map_err(HostError::Admin)?,
+            Some(Err(join)) => tracing::error!(error = %join, "admin server task failed"),
+            None => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    #[tokio::test]
+    async fn an_open_stream_cannot_hold_the_drain_past_its_deadline() {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let host = GrpcHost::bind("drain-test", any, any)
+            .await
+            .expect("bound")
+            .with_drain_deadline(Duration::from_millis(300));
+        let addr = host.grpc_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(host.serve(async move {
+            let _ = stopped.await;
+        }));
+
+        // A health Watch is a stream the server never ends by itself.
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connected");
+        let mut watch = HealthClient::new(channel)
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("watching")
+            .into_inner();
+        watch.message().await.expect("first status");
+
+        let _ = stop.send(());
+        let drained = tokio::time::timeout(Duration::from_secs(10), serving)
+            .await
+            .expect("serve returned although a stream was still open");
+        drained.expect("joined").expect("served without error");
     }
 }
