@@ -70,12 +70,13 @@ impl Broker {
                 .trim()
                 .to_owned();
             let properties = ConnectionProperties::default().with_connection_name(label.into());
-            let connection = Connection::connect(&self.config.url, properties).await?;
+            let connection =
+                bounded("connect", Connection::connect(&self.config.url, properties)).await?;
             tracing::info!(broker = %redact(&self.config.url), "connected to RabbitMQ");
             *guard = Some(connection);
         }
         let channel = match guard.as_ref() {
-            Some(connection) => connection.create_channel().await,
+            Some(connection) => bounded("channel.open", connection.create_channel()).await,
             None => {
                 return Err(BusError::Amqp(
                     lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into(),
@@ -86,12 +87,13 @@ impl Broker {
             Ok(channel) => channel,
             Err(error) => {
                 *guard = None;
-                return Err(error.into());
+                return Err(error);
             }
         };
         drop(guard);
-        channel
-            .exchange_declare(
+        bounded(
+            "exchange.declare",
+            channel.exchange_declare(
                 self.config.exchange.clone().into(),
                 ExchangeKind::Topic,
                 ExchangeDeclareOptions {
@@ -99,21 +101,43 @@ impl Broker {
                     ..ExchangeDeclareOptions::default()
                 },
                 FieldTable::default(),
-            )
-            .await?;
+            ),
+        )
+        .await?;
         Ok(channel)
     }
 
     /// Forgets the connection so the next `channel()` reconnects (after a failure).
     pub async fn reset(&self) {
-        if let Some(connection) = self.connection.lock().await.take() {
-            let _ = connection.close(0, "reset".into()).await;
+        let forget = async {
+            if let Some(connection) = self.connection.lock().await.take() {
+                let _ = connection.close(0, "reset".into()).await;
+            }
+        };
+        if tokio::time::timeout(BROKER_TIMEOUT, forget).await.is_err() {
+            tracing::warn!(broker = %redact(&self.config.url), "closing the connection timed out; dropped");
         }
     }
 
     /// Closes the connection on shutdown.
     pub async fn close(&self) {
         self.reset().await;
+    }
+}
+
+/// Longest any one broker operation (connect, open a channel, declare, publish and confirm,
+/// close) may take. Without it a connection that died without a TCP reset leaves callers,
+/// and with them a service's shutdown, waiting forever.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `op` within [`BROKER_TIMEOUT`], or [`BusError::Timeout`] naming `what`.
+pub(crate) async fn bounded<T, E: Into<BusError>>(
+    what: &'static str,
+    op: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, BusError> {
+    match tokio::time::timeout(BROKER_TIMEOUT, op).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(BusError::Timeout(what)),
     }
 }
 

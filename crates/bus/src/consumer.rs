@@ -432,16 +432,19 @@ async fn forward(
         AMQPValue::LongString(reason.into()),
     );
     let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
-    let confirmation = channel
-        .basic_publish(
-            String::new().into(),
-            target.to_owned().into(),
-            BasicPublishOptions::default(),
-            &delivery.data,
-            properties,
-        )
-        .await?
-        .await?;
+    let confirmation = crate::broker::bounded("forward", async {
+        channel
+            .basic_publish(
+                String::new().into(),
+                target.to_owned().into(),
+                BasicPublishOptions::default(),
+                &delivery.data,
+                properties,
+            )
+            .await?
+            .await
+    })
+    .await?;
     if let lapin::Confirmation::Nack(_) = confirmation {
         return Err(BusError::Nacked(target.to_owned()));
     }

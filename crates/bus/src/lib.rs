@@ -41,4 +41,8 @@ pub enum BusError {
     EmptyEnvelope,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The broker did not answer in time (a half-dead connection answers nothing): the
+    /// caller resets the connection and retries instead of waiting forever.
+    #[error("the broker did not answer {0} within {timeout:?}", timeout = broker::BROKER_TIMEOUT)]
+    Timeout(&'static str),
 }

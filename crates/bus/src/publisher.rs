@@ -61,7 +61,7 @@ impl Publisher {
                 Err(error) => {
                     tracing::warn!(%error, attempt, routing_key = message.routing_key, "publish failed");
                     *self.channel.lock().await = None;
-                    if matches!(error, BusError::Amqp(_)) {
+                    if matches!(error, BusError::Amqp(_) | BusError::Timeout(_)) {
                         self.broker.reset().await;
                     }
                     last_error = Some(error);
@@ -77,9 +77,11 @@ impl Publisher {
             Some(channel) if channel.status().connected() => channel.clone(),
             _ => {
                 let channel = self.broker.channel().await?;
-                channel
-                    .confirm_select(ConfirmSelectOptions::default())
-                    .await?;
+                crate::broker::bounded(
+                    "confirm.select",
+                    channel.confirm_select(ConfirmSelectOptions::default()),
+                )
+                .await?;
                 *guard = Some(channel.clone());
                 channel
             }
@@ -92,19 +94,22 @@ impl Publisher {
             .with_delivery_mode(2)
             .with_timestamp(chrono::Utc::now().timestamp() as u64)
             .with_headers(message.headers.clone());
-        let confirmation = channel
-            .basic_publish(
-                self.broker.config().exchange.clone().into(),
-                message.routing_key.to_owned().into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                message.body,
-                properties,
-            )
-            .await?
-            .await?;
+        let confirmation = crate::broker::bounded("publish", async {
+            channel
+                .basic_publish(
+                    self.broker.config().exchange.clone().into(),
+                    message.routing_key.to_owned().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    message.body,
+                    properties,
+                )
+                .await?
+                .await
+        })
+        .await?;
         match confirmation {
             Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
             Confirmation::Ack(Some(_returned)) => {
