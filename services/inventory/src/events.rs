@@ -202,23 +202,3 @@ impl Reactor {
         }
     }
 }
-
-/// `inventory.released(EXPIRED)` for a reservation the sweeper released, so the Order
-/// service cancels the unpaid order.
-pub fn expired(released: &crate::sweeper::ReleasedReservation) -> Envelope {
-    new_event(
-        released.order_id.clone(),
-        Payload::InventoryReleased(ev::InventoryReleased {
-            order_id: released.order_id.clone(),
-            reason: ev::ReleaseReason::Expired as i32,
-            lines: released
-                .lines
-                .iter()
-                .map(|line| ev::StockLine {
-                    sku: line.sku.clone(),
-                    quantity: line.quantity,
-                })
-                .collect(),
-        }),
-    )
-}

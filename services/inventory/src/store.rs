@@ -537,30 +537,22 @@ impl Store {
         hold_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<ReservationDoc>, StoreError> {
-        Ok(self
-            .reservations
-            .find_one_and_update(
-                doc! {
-                    "_id": order_id,
-                    "hold_id": old_hold_id,
-                    "status": ReservationStatus::Released.as_str(),
-                    "release_reason": ReleaseReason::Expired.as_str(),
-                    "settled": true,
-                },
-                doc! {
-                    "$set": {
-                        "hold_id": hold_id,
-                        "status": ReservationStatus::Pending.as_str(),
-                        "settled": false,
-                        "rejections": [],
-                        "release_reason": bson::Bson::Null,
-                        "expires_at": bson::Bson::Null,
-                        "updated_at": bson_time(now),
-                    },
-                },
-            )
-            .return_document(ReturnDocument::After)
-            .await?)
+        self.transition(
+            order_id,
+            old_hold_id,
+            ReservationStatus::Released,
+            doc! { "release_reason": ReleaseReason::Expired.as_str(), "settled": true },
+            doc! {
+                "hold_id": hold_id,
+                "status": ReservationStatus::Pending.as_str(),
+                "settled": false,
+                "rejections": [],
+                "release_reason": bson::Bson::Null,
+                "expires_at": bson::Bson::Null,
+            },
+            now,
+        )
+        .await
     }
 
     /// PENDING → ABANDONED; with `stale_before`, only if the attempt has been pending since

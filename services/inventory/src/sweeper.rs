@@ -40,7 +40,6 @@ pub struct ReleasedReservation {
     pub reason: ReleaseReason,
     /// The units that went back to available.
     pub lines: Vec<LineDoc>,
-    pub released_at: DateTime<Utc>,
 }
 
 /// Releases every RESERVED reservation that expired at or before `now` and returns what it
@@ -88,7 +87,6 @@ pub async fn release_expired(
                 order_id: expired.order_id,
                 reason: ReleaseReason::Expired,
                 lines: expired.lines,
-                released_at: now,
             });
         }
         if !full_batch || !progressed {
@@ -185,18 +183,12 @@ pub async fn announce_expiries(
         let due = store.find_unannounced(BATCH).await?;
         let full_batch = due.len() as i64 == BATCH;
         for reservation in &due {
-            let released = ReleasedReservation {
-                order_id: reservation.order_id.clone(),
-                reason: ReleaseReason::Expired,
-                lines: reservation.lines.clone(),
-                released_at: Utc::now(),
-            };
-            publisher
-                .publish(&crate::events::expired(&released))
-                .await
-                .map_err(|error| {
+            // A RELEASED reservation always has one: `inventory.released` with its reason.
+            if let Some(envelope) = crate::events::announcement(reservation) {
+                publisher.publish(&envelope).await.map_err(|error| {
                     ServiceError::Unavailable(format!("announcing expiry: {error}"))
                 })?;
+            }
             store
                 .mark_announced(&reservation.order_id, &reservation.hold_id)
                 .await?;
