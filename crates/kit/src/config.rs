@@ -21,6 +21,60 @@ pub enum ConfigError {
     },
 }
 
+/// The deployment environment, `SHOP_ENV`: `production` (or `prod`) turns on the strict
+/// settings and refuses development defaults; any other name (`dev`, `compose`, `ci`, ...)
+/// is a non-production environment whose only effect is which `config/<env>.toml` is read.
+/// Every service config carries it as its `env` field, so a test can set it explicitly
+/// instead of through the process environment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Environment(String);
+
+impl Environment {
+    pub fn production() -> Self {
+        Self("production".to_owned())
+    }
+
+    pub fn is_production(&self) -> bool {
+        matches!(self.0.as_str(), "production" | "prod")
+    }
+
+    /// Refuses to start in production while any of `settings` still holds its development
+    /// default (`(SHOP_ variable, still the default)`): a forgotten secret must stop the
+    /// deploy, not ship.
+    pub fn refuse_dev_defaults(&self, settings: &[(&str, bool)]) -> Result<(), ConfigError> {
+        if !self.is_production() {
+            return Ok(());
+        }
+        let left: Vec<&str> = settings
+            .iter()
+            .filter(|(_, is_default)| *is_default)
+            .map(|(name, _)| *name)
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid(config::ConfigError::Message(format!(
+            "SHOP_ENV=production but these settings are missing or still hold their \
+             development default: {}",
+            left.join(", ")
+        ))))
+    }
+}
+
+impl serde::Serialize for Environment {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let name = if self.0.is_empty() { "dev" } else { &self.0 };
+        serializer.serialize_str(name)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Environment {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(Self(name.trim().to_lowercase()))
+    }
+}
+
 /// Loads `T` for the environment named by `SHOP_ENV` (default `dev`), from the optional file
 /// `config/<env>.toml` under the working directory and then `SHOP_*` variables.
 pub fn load<T: DeserializeOwned + Default + serde::Serialize>() -> Result<T, ConfigError> {
@@ -134,6 +188,36 @@ mod tests {
         assert_eq!(loaded.nested.url, "amqp://x");
         assert_eq!(loaded.nested.expires_secs, 60);
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn production_refuses_development_defaults() {
+        let dev = Environment::default();
+        assert!(!dev.is_production());
+        assert!(dev.refuse_dev_defaults(&[("SHOP_X", true)]).is_ok());
+        let prod = Environment::production();
+        assert!(prod.refuse_dev_defaults(&[("SHOP_X", false)]).is_ok());
+        let error = prod
+            .refuse_dev_defaults(&[("SHOP_X", true), ("SHOP_Y", false), ("SHOP_Z", true)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SHOP_X, SHOP_Z"), "{error}");
+        assert!(!error.contains("SHOP_Y"), "{error}");
+    }
+
+    #[test]
+    fn the_environment_comes_from_shop_env() {
+        #[derive(Deserialize, Serialize, Default)]
+        #[serde(default)]
+        struct WithEnv {
+            env: Environment,
+        }
+        let missing = Path::new("/nonexistent/shop.toml");
+        let loaded: WithEnv =
+            load_from(missing, [("SHOP_ENV".to_owned(), "Production".to_owned())]).unwrap();
+        assert!(loaded.env.is_production());
+        let loaded: WithEnv = load_from(missing, Vec::new()).unwrap();
+        assert!(!loaded.env.is_production());
     }
 
     #[test]

@@ -103,6 +103,14 @@ pub enum ServiceError {
     /// A dependency is down or timed out; the caller may retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// A bound was hit (a throttle, a full worker pool): the same request may succeed after
+    /// `retry_after`, which reaches the caller as `google.rpc.RetryInfo` beside the reason.
+    #[error("{message}")]
+    ResourceExhausted {
+        reason: &'static str,
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    },
     /// A bug or an unexpected infrastructure failure; logged, never shown.
     #[error("internal error: {0:#}")]
     Internal(#[source] anyhow::Error),
@@ -177,6 +185,17 @@ impl From<ServiceError> for Status {
             ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
             ServiceError::PermissionDenied(message) => Status::permission_denied(message),
             ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::ResourceExhausted {
+                reason,
+                message,
+                retry_after,
+            } => {
+                let mut details = error_info(reason);
+                if let Some(delay) = retry_after {
+                    details.set_retry_info(Some(delay));
+                }
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
             ServiceError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error");
                 Status::internal("internal error")
@@ -212,6 +231,26 @@ mod tests {
             ServiceError::internal(anyhow::anyhow!("db at 10.0.0.3 refused")).into();
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("10.0.0.3"));
+    }
+
+    #[test]
+    fn exhaustion_carries_its_reason_and_when_to_retry() {
+        let status: Status = ServiceError::ResourceExhausted {
+            reason: "LOGIN_THROTTLED",
+            message: "too many attempts".into(),
+            retry_after: Some(std::time::Duration::from_secs(4)),
+        }
+        .into();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let details = status.get_error_details();
+        assert_eq!(
+            details.error_info().map(|i| i.reason.as_str()),
+            Some("LOGIN_THROTTLED")
+        );
+        assert_eq!(
+            details.retry_info().and_then(|r| r.retry_delay),
+            Some(std::time::Duration::from_secs(4))
+        );
     }
 
     #[test]
