@@ -5,6 +5,12 @@
 //! tokens. The gRPC layer verifies the bearer token once per request and puts the
 //! [`Claims`] in the request extensions; handlers ask for them with [`claims`] or
 //! [`require_admin`].
+//!
+//! Key rotation: every token names its signing key in the JWT `kid` header (the key's RFC 7638
+//! thumbprint), and a verifier holds a PEM *bundle* of public keys. To rotate, add the new
+//! public key to every verifier's bundle, then switch the User service to the new private
+//! key, then drop the old public key once the last token it signed has expired (the access
+//! token TTL). Nobody is logged out on the way.
 
 use std::time::Duration;
 
@@ -74,12 +80,51 @@ pub enum KeyError {
     Pem(#[from] jsonwebtoken::errors::Error),
     #[error("cannot encode generated key: {0}")]
     Encode(String),
+    #[error("invalid Ed25519 public key: {0}")]
+    PublicKey(String),
+    #[error("the public key bundle holds no `-----BEGIN PUBLIC KEY-----` block")]
+    EmptyBundle,
+}
+
+/// The key id of an Ed25519 public key: its JWK thumbprint (RFC 7638), base64url. Derived,
+/// never configured, so a signer and its verifiers cannot disagree about it.
+pub fn key_id(public_key_pem: &str) -> Result<String, KeyError> {
+    use base64::Engine as _;
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    use sha2::Digest as _;
+    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(public_key_pem.trim())
+        .map_err(|e| KeyError::PublicKey(e.to_string()))?;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    // The required members in lexicographic order, no whitespace: RFC 7638 §3.
+    let jwk = format!(
+        r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+        b64.encode(key.as_bytes())
+    );
+    Ok(b64.encode(sha2::Sha256::digest(jwk.as_bytes())))
+}
+
+/// The `-----BEGIN PUBLIC KEY-----` blocks of a PEM bundle, each with its armour.
+fn public_key_blocks(bundle: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
+    const END: &str = "-----END PUBLIC KEY-----";
+    let mut blocks = Vec::new();
+    let mut rest = bundle;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let end = start + len + END.len();
+        blocks.push(format!("{}\n", &rest[start..end]));
+        rest = &rest[end..];
+    }
+    blocks
 }
 
 /// Signs access tokens. Lives in the User service; tests use it to act as any user.
 #[derive(Clone)]
 pub struct TokenSigner {
     key: EncodingKey,
+    key_id: String,
     ttl: Duration,
 }
 
@@ -87,8 +132,14 @@ impl TokenSigner {
     pub fn from_pem(private_key_pem: &str, ttl: Duration) -> Result<Self, KeyError> {
         Ok(Self {
             key: EncodingKey::from_ed_pem(private_key_pem.as_bytes())?,
+            key_id: key_id(&public_pem_from_private(private_key_pem)?)?,
             ttl,
         })
+    }
+
+    /// The `kid` every token this signer mints carries.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
 
     pub fn ttl(&self) -> Duration {
@@ -107,37 +158,73 @@ impl TokenSigner {
             exp: now + self.ttl.as_secs() as i64,
             jti: uuid::Uuid::now_v7().to_string(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
-            .map_err(ServiceError::internal)
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.key_id.clone());
+        jsonwebtoken::encode(&header, &claims, &self.key).map_err(ServiceError::internal)
     }
 }
 
-/// Verifies access tokens with the public key only.
+/// Verifies access tokens with public keys only: the current one and, during a rotation,
+/// the previous one(s).
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: DecodingKey,
+    /// `(kid, key)`; a handful at most, so a linear scan is the fastest lookup.
+    keys: Vec<(String, DecodingKey)>,
     validation: Validation,
 }
 
 impl TokenVerifier {
+    /// From one public key PEM or a bundle of several (concatenated PEM blocks).
     pub fn from_pem(public_key_pem: &str) -> Result<Self, KeyError> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 5;
-        Ok(Self {
-            key: DecodingKey::from_ed_pem(public_key_pem.as_bytes())?,
-            validation,
-        })
+        let blocks = public_key_blocks(public_key_pem);
+        if blocks.is_empty() {
+            return Err(KeyError::EmptyBundle);
+        }
+        let keys = blocks
+            .iter()
+            .map(|pem| Ok((key_id(pem)?, DecodingKey::from_ed_pem(pem.as_bytes())?)))
+            .collect::<Result<Vec<_>, KeyError>>()?;
+        Ok(Self { keys, validation })
+    }
+
+    /// The ids of the keys this verifier accepts, current and previous.
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(kid, _)| kid.as_str())
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, ServiceError> {
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|error| {
-                tracing::debug!(%error, "rejected access token");
-                ServiceError::Unauthenticated("invalid or expired access token".into())
-            })
+        let rejected = |error: jsonwebtoken::errors::Error| {
+            tracing::debug!(%error, "rejected access token");
+            ServiceError::Unauthenticated("invalid or expired access token".into())
+        };
+        let header = jsonwebtoken::decode_header(token).map_err(rejected)?;
+        let decode = |key: &DecodingKey| {
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map(|data| data.claims)
+        };
+        match header.kid {
+            // A named key is the only one tried: an unknown kid is a foreign or retired key.
+            Some(kid) => match self.keys.iter().find(|(id, _)| *id == kid) {
+                Some((_, key)) => decode(key).map_err(rejected),
+                None => Err(rejected(
+                    jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into(),
+                )),
+            },
+            // Tokens minted before key ids existed: any configured key may have signed them.
+            None => {
+                let mut last = jsonwebtoken::errors::ErrorKind::InvalidSignature.into();
+                for (_, key) in &self.keys {
+                    match decode(key) {
+                        Ok(claims) => return Ok(claims),
+                        Err(error) => last = error,
+                    }
+                }
+                Err(rejected(last))
+            }
+        }
     }
 
     /// Verifies an `authorization` header value of the form `Bearer <token>`.
@@ -265,6 +352,77 @@ mod tests {
             verifier.verify_bearer(&token).is_err(),
             "missing Bearer prefix"
         );
+    }
+
+    #[test]
+    fn during_a_rotation_both_keys_verify_and_a_retired_key_does_not() {
+        let old = generate_keys().unwrap();
+        let new = generate_keys().unwrap();
+        let old_signer = TokenSigner::from_pem(&old.private_pem, Duration::from_secs(60)).unwrap();
+        let new_signer = TokenSigner::from_pem(&new.private_pem, Duration::from_secs(60)).unwrap();
+        assert_ne!(old_signer.key_id(), new_signer.key_id());
+        let old_token = old_signer.sign("u1", "a@b.c", Role::Customer).unwrap();
+        let new_token = new_signer.sign("u1", "a@b.c", Role::Customer).unwrap();
+        let header = jsonwebtoken::decode_header(&new_token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(new_signer.key_id()));
+
+        let bundle = format!("{}{}", new.public_pem, old.public_pem);
+        let rotating = TokenVerifier::from_pem(&bundle).unwrap();
+        assert_eq!(rotating.key_ids().count(), 2);
+        assert!(rotating.verify(&old_token).is_ok());
+        assert!(rotating.verify(&new_token).is_ok());
+
+        let rotated = TokenVerifier::from_pem(&new.public_pem).unwrap();
+        assert!(rotated.verify(&new_token).is_ok());
+        assert!(rotated.verify(&old_token).is_err(), "the retired key");
+    }
+
+    #[test]
+    fn a_token_naming_one_key_is_not_tried_against_another() {
+        let victim = generate_keys().unwrap();
+        let attacker = generate_keys().unwrap();
+        let verifier = TokenVerifier::from_pem(&victim.public_pem).unwrap();
+        let attacker_signer =
+            TokenSigner::from_pem(&attacker.private_pem, Duration::from_secs(60)).unwrap();
+        // Signed by the attacker but claiming the victim's kid: the signature check fails.
+        let claims = Claims {
+            sub: "u1".into(),
+            email: "a@b.c".into(),
+            role: Role::Admin,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: chrono::Utc::now().timestamp(),
+            exp: chrono::Utc::now().timestamp() + 60,
+            jti: "j".into(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key_id(&victim.public_pem).unwrap());
+        let key = EncodingKey::from_ed_pem(attacker.private_pem.as_bytes()).unwrap();
+        let forged = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        assert!(verifier.verify(&forged).is_err());
+        let own = attacker_signer.sign("u1", "a@b.c", Role::Admin).unwrap();
+        assert!(verifier.verify(&own).is_err(), "an unknown kid");
+        assert!(TokenVerifier::from_pem("no pem here").is_err());
+    }
+
+    #[test]
+    fn tokens_without_a_key_id_still_verify() {
+        let keys = generate_keys().unwrap();
+        let verifier = TokenVerifier::from_pem(&keys.public_pem).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "u1".into(),
+            email: "a@b.c".into(),
+            role: Role::Customer,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            exp: now + 60,
+            jti: "j".into(),
+        };
+        let key = EncodingKey::from_ed_pem(keys.private_pem.as_bytes()).unwrap();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+        assert!(verifier.verify(&token).is_ok());
     }
 
     #[test]
