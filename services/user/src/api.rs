@@ -332,4 +332,14 @@ impl UserService for UserApi {
             user: Some(user_to_proto(&user)),
         }))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_password(
+        &self,
+        _request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        Err(Status::unimplemented(
+            "ChangePassword is not implemented yet",
+        ))
+    }
 }
