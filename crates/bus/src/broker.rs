@@ -2,6 +2,7 @@
 //! asks the broker for a channel, and the first one to find the connection gone reconnects.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lapin::options::ExchangeDeclareOptions;
@@ -41,6 +42,10 @@ pub struct Broker {
     config: Arc<BusConfig>,
     connection: Arc<Mutex<Option<Connection>>>,
     name: String,
+    /// Set once the broker refused this process's user the right to declare the exchange:
+    /// under least privilege (`crate::permissions`) the topology is provisioned by an
+    /// operator, and the process only checks it exists (passive declares) from then on.
+    provisioned: Arc<AtomicBool>,
 }
 
 impl Broker {
@@ -50,6 +55,7 @@ impl Broker {
             config: Arc::new(config),
             connection: Arc::new(Mutex::new(None)),
             name: name.into(),
+            provisioned: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -57,9 +63,37 @@ impl Broker {
         &self.config
     }
 
+    /// Whether the exchange and the durable queues are provisioned by an operator (this
+    /// process's user may not configure them), so they are checked, never declared.
+    pub fn provisioned(&self) -> bool {
+        self.provisioned.load(Ordering::Relaxed)
+    }
+
     /// A fresh channel on a live connection (connecting first if needed), with the exchange
-    /// declared, so callers never publish into a missing exchange.
+    /// declared (or, when the user may not configure it, checked to exist), so callers never
+    /// publish into a missing exchange.
     pub async fn channel(&self) -> Result<Channel, BusError> {
+        let channel = self.open_channel().await?;
+        if self.provisioned() {
+            self.check_exchange(&channel).await?;
+            return Ok(channel);
+        }
+        match self.declare_exchange(&channel).await {
+            Ok(()) => Ok(channel),
+            Err(error) if is_access_refused(&error) => {
+                // The refusal closed the channel; a least-privilege user finds the exchange
+                // provisioned, and only an operator may change its definition.
+                tracing::info!(exchange = %self.config.exchange, "no configure permission on the exchange: using the provisioned topology");
+                self.provisioned.store(true, Ordering::Relaxed);
+                let channel = self.open_channel().await?;
+                self.check_exchange(&channel).await?;
+                Ok(channel)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn open_channel(&self) -> Result<Channel, BusError> {
         let mut guard = self.connection.lock().await;
         let usable = guard
             .as_ref()
@@ -83,28 +117,21 @@ impl Broker {
                 ));
             }
         };
-        let channel = match channel {
-            Ok(channel) => channel,
+        match channel {
+            Ok(channel) => Ok(channel),
             Err(error) => {
                 *guard = None;
-                return Err(error);
+                Err(error)
             }
-        };
-        drop(guard);
-        bounded(
-            "exchange.declare",
-            channel.exchange_declare(
-                self.config.exchange.clone().into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            ),
-        )
-        .await?;
-        Ok(channel)
+        }
+    }
+
+    async fn declare_exchange(&self, channel: &Channel) -> Result<(), BusError> {
+        declare_topic_exchange(channel, &self.config.exchange, false).await
+    }
+
+    async fn check_exchange(&self, channel: &Channel) -> Result<(), BusError> {
+        declare_topic_exchange(channel, &self.config.exchange, true).await
     }
 
     /// Forgets the connection so the next `channel()` reconnects (after a failure).
@@ -138,6 +165,44 @@ pub(crate) async fn bounded<T, E: Into<BusError>>(
     match tokio::time::timeout(BROKER_TIMEOUT, op).await {
         Ok(result) => result.map_err(Into::into),
         Err(_) => Err(BusError::Timeout(what)),
+    }
+}
+
+/// Declares (or with `passive`, only checks) a durable topic exchange.
+pub(crate) async fn declare_topic_exchange(
+    channel: &Channel,
+    name: &str,
+    passive: bool,
+) -> Result<(), BusError> {
+    bounded(
+        "exchange.declare",
+        channel.exchange_declare(
+            name.to_owned().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                passive,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        ),
+    )
+    .await
+}
+
+/// The broker answered 403 ACCESS_REFUSED: the user lacks a permission (a topic or resource
+/// permission of `crate::permissions`), which no retry will change.
+pub fn is_access_refused(error: &BusError) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    match error {
+        BusError::Amqp(error) => match error.kind() {
+            lapin::ErrorKind::ProtocolError(amqp) => matches!(
+                amqp.kind(),
+                AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
+            ),
+            _ => false,
+        },
+        _ => false,
     }
 }
 

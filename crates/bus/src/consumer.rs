@@ -104,7 +104,7 @@ impl QueueSpec {
     }
 
     /// Every distinct back-off a message of this queue can wait: one retry queue each.
-    fn retry_delays(&self) -> Vec<Duration> {
+    pub fn retry_delays(&self) -> Vec<Duration> {
         let mut delays: Vec<Duration> = (0..self.max_attempts.saturating_sub(1))
             .map(|attempt| self.retry_delay_after(attempt))
             .collect();
@@ -127,6 +127,19 @@ impl QueueSpec {
 /// The queue where a message of `queue` waits `delay` before it returns to `queue`.
 pub fn retry_queue(queue: &str, delay: Duration) -> String {
     format!("{queue}.retry.{}ms", delay.as_millis())
+}
+
+/// The queue where a message of `queue` is parked after its last attempt.
+pub fn dead_queue(queue: &str) -> String {
+    format!("{queue}.dead")
+}
+
+/// The topic exchange a consumer re-publishes through to its own retry and dead queues
+/// (bound by their names). Not the default exchange: write access to that one reaches every
+/// queue by name, so a consumer could drop a forged `payment.succeeded` straight into
+/// `order.saga`; here a topic permission limits each user to its own queues' names.
+pub fn retry_exchange(exchange: &str) -> String {
+    format!("{exchange}.retry")
 }
 
 const ATTEMPT_HEADER: &str = "x-shop-attempt";
@@ -177,6 +190,20 @@ pub async fn declare(
         bind(broker, channel, &queue, spec).await?;
         return Ok(queue);
     }
+    if broker.provisioned() {
+        // Least privilege: an operator declared the queues, their retry and dead queues and
+        // the bindings; this user may only consume and forward, so check the queue exists.
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(queue.clone().into(), passive, FieldTable::default())
+            .await?;
+        return Ok(queue);
+    }
+    let retries = retry_exchange(&config.exchange);
+    crate::broker::declare_topic_exchange(channel, &retries, false).await?;
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
@@ -184,6 +211,7 @@ pub async fn declare(
     channel
         .queue_declare(queue.clone().into(), durable, common.clone())
         .await?;
+    let mut parked = Vec::new();
     for delay in spec.retry_delays() {
         let mut retry_args = common.clone();
         retry_args.insert(
@@ -199,14 +227,29 @@ pub async fn declare(
             ShortString::from("x-message-ttl"),
             AMQPValue::LongUInt(ttl_ms),
         );
+        let retry = retry_queue(&queue, delay);
         channel
-            .queue_declare(retry_queue(&queue, delay).into(), durable, retry_args)
+            .queue_declare(retry.clone().into(), durable, retry_args)
+            .await?;
+        parked.push(retry);
+    }
+    let dead = dead_queue(&queue);
+    channel
+        .queue_declare(dead.clone().into(), durable, common)
+        .await?;
+    parked.push(dead);
+    bind(broker, channel, &queue, spec).await?;
+    for name in parked {
+        channel
+            .queue_bind(
+                name.clone().into(),
+                retries.clone().into(),
+                name.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
     }
-    channel
-        .queue_declare(format!("{queue}.dead").into(), durable, common)
-        .await?;
-    bind(broker, channel, &queue, spec).await?;
     Ok(queue)
 }
 
@@ -329,8 +372,18 @@ where
         let channel = channel.clone();
         let queue = queue.clone();
         let spec = spec.clone();
+        let exchange = broker.config().exchange.clone();
         tokio::spawn(async move {
-            if let Err(error) = process(&channel, &queue, &spec, delivery, handler.as_ref()).await {
+            if let Err(error) = process(
+                &channel,
+                &exchange,
+                &queue,
+                &spec,
+                delivery,
+                handler.as_ref(),
+            )
+            .await
+            {
                 // The delivery stays unacked and comes back when the channel closes.
                 tracing::warn!(%error, queue = %queue, "could not settle a delivery");
             }
@@ -342,6 +395,7 @@ where
 
 async fn process<H, Fut>(
     channel: &Channel,
+    exchange: &str,
     queue: &str,
     spec: &QueueSpec,
     delivery: Delivery,
@@ -363,6 +417,7 @@ where
     );
     trace::set_parent(&span, delivery.properties.headers().as_ref());
     let attempt = attempt_of(&delivery);
+    let retries = retry_exchange(exchange);
     let outcome = match envelope::decode(&delivery.data) {
         Ok(envelope) => {
             span.record("messaging.message.id", envelope.event_id.as_str());
@@ -384,6 +439,7 @@ where
                 tracing::warn!(attempt, %reason, delay_ms = delay.as_millis() as u64, "handler failed; will retry");
                 forward(
                     channel,
+                    &retries,
                     &retry_queue(queue, delay),
                     &delivery,
                     attempt + 1,
@@ -396,7 +452,8 @@ where
                 tracing::error!(attempt, %reason, "message parked in the dead-letter queue");
                 forward(
                     channel,
-                    &format!("{queue}.dead"),
+                    &retries,
+                    &dead_queue(queue),
                     &delivery,
                     attempt + 1,
                     &reason,
@@ -412,10 +469,12 @@ where
     .await
 }
 
-/// Re-publishes a delivery to `target` (through the default exchange) with its attempt
-/// count, and waits for the broker's confirm.
+/// Re-publishes a delivery to its queue `target` (through `exchange`, where `target` is
+/// bound by its own name) with its attempt count, and waits for the broker's confirm. An
+/// unroutable copy (binding missing) is an error, so the original stays unacked.
 async fn forward(
     channel: &Channel,
+    exchange: &str,
     target: &str,
     delivery: &Delivery,
     attempt: u32,
@@ -435,9 +494,12 @@ async fn forward(
     let confirmation = crate::broker::bounded("forward", async {
         channel
             .basic_publish(
-                String::new().into(),
+                exchange.to_owned().into(),
                 target.to_owned().into(),
-                BasicPublishOptions::default(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
                 &delivery.data,
                 properties,
             )
@@ -445,8 +507,11 @@ async fn forward(
             .await
     })
     .await?;
-    if let lapin::Confirmation::Nack(_) = confirmation {
-        return Err(BusError::Nacked(target.to_owned()));
+    match confirmation {
+        lapin::Confirmation::Nack(_) => Err(BusError::Nacked(target.to_owned())),
+        lapin::Confirmation::Ack(Some(_)) => {
+            Err(BusError::Nacked(format!("{target} (unroutable)")))
+        }
+        lapin::Confirmation::Ack(None) | lapin::Confirmation::NotRequested => Ok(()),
     }
-    Ok(())
 }

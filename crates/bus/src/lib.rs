@@ -20,6 +20,7 @@ pub mod consumer;
 pub mod envelope;
 pub mod inbox;
 pub mod outbox;
+pub mod permissions;
 pub mod publisher;
 pub mod topology;
 pub mod trace;

@@ -71,3 +71,148 @@ pub async fn ensure_saga(broker: &Broker) {
         tracing::warn!(%error, "saga queues not declared yet; the consumers will retry");
     }
 }
+
+/// A process that talks to the broker, and so a RabbitMQ user of its own (`shop-<name>`):
+/// the least-privilege table ([`crate::permissions`]) is built from what each one consumes
+/// and publishes, so a queue or an event added here is granted to exactly its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Participant {
+    Order,
+    Inventory,
+    Payment,
+    Cart,
+    Product,
+    Bff,
+}
+
+impl Participant {
+    pub const ALL: [Participant; 6] = [
+        Participant::Order,
+        Participant::Inventory,
+        Participant::Payment,
+        Participant::Cart,
+        Participant::Product,
+        Participant::Bff,
+    ];
+
+    /// The service's short name, as in `services/<name>` and the k8s objects.
+    pub fn name(self) -> &'static str {
+        match self {
+            Participant::Order => "order",
+            Participant::Inventory => "inventory",
+            Participant::Payment => "payment",
+            Participant::Cart => "cart",
+            Participant::Product => "product",
+            Participant::Bff => "bff",
+        }
+    }
+
+    /// Its RabbitMQ user.
+    pub fn user(self) -> String {
+        format!("shop-{}", self.name())
+    }
+
+    /// The durable saga queue it consumes (with its retry and dead queues), if any.
+    pub fn saga_queue(self) -> Option<QueueSpec> {
+        match self {
+            Participant::Order => Some(order_saga()),
+            Participant::Inventory => Some(inventory_orders()),
+            Participant::Payment => Some(payment_orders()),
+            Participant::Cart => Some(cart_orders()),
+            Participant::Product | Participant::Bff => None,
+        }
+    }
+
+    /// The prefix of its per-replica queues (`<prefix>.<32 hex>`, exclusive, auto-delete),
+    /// which it declares and binds itself, and the routing keys it binds them to.
+    pub fn per_replica(self) -> Option<(&'static str, &'static [&'static str])> {
+        match self {
+            Participant::Product => Some((PRODUCT_CACHE, &["product.changed"])),
+            Participant::Bff => Some((BFF_FEED, &["order.#", "payment.#"])),
+            _ => None,
+        }
+    }
+
+    /// The routing keys it may publish (DESIGN §5's event catalog).
+    pub fn publishes(self) -> Vec<&'static str> {
+        ALL_ROUTING_KEYS
+            .iter()
+            .filter(|(_, owner)| *owner == self)
+            .map(|(key, _)| *key)
+            .collect()
+    }
+}
+
+/// Product's per-replica cache-invalidation queue prefix (`services/product/src/events.rs`).
+pub const PRODUCT_CACHE: &str = "product.cache";
+/// The BFF's per-replica order feed prefix (`bff/src/feed.rs`).
+pub const BFF_FEED: &str = "bff.feed";
+
+/// Who publishes each event: the payload's one owner. The match is exhaustive, so a new
+/// event does not compile until it has an owner (and so a topic permission).
+pub fn publisher_of(payload: &shop_proto::shop::events::v1::envelope::Payload) -> Participant {
+    use shop_proto::shop::events::v1::envelope::Payload;
+    match payload {
+        Payload::OrderCreated(_)
+        | Payload::OrderPaymentRequested(_)
+        | Payload::OrderConfirmed(_)
+        | Payload::OrderCancelled(_) => Participant::Order,
+        Payload::InventoryReserved(_)
+        | Payload::InventoryRejected(_)
+        | Payload::InventoryReleased(_)
+        | Payload::StockChanged(_) => Participant::Inventory,
+        Payload::PaymentSucceeded(_)
+        | Payload::PaymentFailed(_)
+        | Payload::PaymentRequiresAction(_)
+        | Payload::PaymentRefunded(_) => Participant::Payment,
+        Payload::ProductChanged(_) => Participant::Product,
+    }
+}
+
+/// Every routing key with its publisher; a test checks it against [`publisher_of`] and
+/// [`crate::envelope::routing_key`] for every payload.
+pub const ALL_ROUTING_KEYS: [(&str, Participant); 13] = [
+    ("order.created", Participant::Order),
+    ("order.payment_requested", Participant::Order),
+    ("order.confirmed", Participant::Order),
+    ("order.cancelled", Participant::Order),
+    ("inventory.reserved", Participant::Inventory),
+    ("inventory.rejected", Participant::Inventory),
+    ("inventory.released", Participant::Inventory),
+    ("stock.changed", Participant::Inventory),
+    ("payment.succeeded", Participant::Payment),
+    ("payment.failed", Participant::Payment),
+    ("payment.requires_action", Participant::Payment),
+    ("payment.refunded", Participant::Payment),
+    ("product.changed", Participant::Product),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shop_proto::shop::events::v1::envelope::Payload;
+
+    #[test]
+    fn the_catalog_names_every_event_with_its_publisher() {
+        let all = [
+            Payload::OrderCreated(Default::default()),
+            Payload::OrderPaymentRequested(Default::default()),
+            Payload::OrderConfirmed(Default::default()),
+            Payload::OrderCancelled(Default::default()),
+            Payload::InventoryReserved(Default::default()),
+            Payload::InventoryRejected(Default::default()),
+            Payload::InventoryReleased(Default::default()),
+            Payload::StockChanged(Default::default()),
+            Payload::PaymentSucceeded(Default::default()),
+            Payload::PaymentFailed(Default::default()),
+            Payload::PaymentRequiresAction(Default::default()),
+            Payload::PaymentRefunded(Default::default()),
+            Payload::ProductChanged(Default::default()),
+        ];
+        assert_eq!(all.len(), ALL_ROUTING_KEYS.len());
+        for payload in &all {
+            let entry = (crate::routing_key(payload), publisher_of(payload));
+            assert!(ALL_ROUTING_KEYS.contains(&entry), "{entry:?}");
+        }
+    }
+}

@@ -238,7 +238,7 @@ impl Drop for TestRedis {
 /// A private corner of the RabbitMQ at `SHOP_TEST_AMQP_URL` (default
 /// `amqp://guest:guest@127.0.0.1:5672/%2f`): a unique exchange name and queue prefix, so
 /// tests can share one broker and one vhost. Queues should be declared with an `x-expires`
-/// (they vanish once idle); the exchange is deleted on drop.
+/// (they vanish once idle); the exchange and its retry exchange are deleted on drop.
 pub struct TestAmqp {
     pub url: String,
     pub exchange: String,
@@ -285,12 +285,22 @@ impl Drop for TestAmqp {
             let connection =
                 lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await?;
             let channel = connection.create_channel().await?;
+            let retries = shop_bus::consumer::retry_exchange(&exchange);
             channel
                 .exchange_delete(
                     exchange.into(),
                     lapin::options::ExchangeDeleteOptions::default(),
                 )
                 .await?;
+            // The consumers' retry exchange too (shop_bus::consumer::retry_exchange), on a
+            // channel of its own: a test without consumers has none to delete.
+            let channel = connection.create_channel().await?;
+            let _ = channel
+                .exchange_delete(
+                    retries.into(),
+                    lapin::options::ExchangeDeleteOptions::default(),
+                )
+                .await;
             let _ = connection.close(0, "test done".into()).await;
             Ok(())
         });
