@@ -543,6 +543,44 @@ def check_secrets(docs: list[dict]) -> None:
           "SecretProviderClass; workload identity on every ServiceAccount", problems)
 
 
+def check_rabbitmq_topology(docs: list[dict]) -> None:
+    """The messaging-topology objects (rabbitmq-topology.yaml, generated from crates/bus):
+    every user's credentials Secret is synced from Key Vault with username/password, every
+    Permission/TopicPermission names a User, every object targets the RabbitmqCluster, every
+    saga queue of topology.rs is declared, and each AMQP client Deployment has its own user."""
+    problems = []
+    kinds = ("User", "Permission", "TopicPermission", "Exchange", "Queue", "Binding")
+    topology = [d for d in docs if d.get("apiVersion", "").startswith("rabbitmq.com/") and d["kind"] in kinds]
+    clusters = {d["metadata"]["name"] for d in docs if d["kind"] == "RabbitmqCluster"}
+    users = {d["metadata"]["name"]: d for d in topology if d["kind"] == "User"}
+    synced: dict[str, set[str]] = {}
+    for d in docs:
+        if d["kind"] == "SecretProviderClass":
+            for obj in d["spec"].get("secretObjects", []):
+                synced.setdefault(obj["secretName"], set()).update(item["key"] for item in obj["data"])
+    for d in topology:
+        where = f"{d['kind']}/{d['metadata']['name']}"
+        if d["spec"].get("rabbitmqClusterReference", {}).get("name") not in clusters:
+            problems.append(f"{where}: rabbitmqClusterReference names no RabbitmqCluster")
+        ref = d["spec"].get("userReference", {}).get("name")
+        if d["kind"] in ("Permission", "TopicPermission") and ref not in users:
+            problems.append(f"{where}: userReference {ref!r} is no User")
+    for name, user in users.items():
+        secret = user["spec"].get("importCredentialsSecret", {}).get("name")
+        if not {"username", "password"} <= synced.get(secret, set()):
+            problems.append(f"User/{name}: credentials Secret {secret!r} is not synced (username, password) by a SecretProviderClass")
+    declared = {d["spec"]["name"] for d in topology if d["kind"] == "Queue"}
+    problems += [f"saga queue {q} (topology.rs) has no Queue object" for q in sorted(QUEUES - declared)]
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        env = d["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        if any(e["name"] == "SHOP_AMQP__URL" for e in env) and f"shop-{d['metadata']['name']}" not in users:
+            problems.append(f"{d['metadata']['name']}: talks AMQP but has no RabbitMQ User shop-{d['metadata']['name']}")
+    check(f"k8s aks: RabbitMQ topology ({len(users)} users, {len(declared)} queues): users' Secrets synced "
+          f"from Key Vault, references resolve, every saga queue declared, one user per AMQP client", problems)
+
+
 # ------------------------------------------------------------------------------------------
 # 6. PromQL in alerts and dashboards against the registered metrics
 # ------------------------------------------------------------------------------------------
@@ -731,6 +769,7 @@ def main() -> int:
     if how == "rendered":
         check_workloads("aks", aks, binaries)
         check_secrets(aks)
+        check_rabbitmq_topology(aks)
     check_promql()
     check_grafana()
     check_collectors()

@@ -2,7 +2,8 @@
 # Makes sure the servers shopmesh needs are up (DESIGN.md §8):
 #   MariaDB  127.0.0.1:3306  root, empty password
 #   Redis    127.0.0.1:6379
-#   RabbitMQ 127.0.0.1:5672  guest/guest
+#   RabbitMQ 127.0.0.1:5672  guest/guest, plus one least-privilege user per service
+#            (deploy/rabbitmq/permissions.tsv; passwords in .run/rabbitmq/)
 #   MongoDB  127.0.0.1:27017 -> SecantusDB from the tools venv (scripts/tools.sh), unless
 #            SHOP_MONGODB_URI points at a non-local server
 #
@@ -139,6 +140,57 @@ if command -v rabbitmq-diagnostics >/dev/null; then
 else
   echo "rabbitmq:      note: no rabbitmq-diagnostics installed, checked the port only" >&2
 fi
+
+# --- RabbitMQ users: least privilege --------------------------------------------------
+# One user per service (shop-order, shop-cart, ...) with exactly the permissions and topic
+# permissions of deploy/rabbitmq/permissions.tsv (rendered from crates/bus, the one source;
+# the AKS overlay is rendered from the same table). Passwords are generated once into
+# .run/rabbitmq/<user>.password (mode 600); scripts/up.sh gives each service its own URL.
+# guest stays for the tests' own vhosts and exchanges and for declaring the topology
+# (scripts/up.sh); production has no guest user (deploy/README.md).
+RABBIT_TABLE="$SHOP_ROOT/deploy/rabbitmq/permissions.tsv"
+RABBIT_SECRETS="$SHOP_RUN/rabbitmq"
+rabbit_users() {
+  local user users=()
+  if ! command -v rabbitmqctl >/dev/null || ! rabbitmqctl -q status >/dev/null 2>&1; then
+    say rabbitmq-users "skipped: rabbitmqctl cannot manage the broker here; services will use guest"
+    return 0
+  fi
+  install -d -m 0700 "$RABBIT_SECRETS"
+  mapfile -t users < <(awk -F'\t' '$1 == "permissions" { print $2 }' "$RABBIT_TABLE")
+  for user in "${users[@]}"; do
+    [[ -s "$RABBIT_SECRETS/$user.password" ]] ||
+      (umask 077 && openssl rand -hex 24 >"$RABBIT_SECRETS/$user.password")
+  done
+  # Definitions (with the passwords) go to rabbitmqctl on stdin, never into a file the
+  # broker's own user would have to be able to read.
+  rabbit_definitions() {
+    python3 - "$RABBIT_TABLE" "$RABBIT_SECRETS" <<'PY'
+import json, pathlib, sys
+table, secrets = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+users, permissions, topics = [], [], []
+for line in table.read_text().splitlines():
+    if not line or line.startswith("#"):
+        continue
+    kind, user, a, b, c = line.split("\t")
+    if kind == "permissions":
+        password = (secrets / f"{user}.password").read_text().strip()
+        users.append({"name": user, "password": password, "tags": ""})
+        permissions.append({"user": user, "vhost": "/", "configure": a, "write": b, "read": c})
+    elif kind == "topic":
+        topics.append({"user": user, "vhost": "/", "exchange": a, "write": b, "read": c})
+print(json.dumps({"users": users, "permissions": permissions, "topic_permissions": topics}))
+PY
+  }
+  rabbit_definitions | rabbitmqctl -q import_definitions --format json >/dev/null \
+    || die "rabbitmqctl import_definitions failed for $RABBIT_TABLE"
+  # The import is asynchronous: wait until the last user can log in.
+  user="${users[-1]}"
+  wait_for 20 rabbitmqctl -q authenticate_user "$user" "$(cat "$RABBIT_SECRETS/$user.password")" \
+    || die "RabbitMQ user $user cannot log in after the import"
+  say rabbitmq-users "${#users[@]} service users with least privilege (deploy/rabbitmq/permissions.tsv; passwords in .run/rabbitmq/)"
+}
+rabbit_users
 
 # --- MongoDB stand-in: SecantusDB -------------------------------------------------------
 # uri_is_local URI: every host in a mongodb:// URI is loopback.

@@ -12,6 +12,12 @@
 #   SHOP_STRIPE_BASE_URL / _API_KEY / _WEBHOOK_SECRET / _WEBHOOK_URL   default: the in-repo fake Stripe
 #   SHOP_ONLY                      start only these binaries (space-separated names)
 #   SHOP_PROFILE                   debug (default) or release: which build to run
+#   SHOP_AMQP__URL                 default: each service its own least-privilege RabbitMQ user
+#                                  (shop-<service>, created by scripts/deps.sh, password in
+#                                  .run/rabbitmq/); set it to give every service one URL instead
+#   SHOP_RABBITMQ_ADMIN_URL        default amqp://guest:guest@127.0.0.1:5672/%2f: declares the
+#                                  exchanges, saga queues and bindings (shop-rabbitmq declare),
+#                                  which the service users may not
 # Binaries come from ${CARGO_TARGET_DIR:-target}/$SHOP_PROFILE/.
 set -euo pipefail
 
@@ -63,6 +69,24 @@ export SHOP_STRIPE_API_KEY="${SHOP_STRIPE_API_KEY:-sk_test_shopmesh_dev}"
 export SHOP_STRIPE_WEBHOOK_SECRET="${SHOP_STRIPE_WEBHOOK_SECRET:-whsec_shopmesh_dev}"
 export SHOP_STRIPE_WEBHOOK_URL="${SHOP_STRIPE_WEBHOOK_URL:-http://127.0.0.1:9106/stripe/webhook}"
 
+# --- RabbitMQ: topology by the administrator, one user per service ----------------------
+# The service users of deploy/rabbitmq/permissions.tsv may not declare durable queues, so the
+# saga topology is declared first, as the administrator.
+RABBIT_SECRETS="$SHOP_RUN/rabbitmq"
+if [[ -z "${SHOP_AMQP__URL:-}" ]] && compgen -G "$RABBIT_SECRETS/*.password" >/dev/null; then
+  [[ -x "$BIN_DIR/shop-rabbitmq" ]] || die "$BIN_DIR/shop-rabbitmq not found; run: just build"
+  "$BIN_DIR/shop-rabbitmq" declare "${SHOP_RABBITMQ_ADMIN_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}" >/dev/null \
+    || die "could not declare the RabbitMQ topology (is RabbitMQ up? just deps)"
+  say rabbitmq "topology declared (shop-rabbitmq declare)"
+fi
+# amqp_url NAME: the service's own RabbitMQ URL, empty when it has no user (or the caller
+# set SHOP_AMQP__URL for everyone).
+amqp_url() {
+  local password_file="$RABBIT_SECRETS/$1.password"
+  [[ -z "${SHOP_AMQP__URL:-}" && -s "$password_file" ]] || return 0
+  printf 'amqp://%s:%s@127.0.0.1:5672/%%2f' "$1" "$(cat "$password_file")"
+}
+
 # last_run NAME: the log lines of NAME's most recent start.
 last_run() { tac "$SHOP_LOGS/$1.log" | sed '/^===== .* start .* =====$/q' | tac | tail -n 40; }
 
@@ -92,7 +116,12 @@ for line in "${SERVICES[@]}"; do
   fi
   log="$SHOP_LOGS/$name.log"
   printf '\n===== %s start %s =====\n' "$name" "$(date -Is)" >>"$log"
-  (cd "$SHOP_ROOT" && exec setsid "$bin" >>"$log" 2>&1 </dev/null) &
+  url="$(amqp_url "$name")"
+  (
+    cd "$SHOP_ROOT"
+    [[ -n "$url" ]] && export SHOP_AMQP__URL="$url"
+    exec setsid "$bin" >>"$log" 2>&1 </dev/null
+  ) &
   printf '%s\n' "$!" >"$pidfile"
   say "$name" "started pid $! (log .run/logs/$name.log)"
 done
