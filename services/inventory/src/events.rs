@@ -23,8 +23,19 @@ use crate::domain::{OrderId, RejectionCode, ReleaseReason, ReservationLines, Res
 use crate::reservations;
 use crate::store::{ReservationDoc, Store};
 
+/// Shortens the order's reservation while its payment waits for the customer.
+const PAYMENT_REQUIRES_ACTION: &str = "payment.requires_action";
+
 pub fn queue_spec() -> QueueSpec {
-    shop_bus::topology::inventory_orders()
+    let mut spec = shop_bus::topology::inventory_orders();
+    if !spec
+        .bindings
+        .iter()
+        .any(|key| key == PAYMENT_REQUIRES_ACTION)
+    {
+        spec.bindings.push(PAYMENT_REQUIRES_ACTION.to_owned());
+    }
+    spec
 }
 
 /// What the saga consumer needs besides the store.
@@ -34,6 +45,10 @@ pub struct Reactor {
     pub cache: StockCache,
     pub publisher: Publisher,
     pub reservation_ttl: Duration,
+    /// How long stock stays held once the payment waits for the customer (3-D Secure): an
+    /// order that is never authenticated gives its units back this soon, not after the full
+    /// TTL, so a customer cannot hold stock by starting checkouts they never finish.
+    pub action_reservation_ttl: Duration,
     pub max_lines: usize,
 }
 
@@ -196,6 +211,31 @@ impl Reactor {
                 {
                     Ok(reservation) => self.announce(&reservation).await,
                     Err(error) => outcome(error),
+                }
+            }
+            Some(Payload::PaymentRequiresAction(action)) => {
+                let Ok(order_id) = OrderId::parse(&action.order_id) else {
+                    return Handled::Reject("malformed payment.requires_action".into());
+                };
+                let until = now
+                    + chrono::Duration::from_std(self.action_reservation_ttl)
+                        .unwrap_or(chrono::Duration::MAX);
+                match self
+                    .store
+                    .shorten_reservation(order_id.as_str(), until, now)
+                    .await
+                {
+                    Ok(Some(_)) => {
+                        tracing::info!(
+                            order_id = order_id.as_str(),
+                            expires_at = %until,
+                            "payment awaits the customer: reservation shortened"
+                        );
+                        Handled::Done
+                    }
+                    // Already shorter, or no longer held: the expiry path needs nothing new.
+                    Ok(None) => Handled::Done,
+                    Err(error) => Handled::Retry(format!("shortening the reservation: {error}")),
                 }
             }
             _ => Handled::Done,

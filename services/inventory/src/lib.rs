@@ -44,6 +44,9 @@ pub struct InventoryConfig {
     pub default_reservation_ttl_secs: u64,
     /// Longest TTL a Reserve may ask for (INVALID_ARGUMENT beyond it).
     pub max_reservation_ttl_secs: u64,
+    /// A reservation whose payment waits for the customer (`payment.requires_action`,
+    /// 3-D Secure) ends at most this long after that event (never later than it would).
+    pub action_reservation_ttl_secs: u64,
     /// Most lines one reservation may have.
     pub max_reservation_lines: usize,
     /// Most distinct SKUs one BatchGetStock may ask for.
@@ -68,6 +71,7 @@ impl Default for InventoryConfig {
             jwt_public_key_file: None,
             default_reservation_ttl_secs: 15 * 60,
             max_reservation_ttl_secs: 60 * 60,
+            action_reservation_ttl_secs: 5 * 60,
             max_reservation_lines: 100,
             max_batch_skus: 200,
             sweep_interval_secs: 15,
@@ -88,6 +92,10 @@ impl InventoryConfig {
         anyhow::ensure!(
             self.max_reservation_lines > 0 && self.max_batch_skus > 0,
             "max_reservation_lines and max_batch_skus must be positive"
+        );
+        anyhow::ensure!(
+            self.action_reservation_ttl_secs > 0,
+            "action_reservation_ttl_secs must be positive"
         );
         anyhow::ensure!(
             self.sweep_interval_secs > 0,
@@ -135,6 +143,7 @@ impl App {
             cache: cache.clone(),
             publisher: shop_bus::Publisher::new(broker.clone()),
             reservation_ttl: limits.default_reservation_ttl,
+            action_reservation_ttl: Duration::from_secs(config.action_reservation_ttl_secs),
             max_lines: limits.max_reservation_lines,
         };
         let api = api::InventoryApi::new(store.clone(), cache.clone(), limits);

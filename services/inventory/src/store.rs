@@ -452,6 +452,29 @@ impl Store {
         .await
     }
 
+    /// Brings a RESERVED reservation's expiry forward to `until` if it is later; `None`
+    /// when there is nothing to shorten (not reserved, or it already ends by then). Only the
+    /// expiry changes, so the sweeper's guarded release stays the one way it ends.
+    pub async fn shorten_reservation(
+        &self,
+        order_id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReservationDoc>, StoreError> {
+        Ok(self
+            .reservations
+            .find_one_and_update(
+                doc! {
+                    "_id": order_id,
+                    "status": ReservationStatus::Reserved.as_str(),
+                    "expires_at": { "$gt": bson_time(until) },
+                },
+                doc! { "$set": { "expires_at": bson_time(until), "updated_at": bson_time(now) } },
+            )
+            .return_document(ReturnDocument::After)
+            .await?)
+    }
+
     pub async fn mark_rejected(
         &self,
         order_id: &str,

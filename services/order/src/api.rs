@@ -46,6 +46,9 @@ impl From<SagaError> for ServiceError {
                 reason,
                 message: "a confirmed order can no longer be cancelled".into(),
             },
+            SagaError::Mismatch { order_id, mismatch } => {
+                ServiceError::internal(anyhow::anyhow!("order {order_id}: {mismatch}"))
+            }
             SagaError::Store(error) => error.into(),
         }
     }
@@ -70,12 +73,60 @@ fn upstream(service: &'static str, status: Status) -> ServiceError {
     }
 }
 
+/// What one customer may hold at once: unpaid orders reserve stock, so without caps one
+/// account can take a product off sale (DESIGN §5, issue #10 "stock hoarding").
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Orders PENDING or AWAITING_PAYMENT per user; one more is `TOO_MANY_OPEN_ORDERS`.
+    pub max_open_orders_per_user: i64,
+    /// Units of one SKU in one order; more is `LINE_QUANTITY_LIMIT`.
+    pub max_units_per_sku: i64,
+}
+
 #[derive(Clone)]
 pub struct OrderApi {
     pool: MySqlPool,
     saga: Saga,
     carts: CartServiceClient<TracedChannel>,
     products: ProductServiceClient<TracedChannel>,
+    limits: Limits,
+}
+
+/// Refuses a cart holding more than `max` units of a SKU (summed, should a SKU appear on
+/// several lines). FAILED_PRECONDITION rather than INVALID_ARGUMENT: the quantities are the
+/// cart's, not a field of the request, so the fix is to change the cart and check out again.
+fn check_units_per_sku(quantities: &[(String, i64)], max: i64) -> Result<(), ServiceError> {
+    let mut per_sku: Vec<(&str, i64)> = Vec::new();
+    for (sku, quantity) in quantities {
+        match per_sku.iter_mut().find(|(known, _)| known == sku) {
+            Some((_, units)) => *units = units.saturating_add(*quantity),
+            None => per_sku.push((sku, *quantity)),
+        }
+    }
+    let over: Vec<String> = per_sku
+        .iter()
+        .filter(|(_, units)| *units > max)
+        .map(|(sku, units)| format!("{sku} ({units})"))
+        .collect();
+    if over.is_empty() {
+        return Ok(());
+    }
+    Err(ServiceError::FailedPrecondition {
+        reason: "LINE_QUANTITY_LIMIT",
+        message: format!(
+            "at most {max} units of a product per order; reduce the quantity of {}",
+            over.join(", ")
+        ),
+    })
+}
+
+fn too_many_open_orders(max: i64) -> ServiceError {
+    ServiceError::FailedPrecondition {
+        reason: "TOO_MANY_OPEN_ORDERS",
+        message: format!(
+            "you have {max} unpaid orders; pay or cancel one of them before placing another"
+        ),
+    }
 }
 
 pub fn to_proto(record: &OrderRecord) -> pb::Order {
@@ -185,12 +236,14 @@ impl OrderApi {
         saga: Saga,
         carts: CartServiceClient<TracedChannel>,
         products: ProductServiceClient<TracedChannel>,
+        limits: Limits,
     ) -> Self {
         Self {
             pool,
             saga,
             carts,
             products,
+            limits,
         }
     }
 
@@ -342,6 +395,7 @@ impl OrderService for OrderApi {
             .into_iter()
             .map(|line| (line.sku, line.quantity))
             .collect();
+        check_units_per_sku(&quantities, self.limits.max_units_per_sku)?;
         let (lines, total) = self.price_lines(&quantities).await?;
 
         let now = store::now();
@@ -382,6 +436,27 @@ impl OrderService for OrderApi {
         tracing::Span::current().record("order_id", record.order.id.as_str());
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::internal)?;
+        // The cap is counted and the order inserted while holding the user's checkout lock,
+        // so a burst of parallel checkouts is counted one after another. A retry of an
+        // order that exists (same key) is answered with it, even at the cap.
+        store::lock_user_checkouts(&mut tx, &claims.sub)
+            .await
+            .map_err(ServiceError::from)?;
+        if let Some(existing) = store::by_idempotency_key_in(&mut tx, &claims.sub, &key)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            tx.rollback().await.map_err(ServiceError::internal)?;
+            return replay(existing);
+        }
+        let open = store::count_open(&mut tx, &claims.sub)
+            .await
+            .map_err(ServiceError::from)?;
+        if open >= self.limits.max_open_orders_per_user {
+            tx.rollback().await.map_err(ServiceError::internal)?;
+            tracing::warn!(open, "checkout refused: too many open orders");
+            return Err(too_many_open_orders(self.limits.max_open_orders_per_user).into());
+        }
         match store::insert(&mut tx, &record).await {
             Ok(()) => {}
             Err(StoreError::DuplicateKey) => {

@@ -22,6 +22,12 @@ pub fn queue_spec() -> QueueSpec {
 pub enum SagaError {
     #[error("order {0} not found")]
     NotFound(String),
+    /// A payment event that does not describe this order's payment: never applied.
+    #[error("payment event does not match order {order_id}: {mismatch}")]
+    Mismatch {
+        order_id: String,
+        mismatch: PaymentMismatch,
+    },
     #[error("refused: {0}")]
     Refused(&'static str),
     #[error(transparent)]
@@ -40,6 +46,7 @@ pub struct Saga {
     pool: MySqlPool,
     relay: Relay,
     transitions: prometheus::IntCounterVec,
+    mismatches: prometheus::IntCounterVec,
 }
 
 fn cart_ref(order: &OrderRow) -> Option<ev::CartRef> {
@@ -96,6 +103,7 @@ fn emitted(record: &OrderRecord, emit: Emit) -> Envelope {
             payment_method: order.payment_method.clone(),
             // One payment per order: Payment derives its Stripe idempotency key from this.
             idempotency_seed: order.id.clone(),
+            payment_id: order.payment_id.clone().unwrap_or_default(),
         }),
         Emit::Confirmed => Payload::OrderConfirmed(ev::OrderConfirmed {
             order_id: order.id.clone(),
@@ -123,6 +131,69 @@ struct Incoming {
     input: Input,
     payment_id: Option<String>,
     client_secret: Option<String>,
+    /// What `payment.succeeded` says was captured.
+    amount: Option<shop_proto::shop::common::v1::Money>,
+}
+
+/// Why a payment event was not taken as being about the order's payment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentMismatch {
+    #[error("payment id {got:?}, the order's payment is {expected:?}")]
+    PaymentId { expected: String, got: String },
+    #[error("amount {got} minor units, the order's total is {expected}")]
+    Amount { expected: i64, got: i64 },
+    #[error("currency {got:?}, the order's is {expected:?}")]
+    Currency { expected: String, got: String },
+}
+
+impl PaymentMismatch {
+    /// The `field` label of `shop_order_payment_mismatches_total`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            PaymentMismatch::PaymentId { .. } => "payment_id",
+            PaymentMismatch::Amount { .. } => "amount",
+            PaymentMismatch::Currency { .. } => "currency",
+        }
+    }
+}
+
+/// Checks a payment event against the order it names. Only Payment may move an order's
+/// payment, and only for the payment Order asked for: the payment id must be the one Order
+/// chose (sent in `order.payment_requested`), and a capture must be of the order's total in
+/// its currency. An order from before Order chose ids (none recorded yet) is checked on the
+/// amount only.
+pub fn check_payment(
+    order: &OrderRow,
+    payment_id: Option<&str>,
+    amount: Option<&shop_proto::shop::common::v1::Money>,
+    input: Input,
+) -> Result<(), PaymentMismatch> {
+    if let (Some(expected), Some(got)) = (order.payment_id.as_deref(), payment_id)
+        && expected != got
+    {
+        return Err(PaymentMismatch::PaymentId {
+            expected: expected.to_owned(),
+            got: got.to_owned(),
+        });
+    }
+    if input == Input::PaymentSucceeded {
+        let (got_amount, got_currency) = amount.map_or((0, ""), |money| {
+            (money.amount_minor, money.currency.as_str())
+        });
+        if got_currency != order.currency {
+            return Err(PaymentMismatch::Currency {
+                expected: order.currency.clone(),
+                got: got_currency.to_owned(),
+            });
+        }
+        if got_amount != order.total_minor {
+            return Err(PaymentMismatch::Amount {
+                expected: order.total_minor,
+                got: got_amount,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn interpret(envelope: &Envelope) -> Option<Incoming> {
@@ -131,6 +202,7 @@ fn interpret(envelope: &Envelope) -> Option<Incoming> {
         input,
         payment_id: None,
         client_secret: None,
+        amount: None,
     };
     match envelope.payload.as_ref()? {
         Payload::InventoryReserved(e) => Some(incoming(&e.order_id, Input::StockReserved)),
@@ -140,6 +212,7 @@ fn interpret(envelope: &Envelope) -> Option<Incoming> {
         }
         Payload::PaymentSucceeded(e) => Some(Incoming {
             payment_id: Some(e.payment_id.clone()),
+            amount: Some(e.amount.clone().unwrap_or_default()),
             ..incoming(&e.order_id, Input::PaymentSucceeded)
         }),
         Payload::PaymentFailed(e) => Some(Incoming {
@@ -176,10 +249,20 @@ impl Saga {
             &["status", "reason"],
         )?;
         registry.register(Box::new(transitions.clone()))?;
+        let mismatches = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "order_payment_mismatches_total",
+                "Payment events refused because they do not match the order's payment, by \
+                 the field that differed (a forged or misrouted event: investigate any)",
+            ),
+            &["field"],
+        )?;
+        registry.register(Box::new(mismatches.clone()))?;
         Ok(Self {
             pool,
             relay,
             transitions,
+            mismatches,
         })
     }
 
@@ -197,6 +280,20 @@ impl Saga {
         inbox_event: Option<&str>,
         note: impl FnOnce(&mut OrderRow),
     ) -> Result<OrderRecord, SagaError> {
+        self.apply_checked(order_id, input, inbox_event, |_| Ok(()), note)
+            .await
+    }
+
+    /// [`Saga::apply`], refusing the input unless `check` accepts the locked order (so the
+    /// check sees the state the input would change, not an earlier one).
+    async fn apply_checked(
+        &self,
+        order_id: &str,
+        input: Input,
+        inbox_event: Option<&str>,
+        check: impl FnOnce(&OrderRow) -> Result<(), PaymentMismatch>,
+        note: impl FnOnce(&mut OrderRow),
+    ) -> Result<OrderRecord, SagaError> {
         let mut tx = self.pool.begin().await?;
         let first = match inbox_event {
             Some(event_id) => inbox::first_delivery(&mut tx, CONSUMER, event_id).await?,
@@ -209,6 +306,13 @@ impl Saga {
             tx.rollback().await?;
             return Ok(record);
         }
+        if let Err(mismatch) = check(&record.order) {
+            tx.rollback().await?;
+            return Err(SagaError::Mismatch {
+                order_id: order_id.to_owned(),
+                mismatch,
+            });
+        }
         let from = Status::parse(&record.order.status).unwrap_or(Status::Pending);
         match crate::domain::decide(from, input) {
             Decision::Apply {
@@ -219,6 +323,11 @@ impl Saga {
                 record.order.status = status.as_str().to_owned();
                 if let Some(reason) = cancel_reason {
                     record.order.cancel_reason = Some(reason.as_str().to_owned());
+                }
+                if emit == Some(Emit::PaymentRequested) && record.order.payment_id.is_none() {
+                    // Chosen here and sent to Payment, so a `payment.succeeded` with any
+                    // other id cannot confirm the order (see `check_payment`).
+                    record.order.payment_id = Some(uuid::Uuid::now_v7().to_string());
                 }
                 note(&mut record.order);
                 store::save_state(&mut tx, &mut record.order).await?;
@@ -257,25 +366,51 @@ impl Saga {
             input,
             payment_id,
             client_secret,
+            amount,
         } = incoming;
         let result = self
-            .apply(&order_id, input, Some(&envelope.event_id), |order| {
-                if let Some(payment_id) = payment_id.filter(|id| !id.is_empty()) {
-                    order.payment_id = Some(payment_id);
-                }
-                match input {
-                    Input::PaymentRequiresAction => order.payment_client_secret = client_secret,
-                    Input::PaymentSucceeded | Input::PaymentFailed { .. } => {
-                        order.payment_client_secret = None;
+            .apply_checked(
+                &order_id,
+                input,
+                Some(&envelope.event_id),
+                |order| check_payment(order, payment_id.as_deref(), amount.as_ref(), input),
+                |order| {
+                    // Only an order from before Order chose payment ids learns it here.
+                    if order.payment_id.is_none() {
+                        order.payment_id = payment_id.clone().filter(|id| !id.is_empty());
                     }
-                    _ => {}
-                }
-            })
+                    match input {
+                        Input::PaymentRequiresAction => {
+                            order.payment_client_secret = client_secret;
+                        }
+                        Input::PaymentSucceeded | Input::PaymentFailed { .. } => {
+                            order.payment_client_secret = None;
+                        }
+                        _ => {}
+                    }
+                },
+            )
             .await;
         match result {
             Ok(_) => Handled::Done,
             Err(SagaError::NotFound(id)) => Handled::Reject(format!("unknown order {id}")),
             Err(SagaError::Refused(reason)) => Handled::Reject(reason.to_owned()),
+            // Parked in the dead-letter queue with the reason, never retried: the same event
+            // would mismatch again. The order stays as it is.
+            Err(SagaError::Mismatch { order_id, mismatch }) => {
+                self.mismatches.with_label_values(&[mismatch.field()]).inc();
+                tracing::error!(
+                    %order_id,
+                    event_id = %envelope.event_id,
+                    event_type = %envelope.r#type,
+                    %mismatch,
+                    "payment event does not match the order: refused, not applied"
+                );
+                Handled::Reject(format!(
+                    "{} for order {order_id} refused: {mismatch}",
+                    envelope.r#type
+                ))
+            }
             Err(SagaError::Store(error)) => Handled::Retry(error.to_string()),
         }
     }

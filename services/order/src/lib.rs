@@ -48,6 +48,11 @@ pub struct OrderConfig {
     pub unfinished_timeout_secs: u64,
     /// How often unfinished orders are looked for.
     pub sweep_interval_secs: u64,
+    /// Unpaid (PENDING or AWAITING_PAYMENT) orders one user may have at once: each holds
+    /// stock, so more is refused (`TOO_MANY_OPEN_ORDERS`).
+    pub max_open_orders_per_user: u32,
+    /// Units of one SKU one order may hold (`LINE_QUANTITY_LIMIT` beyond).
+    pub max_units_per_sku: u32,
 }
 
 impl Default for OrderConfig {
@@ -65,6 +70,8 @@ impl Default for OrderConfig {
             jwt_public_key_file: None,
             unfinished_timeout_secs: 20 * 60,
             sweep_interval_secs: 30,
+            max_open_orders_per_user: 3,
+            max_units_per_sku: 10,
         }
     }
 }
@@ -110,7 +117,11 @@ impl App {
             &config.product_url,
             deadline,
         )?);
-        let api = api::OrderApi::new(pool.clone(), saga.clone(), carts, products);
+        let limits = api::Limits {
+            max_open_orders_per_user: i64::from(config.max_open_orders_per_user.max(1)),
+            max_units_per_sku: i64::from(config.max_units_per_sku.max(1)),
+        };
+        let api = api::OrderApi::new(pool.clone(), saga.clone(), carts, products, limits);
         let host = host
             .with_token_verifier(verifier)
             .add_service(OrderServiceServer::new(api));

@@ -168,6 +168,51 @@ pub async fn by_idempotency_key(
     with_lines(&mut conn, order).await
 }
 
+/// Serialises `user_id`'s checkouts until the transaction ends (the row is created on the
+/// first one), so a count of their orders stays true until the new order is inserted.
+pub async fn lock_user_checkouts(
+    tx: &mut MySqlConnection,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO checkout_locks (user_id, locked_at) VALUES (?, ?) \
+         ON DUPLICATE KEY UPDATE locked_at = VALUES(locked_at)",
+    )
+    .bind(user_id)
+    .bind(now())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The user's orders not yet paid nor cancelled (PENDING or AWAITING_PAYMENT).
+pub async fn count_open(tx: &mut MySqlConnection, user_id: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM orders WHERE user_id = ? \
+         AND status IN ('PENDING', 'AWAITING_PAYMENT')",
+    )
+    .bind(user_id)
+    .fetch_one(tx)
+    .await?)
+}
+
+/// [`by_idempotency_key`] inside a transaction (after [`lock_user_checkouts`], it sees
+/// what a concurrent checkout with the same key committed).
+pub async fn by_idempotency_key_in(
+    tx: &mut MySqlConnection,
+    user_id: &str,
+    key: &str,
+) -> Result<Option<OrderRecord>, StoreError> {
+    let order = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE user_id = ? AND idempotency_key = ?"
+    ))
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    with_lines(tx, order).await
+}
+
 /// Reads the order and locks it until the transaction ends, so concurrent events and RPCs
 /// on one order apply one after another.
 pub async fn lock(tx: &mut MySqlConnection, id: &str) -> Result<Option<OrderRecord>, StoreError> {

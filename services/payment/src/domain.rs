@@ -425,6 +425,9 @@ pub struct ChargeRequest {
     pub user_id: String,
     pub amount: Money,
     pub payment_method: String,
+    /// The id Order chose for this payment and will check `payment.succeeded` against;
+    /// `None` from an Order that predates the field (Payment then picks one).
+    pub payment_id: Option<String>,
 }
 
 impl ChargeRequest {
@@ -440,11 +443,17 @@ impl ChargeRequest {
             .map_err(|e| format!("amount: {e}"))?;
         let payment_method = parse_payment_method(&event.payment_method)
             .map_err(|e| format!("payment_method {e}"))?;
+        let payment_id = if event.payment_id.trim().is_empty() {
+            None
+        } else {
+            Some(parse_payment_id(&event.payment_id).map_err(|e| format!("payment_id {e}"))?)
+        };
         Ok(ChargeRequest {
             order_id,
             user_id: user_id.to_owned(),
             amount,
             payment_method,
+            payment_id,
         })
     }
 }
@@ -744,10 +753,24 @@ mod tests {
             }),
             payment_method: "pm_card_visa".into(),
             idempotency_seed: String::new(),
+            payment_id: String::new(),
         };
         let parsed = ChargeRequest::parse(&good).unwrap();
         assert_eq!(parsed.order_id, "0190a0a0-0000-7000-8000-000000000001");
         assert_eq!(parsed.amount.amount_minor(), 1250);
+        assert_eq!(
+            parsed.payment_id, None,
+            "an older Order leaves the id to Payment"
+        );
+        let chosen = ChargeRequest::parse(&ev::OrderPaymentRequested {
+            payment_id: "0190A0A0-0000-7000-8000-0000000000FF".into(),
+            ..good.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            chosen.payment_id.as_deref(),
+            Some("0190a0a0-0000-7000-8000-0000000000ff")
+        );
 
         let bad = |change: fn(&mut ev::OrderPaymentRequested)| {
             let mut event = good.clone();
@@ -760,5 +783,6 @@ mod tests {
         assert!(bad(|e| e.amount.as_mut().unwrap().amount_minor = 0).starts_with("amount"));
         assert!(bad(|e| e.amount.as_mut().unwrap().currency = "eur".into()).starts_with("amount"));
         assert!(bad(|e| e.payment_method = "card".into()).starts_with("payment_method"));
+        assert!(bad(|e| e.payment_id = "pay-1".into()).starts_with("payment_id"));
     }
 }

@@ -293,7 +293,11 @@ impl Saga {
         let request = ChargeRequest::parse(event).map_err(SagaError::Invalid)?;
         let now = store::now();
         let fresh = PaymentRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            // Order checks `payment.succeeded` against the id it chose.
+            id: request
+                .payment_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
             order_id: request.order_id.clone(),
             user_id: request.user_id.clone(),
             amount_minor: request.amount.amount_minor(),
@@ -318,7 +322,8 @@ impl Saga {
             .await?
             .ok_or_else(|| SagaError::Invalid("payment row vanished".into()))?;
         tx.commit().await?;
-        let created = row.id == fresh.id;
+        // The id alone no longer tells (Order chooses it, so every delivery brings the same).
+        let created = row.id == fresh.id && row.created_at == fresh.created_at;
         tracing::Span::current().record("payment_id", row.id.as_str());
         if !created
             && row.status != Status::Cancelled.as_str()

@@ -40,6 +40,8 @@ pub const PLACEHOLDER_WEBHOOK_SECRET: &str = "whsec_shopmesh_dev";
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PaymentConfig {
+    /// `SHOP_ENV`: in production the development Stripe credentials refuse to start.
+    pub env: shop_kit::config::Environment,
     pub grpc_addr: SocketAddr,
     /// Also serves `POST /stripe/webhook`.
     pub admin_addr: SocketAddr,
@@ -65,6 +67,7 @@ pub struct PaymentConfig {
 impl Default for PaymentConfig {
     fn default() -> Self {
         Self {
+            env: shop_kit::config::Environment::default(),
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50056)),
             admin_addr: SocketAddr::from(([0, 0, 0, 0], 9106)),
             database_url: "mysql://root@127.0.0.1:3306/shop_payment".into(),
@@ -86,6 +89,18 @@ impl PaymentConfig {
     /// Refuses settings that would fail on the first payment rather than at start-up: a
     /// missing or development credential against the real Stripe, a malformed key.
     fn check_stripe(&self) -> anyhow::Result<()> {
+        // A fake Stripe at a custom base URL accepts the placeholders, so the check below
+        // would let them through; production must never run on them, whatever the URL.
+        self.env.refuse_dev_defaults(&[
+            (
+                "SHOP_STRIPE_API_KEY",
+                self.stripe_api_key.trim() == PLACEHOLDER_API_KEY,
+            ),
+            (
+                "SHOP_STRIPE_WEBHOOK_SECRET",
+                self.stripe_webhook_secret.trim() == PLACEHOLDER_WEBHOOK_SECRET,
+            ),
+        ])?;
         let key = self.stripe_api_key.trim();
         if !(key.starts_with("sk_") || key.starts_with("rk_")) {
             anyhow::bail!("SHOP_STRIPE_API_KEY must be a Stripe secret key (sk_... or rk_...)");
@@ -282,6 +297,47 @@ mod tests {
                 .check_stripe()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn production_refuses_the_development_stripe_credentials_even_against_a_fake() {
+        let fake = "http://127.0.0.1:12111/";
+        let production = |key: &str, secret: &str| PaymentConfig {
+            env: shop_kit::config::Environment::production(),
+            ..config(fake, key, secret)
+        };
+        let error = production(PLACEHOLDER_API_KEY, PLACEHOLDER_WEBHOOK_SECRET)
+            .check_stripe()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("SHOP_STRIPE_API_KEY") && error.contains("SHOP_STRIPE_WEBHOOK_SECRET"),
+            "{error}"
+        );
+        let error = production("sk_live_x", PLACEHOLDER_WEBHOOK_SECRET)
+            .check_stripe()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("SHOP_STRIPE_WEBHOOK_SECRET") && !error.contains("SHOP_STRIPE_API_KEY"),
+            "{error}"
+        );
+        assert!(
+            production(PLACEHOLDER_API_KEY, "whsec_real")
+                .check_stripe()
+                .is_err()
+        );
+        assert!(production("sk_live_x", "whsec_real").check_stripe().is_ok());
+        // Development keeps working against the fake with the placeholders.
+        assert!(
+            config(fake, PLACEHOLDER_API_KEY, PLACEHOLDER_WEBHOOK_SECRET)
+                .check_stripe()
+                .is_ok()
+        );
+        let vars = [("SHOP_ENV".to_owned(), "production".to_owned())];
+        let loaded: PaymentConfig =
+            shop_kit::config::load_from(std::path::Path::new("/nonexistent.toml"), vars).unwrap();
+        assert!(loaded.env.is_production());
     }
 
     #[test]

@@ -70,6 +70,8 @@ fn url(service: &RunningService) -> String {
 pub struct Options {
     /// How long Inventory holds stock for an unpaid order.
     pub reservation_ttl_secs: u64,
+    /// How long Inventory holds stock once a payment waits for 3-D Secure.
+    pub action_reservation_ttl_secs: u64,
     /// How often Inventory looks for expired reservations.
     pub sweep_interval_secs: u64,
     /// Order's own timeout for orders that never finish, and how often it looks.
@@ -81,6 +83,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             reservation_ttl_secs: 15 * 60,
+            action_reservation_ttl_secs: 5 * 60,
             sweep_interval_secs: 15,
             order_timeout_secs: 20 * 60,
             order_sweep_secs: 30,
@@ -120,6 +123,7 @@ impl System {
             jwt_public_key_pem: public_pem.clone(),
             amqp: backends.bus_config(),
             default_reservation_ttl_secs: options.reservation_ttl_secs,
+            action_reservation_ttl_secs: options.action_reservation_ttl_secs,
             sweep_interval_secs: options.sweep_interval_secs,
             ..Default::default()
         })

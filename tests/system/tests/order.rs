@@ -295,3 +295,134 @@ async fn a_customer_cancels_an_unpaid_order_once() {
         "cancelling twice announces once"
     );
 }
+
+/// The ErrorInfo reason of a refusal.
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_fourth_unpaid_order_is_refused_until_one_is_cancelled() {
+    let system = System::start().await.unwrap();
+    product(&system, "MUG-5", 1000, 100).await;
+    let ann = Customer::new();
+    add(&system, &ann, "MUG-5", 1).await;
+    let mut orders = system.orders().await.unwrap();
+    let mut placed = Vec::new();
+    for i in 0..3 {
+        // 3-D Secure is never completed: every order stays unpaid, holding its unit.
+        let order = orders
+            .place_order(ann.checkout(&format!("k{i}"), "pm_card_threeDSecure2Required"))
+            .await
+            .unwrap()
+            .into_inner()
+            .order
+            .unwrap();
+        placed.push(order.id);
+    }
+    let refused = orders
+        .place_order(ann.checkout("k3", "pm_card_threeDSecure2Required"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused), "TOO_MANY_OPEN_ORDERS");
+    assert!(refused.message().contains("unpaid orders"), "{refused:?}");
+
+    // A retry of an order that exists is still answered with that order.
+    let replay = orders
+        .place_order(ann.checkout("k1", "pm_card_threeDSecure2Required"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(replay.id, placed[1]);
+    // Another customer is not affected.
+    let bob = Customer::new();
+    add(&system, &bob, "MUG-5", 1).await;
+    orders.place_order(place(&bob, "k0")).await.unwrap();
+
+    orders
+        .cancel_order(with_token(
+            pb::CancelOrderRequest {
+                id: placed[0].clone(),
+                reason: String::new(),
+            },
+            &ann.token,
+        ))
+        .await
+        .unwrap();
+    orders
+        .place_order(ann.checkout("k3", "pm_card_threeDSecure2Required"))
+        .await
+        .expect("one unpaid order fewer makes room for another");
+}
+
+#[tokio::test]
+async fn a_burst_of_parallel_checkouts_by_one_user_stops_at_the_cap() {
+    let system = System::start().await.unwrap();
+    product(&system, "MUG-6", 1000, 100).await;
+    let ann = Customer::new();
+    add(&system, &ann, "MUG-6", 1).await;
+    let orders = system.orders().await.unwrap();
+    let results = futures::future::join_all((0..8).map(|i| {
+        let mut orders = orders.clone();
+        let request = ann.checkout(&format!("burst-{i}"), "pm_card_threeDSecure2Required");
+        async move { orders.place_order(request).await }
+    }))
+    .await;
+    let mut placed = 0;
+    for result in results {
+        match result {
+            Ok(_) => placed += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert_eq!(reason(&status), "TOO_MANY_OPEN_ORDERS");
+            }
+        }
+    }
+    assert_eq!(placed, 3, "exactly the cap passes");
+    let listed = system
+        .orders()
+        .await
+        .unwrap()
+        .list_orders(with_token(pb::ListOrdersRequest::default(), &ann.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    assert_eq!(listed.len(), 3);
+}
+
+#[tokio::test]
+async fn more_units_of_a_product_than_an_order_may_hold_are_refused() {
+    let system = System::start().await.unwrap();
+    product(&system, "MUG-7", 1000, 100).await;
+    product(&system, "PAN-7", 3000, 100).await;
+    let ann = Customer::new();
+    add(&system, &ann, "PAN-7", 1).await;
+    add(&system, &ann, "MUG-7", 11).await;
+    let mut orders = system.orders().await.unwrap();
+    let refused = orders.place_order(place(&ann, "k")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused), "LINE_QUANTITY_LIMIT");
+    assert!(refused.message().contains("MUG-7 (11)"), "{refused:?}");
+    assert!(!refused.message().contains("PAN-7"), "{refused:?}");
+    let listed = orders
+        .list_orders(with_token(pb::ListOrdersRequest::default(), &ann.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    assert!(listed.is_empty(), "nothing was placed");
+    assert_eq!(system.stock("MUG-7").await.unwrap(), (100, 0, 100));
+
+    // At the cap is fine.
+    let bob = Customer::new();
+    add(&system, &bob, "MUG-7", 10).await;
+    orders.place_order(place(&bob, "k")).await.unwrap();
+}

@@ -597,3 +597,131 @@ async fn an_order_that_never_finishes_is_timed_out_by_order_itself() {
     .await
     .unwrap();
 }
+
+/// The `shop_order_payment_mismatches_total{field}` sample, 0 before the first.
+async fn payment_mismatches(system: &System, field: &str) -> u64 {
+    let (_, metrics) = shop_testkit::http_get(system.order.admin_addr, "/metrics")
+        .await
+        .expect("order metrics");
+    let label = format!("field=\"{field}\"");
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("shop_order_payment_mismatches_total{"))
+        .find(|line| line.contains(&label))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_payment_succeeded_that_does_not_match_the_order_never_confirms_it() {
+    use shop_proto::shop::common::v1::Money;
+    use shop_proto::shop::events::v1::{self as ev, envelope::Payload};
+
+    let system = System::start().await.unwrap();
+    system.stock_product("SAFE-1", 7000, 2).await.unwrap();
+    let ann = Customer::new();
+    let (order, intent_id) = awaiting_authentication(&system, &ann, "SAFE-1", 1).await;
+    let waiting = order_when(&system, &ann.token, &order.id, "a payment id", |o| {
+        !o.payment_id.is_empty()
+    })
+    .await
+    .unwrap();
+    let genuine_id = waiting.payment_id.clone();
+
+    let forger = shop_bus::Publisher::new(system.broker("forger"));
+    let forged = |payment_id: &str, amount_minor: i64, currency: &str| {
+        shop_bus::new_event(
+            payment_id,
+            Payload::PaymentSucceeded(ev::PaymentSucceeded {
+                order_id: order.id.clone(),
+                payment_id: payment_id.to_owned(),
+                amount: Some(Money {
+                    amount_minor,
+                    currency: currency.to_owned(),
+                }),
+                provider_payment_intent_id: "pi_forged".into(),
+            }),
+        )
+    };
+    let someone_elses = uuid::Uuid::now_v7().to_string();
+    for (field, event) in [
+        ("amount", forged(&genuine_id, 1, "EUR")),
+        ("currency", forged(&genuine_id, 7000, "USD")),
+        ("payment_id", forged(&someone_elses, 7000, "EUR")),
+    ] {
+        forger.publish(&event).await.unwrap();
+        // Refused and counted, or (the bug) applied: whichever shows first.
+        let order_now = shop_testkit::wait_until(
+            Duration::from_secs(20),
+            &format!("the forged event ({field}) handled"),
+            || async {
+                let current = order_when(&system, &ann.token, &order.id, "read", |_| true)
+                    .await
+                    .ok()?;
+                (payment_mismatches(&system, field).await == 1
+                    || status(&current) != OrderStatus::AwaitingPayment)
+                    .then_some(current)
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            status(&order_now),
+            OrderStatus::AwaitingPayment,
+            "a payment.succeeded with the wrong {field} moved the order"
+        );
+        assert_eq!(order_now.payment_id, genuine_id);
+    }
+
+    // The genuine payment still confirms it.
+    system
+        .stripe
+        .authenticate(&intent_id, shop_stripe_fake::AuthenticationOutcome::Succeed)
+        .unwrap();
+    let confirmed = order_when(&system, &ann.token, &order.id, "confirmed", |o| {
+        status(o) == OrderStatus::Confirmed
+    })
+    .await
+    .unwrap();
+    assert_eq!(confirmed.payment_id, genuine_id);
+    assert_eq!(succeeded_intents(&system, &order.id), 1);
+}
+
+#[tokio::test]
+async fn a_reservation_awaiting_3d_secure_expires_at_the_shorter_ttl() {
+    // The full TTL (15 min) would outlast the test many times over; the one for a payment
+    // that waits for the customer is 1 s here.
+    let system = System::start_with(Options {
+        action_reservation_ttl_secs: 1,
+        sweep_interval_secs: 1,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    system.stock_product("DRONE-1", 30000, 2).await.unwrap();
+    let ann = Customer::new();
+    system.add_to_cart(&ann, "DRONE-1", 1).await.unwrap();
+    let order = system
+        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
+        .await
+        .unwrap();
+    let cancelled = order_when(
+        &system,
+        &ann.token,
+        &order.id,
+        "the order cancelled by the shortened expiry",
+        |o| status(o) == OrderStatus::Cancelled,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        cancelled.cancel_reason,
+        CancelReason::ReservationExpired as i32
+    );
+    shop_testkit::wait_until(Duration::from_secs(10), "stock back", || async {
+        (system.stock("DRONE-1").await.ok()? == (2, 0, 2)).then_some(())
+    })
+    .await
+    .unwrap();
+}

@@ -72,6 +72,7 @@ pub fn payment_requested(
             }),
             payment_method: method.to_owned(),
             idempotency_seed: order_id.to_owned(),
+            payment_id: String::new(),
         }),
     )
 }
@@ -174,6 +175,7 @@ impl Harness {
             None => self.fake.base_url(),
         };
         PaymentConfig {
+            env: Default::default(),
             grpc_addr: any_port(),
             admin_addr: any_port(),
             database_url: self.mysql.url.clone(),
