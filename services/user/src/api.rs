@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::Utc;
 use shop_kit::auth::{self, Role, TokenSigner};
 use shop_kit::{FieldViolations, ServiceError};
@@ -13,13 +11,16 @@ use shop_proto::shop::user::v1::{self as pb, user_service_server::UserService};
 use sqlx::MySqlPool;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{self, DisplayName, Email, Password, RefreshToken};
+use crate::domain::{self, DisplayName, Email, Password, PasswordAttempt, RefreshToken};
+use crate::hashing::PasswordHashing;
 use crate::store::{self, NewRefreshToken, NewUser, StoreError, UserRow};
+use crate::throttle::LoginThrottle;
 
 /// The same answer for an unknown email and a wrong password, so the API cannot be used to
 /// find out who has an account.
 const BAD_CREDENTIALS: &str = "invalid email or password";
 const BAD_REFRESH_TOKEN: &str = "invalid or expired refresh token";
+const NOT_CURRENT_PASSWORD: &str = "is not your current password";
 
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
@@ -38,39 +39,25 @@ pub struct UserApi {
     inner: Arc<Inner>,
 }
 
+/// What the API is built from (see `App::build`).
+pub struct Settings {
+    pub pool: MySqlPool,
+    pub signer: TokenSigner,
+    pub refresh_ttl: Duration,
+    pub hashing: PasswordHashing,
+    pub throttle: LoginThrottle,
+}
+
 struct Inner {
     pool: MySqlPool,
     signer: TokenSigner,
     refresh_ttl: Duration,
+    /// Every argon2 hash and verification goes through it.
+    hashing: PasswordHashing,
+    throttle: LoginThrottle,
     /// A real argon2 hash of a random password: logins for unknown emails verify against it,
     /// so they take as long as logins with a wrong password.
     dummy_hash: String,
-}
-
-/// Argon2id with the OWASP-recommended parameters (19 MiB, 2 passes, 1 lane), the crate's
-/// defaults. Runs on the blocking pool: a hash takes tens of milliseconds of CPU.
-async fn hash_password(password: Password) -> Result<String, ServiceError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| ServiceError::internal(anyhow::anyhow!("argon2: {e}")))
-    })
-    .await
-    .map_err(ServiceError::internal)?
-}
-
-async fn verify_password(password: String, hash: String) -> Result<bool, ServiceError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash)
-            .map_err(|e| ServiceError::internal(anyhow::anyhow!("stored hash: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(ServiceError::internal)?
 }
 
 fn user_to_proto(user: &UserRow) -> pb::User {
@@ -87,34 +74,63 @@ fn user_to_proto(user: &UserRow) -> pb::User {
 }
 
 impl UserApi {
-    pub async fn new(
-        pool: MySqlPool,
-        signer: TokenSigner,
-        refresh_ttl: Duration,
-    ) -> Result<Self, ServiceError> {
+    pub async fn new(settings: Settings) -> Result<Self, ServiceError> {
         let random = RefreshToken::generate();
-        let dummy = Password::parse(random.as_str().to_owned(), None)
-            .map_err(|e| ServiceError::internal(anyhow::anyhow!("dummy password: {e}")))?;
-        let dummy_hash = hash_password(dummy).await?;
+        let (dummy_hash, _) = settings
+            .hashing
+            .acquire()
+            .await?
+            .hash(random.as_str().to_owned())
+            .await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                pool,
-                signer,
-                refresh_ttl,
+                pool: settings.pool,
+                signer: settings.signer,
+                refresh_ttl: settings.refresh_ttl,
+                hashing: settings.hashing,
+                throttle: settings.throttle,
                 dummy_hash,
             }),
         })
     }
 
-    /// Creates or promotes the configured first admin, so a fresh system can be operated.
+    /// Creates the configured first admin when no account has that email, so a fresh
+    /// system can be operated. Never promotes an existing account: whoever registered the
+    /// address first (perhaps before the operator configured it) must not become an admin
+    /// by a restart.
     pub async fn bootstrap_admin(&self, email: &str, password: &str) -> Result<(), ServiceError> {
         let email = Email::parse(email)
             .map_err(|e| ServiceError::invalid("bootstrap_admin_email", e.to_string()))?;
         let password = Password::parse(password.to_owned(), Some(&email))
             .map_err(|e| ServiceError::invalid("bootstrap_admin_password", e.to_string()))?;
-        let hash = hash_password(password).await?;
-        store::ensure_admin(&self.inner.pool, email.as_str(), "Administrator", &hash).await?;
-        tracing::info!(email = %email, "bootstrap admin ensured");
+        let existing = match store::find_by_email(&self.inner.pool, email.as_str()).await? {
+            Some(existing) => Some(existing),
+            None => {
+                let (hash, _) = self
+                    .inner
+                    .hashing
+                    .acquire()
+                    .await?
+                    .hash(password.expose().to_owned())
+                    .await?;
+                store::create_admin_unless_exists(
+                    &self.inner.pool,
+                    email.as_str(),
+                    "Administrator",
+                    &hash,
+                )
+                .await?
+            }
+        };
+        match existing {
+            None => tracing::info!(email = %email, "bootstrap admin created"),
+            Some(user) if user.role() == Role::Admin => {
+                tracing::info!(email = %email, "bootstrap admin already exists");
+            }
+            Some(user) => tracing::warn!(email = %email, user_id = %user.id,
+                "bootstrap admin email belongs to an existing non-admin account; \
+                 it is NOT promoted (promote it deliberately, or configure another email)"),
+        }
         Ok(())
     }
 
@@ -180,7 +196,14 @@ impl UserService for UserApi {
             return Err(ServiceError::internal(anyhow::anyhow!("validated fields missing")).into());
         };
 
-        let password_hash = hash_password(password).await?;
+        let (password_hash, lease) = self
+            .inner
+            .hashing
+            .acquire()
+            .await?
+            .hash(password.expose().to_owned())
+            .await?;
+        drop(lease);
         let user = store::insert_user(
             &self.inner.pool,
             NewUser {
@@ -206,11 +229,14 @@ impl UserService for UserApi {
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let request = request.into_inner();
-        if request.password.is_empty() {
-            return Err(ServiceError::invalid("password", "is required").into());
-        }
-        let email = Email::parse(&request.email)
-            .map_err(|e| ServiceError::invalid("email", e.to_string()))?;
+        let mut violations = FieldViolations::new();
+        let email = violations.check("email", Email::parse(&request.email));
+        let password = violations.check("password", PasswordAttempt::parse(request.password));
+        violations.into_result()?;
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(ServiceError::internal(anyhow::anyhow!("validated fields missing")).into());
+        };
+        // Every step runs for unknown emails too, so the answer and its timing are the same.
         let user = store::find_by_email(&self.inner.pool, email.as_str())
             .await
             .map_err(ServiceError::from)?;
@@ -218,11 +244,23 @@ impl UserService for UserApi {
             || self.inner.dummy_hash.clone(),
             |u| u.password_hash.clone(),
         );
-        let matches = verify_password(request.password, hash).await?;
+        let account = self.inner.throttle.account_key(&email);
+        let lease = self.inner.hashing.acquire().await?;
+        // Counted before the check, and when refused the password is not checked at all.
+        self.inner
+            .throttle
+            .begin_attempt(&self.inner.pool, &account)
+            .await?;
+        let (matches, lease) = lease.verify(password.expose().to_owned(), hash).await?;
+        drop(lease);
         let user = match user {
             Some(user) if matches => user,
             _ => return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS.into()).into()),
         };
+        self.inner
+            .throttle
+            .succeeded(&self.inner.pool, &account)
+            .await?;
         let tokens = self.start_session(&user).await?;
         Ok(Response::new(pb::LoginResponse {
             user: Some(user_to_proto(&user)),
@@ -333,13 +371,80 @@ impl UserService for UserApi {
         }))
     }
 
+    /// Counts against the same throttle as Login (the current password is a credential
+    /// guess like any other), so a stolen access token cannot be used to guess it faster.
     #[tracing::instrument(skip_all)]
     async fn change_password(
         &self,
-        _request: Request<pb::ChangePasswordRequest>,
+        request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
-        Err(Status::unimplemented(
-            "ChangePassword is not implemented yet",
-        ))
+        let claims = auth::claims(&request)?.clone();
+        let request = request.into_inner();
+        let user = self.user_by_id(&claims.sub).await?;
+        let email = Email::parse(&user.email).map_err(|e| {
+            ServiceError::internal(anyhow::anyhow!("stored email of {}: {e}", user.id))
+        })?;
+        let mut violations = FieldViolations::new();
+        let current = violations.check(
+            "current_password",
+            PasswordAttempt::parse(request.current_password),
+        );
+        let new = violations.check(
+            "new_password",
+            Password::parse(request.new_password, Some(&email)),
+        );
+        if let (Some(current), Some(new)) = (&current, &new)
+            && current.expose() == new.expose()
+        {
+            violations.add("new_password", "must differ from the current password");
+        }
+        violations.into_result()?;
+        let (Some(current), Some(new)) = (current, new) else {
+            return Err(ServiceError::internal(anyhow::anyhow!("validated fields missing")).into());
+        };
+
+        let account = self.inner.throttle.account_key(&email);
+        let lease = self.inner.hashing.acquire().await?;
+        self.inner
+            .throttle
+            .begin_attempt(&self.inner.pool, &account)
+            .await?;
+        let (matches, lease) = lease
+            .verify(current.expose().to_owned(), user.password_hash.clone())
+            .await?;
+        if !matches {
+            return Err(ServiceError::invalid("current_password", NOT_CURRENT_PASSWORD).into());
+        }
+        let (new_hash, lease) = lease.hash(new.expose().to_owned()).await?;
+        drop(lease);
+        self.inner
+            .throttle
+            .succeeded(&self.inner.pool, &account)
+            .await?;
+
+        let mut tx = self
+            .inner
+            .pool
+            .begin()
+            .await
+            .map_err(ServiceError::internal)?;
+        if !store::replace_password_hash(&mut *tx, &user.id, &user.password_hash, &new_hash)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            // Changed meanwhile by a concurrent call: what we checked is no longer current.
+            return Err(ServiceError::invalid("current_password", NOT_CURRENT_PASSWORD).into());
+        }
+        let revoked = store::revoke_all_sessions(&mut *tx, &user.id)
+            .await
+            .map_err(ServiceError::from)?;
+        let family_id = uuid::Uuid::now_v7().to_string();
+        let tokens = self.issue_tokens(&mut *tx, &user, &family_id).await?;
+        tx.commit().await.map_err(ServiceError::internal)?;
+        tracing::info!(user_id = %user.id, revoked, "password changed; every session revoked");
+        Ok(Response::new(pb::ChangePasswordResponse {
+            user: Some(user_to_proto(&user)),
+            tokens: Some(tokens),
+        }))
     }
 }

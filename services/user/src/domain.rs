@@ -10,6 +10,9 @@ use sha2::Digest as _;
 
 pub const PASSWORD_MIN_CHARS: usize = 10;
 pub const PASSWORD_MAX_CHARS: usize = 128;
+/// The most bytes `PASSWORD_MAX_CHARS` characters can take in UTF-8: checked first, so an
+/// oversized input is refused without even counting its characters.
+pub const PASSWORD_MAX_BYTES: usize = PASSWORD_MAX_CHARS * 4;
 pub const NAME_MAX_CHARS: usize = 100;
 const EMAIL_MAX_LEN: usize = 254;
 const LOCAL_PART_MAX_LEN: usize = 64;
@@ -77,14 +80,20 @@ impl fmt::Display for Email {
 /// not, so the policy is a length range plus "not your email".
 pub struct Password(String);
 
+/// The upper bound shared by new passwords and sign-in attempts: argon2 reads its input in
+/// full, so an unbounded one would let a caller buy CPU time by the megabyte.
+fn check_max_len(raw: &str) -> Result<(), Invalid> {
+    if raw.len() > PASSWORD_MAX_BYTES || raw.chars().count() > PASSWORD_MAX_CHARS {
+        return Err(Invalid("must be at most 128 characters"));
+    }
+    Ok(())
+}
+
 impl Password {
     pub fn parse(raw: String, email: Option<&Email>) -> Result<Self, Invalid> {
-        let chars = raw.chars().count();
-        if chars < PASSWORD_MIN_CHARS {
+        check_max_len(&raw)?;
+        if raw.chars().count() < PASSWORD_MIN_CHARS {
             return Err(Invalid("must be at least 10 characters"));
-        }
-        if chars > PASSWORD_MAX_CHARS {
-            return Err(Invalid("must be at most 128 characters"));
         }
         if raw.trim().is_empty() {
             return Err(Invalid("must not be only spaces"));
@@ -103,6 +112,31 @@ impl Password {
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(***)")
+    }
+}
+
+/// A password presented to be checked (sign-in, or the current one when changing it). Only
+/// bounded, not held to the policy: that is for the stored password to meet, and a short
+/// guess must simply fail like any wrong one.
+pub struct PasswordAttempt(String);
+
+impl PasswordAttempt {
+    pub fn parse(raw: String) -> Result<Self, Invalid> {
+        if raw.is_empty() {
+            return Err(Invalid("is required"));
+        }
+        check_max_len(&raw)?;
+        Ok(PasswordAttempt(raw))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordAttempt(***)")
     }
 }
 
@@ -199,6 +233,17 @@ mod tests {
         assert!(Password::parse("correct horse battery".into(), Some(&email)).is_ok());
         // Counted in characters, not bytes.
         assert!(Password::parse("ääääääääää".into(), None).is_ok());
+        assert!(Password::parse("😀".repeat(PASSWORD_MAX_CHARS), None).is_ok());
+        assert!(Password::parse("😀".repeat(PASSWORD_MAX_CHARS + 1), None).is_err());
+    }
+
+    #[test]
+    fn password_attempts_are_bounded_but_not_held_to_the_policy() {
+        assert!(PasswordAttempt::parse(String::new()).is_err());
+        assert!(PasswordAttempt::parse("short".into()).is_ok());
+        assert!(PasswordAttempt::parse("x".repeat(PASSWORD_MAX_CHARS)).is_ok());
+        assert!(PasswordAttempt::parse("x".repeat(PASSWORD_MAX_CHARS + 1)).is_err());
+        assert!(PasswordAttempt::parse("x".repeat(1 << 20)).is_err());
     }
 
     #[test]

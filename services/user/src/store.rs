@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 /// MySQL's "duplicate entry" error code.
 const ER_DUP_ENTRY: &str = "23000";
+/// SQLSTATE of "Deadlock found when trying to get lock; try restarting transaction".
+const DEADLOCK: &str = "40001";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,6 +47,11 @@ pub struct NewUser<'a> {
 fn is_duplicate(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(ER_DUP_ENTRY)
         || db.message().contains("Duplicate entry"))
+}
+
+/// InnoDB picked this transaction as a deadlock victim; it was rolled back and may be retried.
+pub fn is_deadlock(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(DEADLOCK))
 }
 
 pub async fn insert_user(pool: &MySqlPool, user: NewUser<'_>) -> Result<UserRow, StoreError> {
@@ -101,15 +108,14 @@ pub async fn find_by_id(pool: &MySqlPool, id: &str) -> Result<Option<UserRow>, S
     )
 }
 
-/// Makes `email` an admin: creates the account with `password_hash` when it does not exist,
-/// or promotes the existing one (its password is left alone, so a rotated admin password
-/// survives restarts).
-pub async fn ensure_admin(
+/// Creates the admin account `email` unless an account with that email exists, in which
+/// case nothing changes (see `UserApi::bootstrap_admin`). Returns the existing row, if any.
+pub async fn create_admin_unless_exists(
     pool: &MySqlPool,
     email: &str,
     name: &str,
     password_hash: &str,
-) -> Result<(), StoreError> {
+) -> Result<Option<UserRow>, StoreError> {
     match insert_user(
         pool,
         NewUser {
@@ -121,18 +127,45 @@ pub async fn ensure_admin(
     )
     .await
     {
-        Ok(_) => Ok(()),
-        Err(StoreError::EmailTaken) => {
-            sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE email = ?")
-                .bind(Role::Admin.as_str())
-                .bind(Utc::now())
-                .bind(email)
-                .execute(pool)
-                .await?;
-            Ok(())
-        }
+        Ok(_) => Ok(None),
+        Err(StoreError::EmailTaken) => find_by_email(pool, email).await,
         Err(other) => Err(other),
     }
+}
+
+/// Replaces the password hash only if it is still `current_hash`, so of two concurrent
+/// changes checked against the same old password only one wins. Returns whether it did.
+pub async fn replace_password_hash<'e>(
+    executor: impl sqlx::MySqlExecutor<'e>,
+    user_id: &str,
+    current_hash: &str,
+    new_hash: &str,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?",
+    )
+    .bind(new_hash)
+    .bind(Utc::now())
+    .bind(user_id)
+    .bind(current_hash)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Revokes every refresh-token family of the user: all their sessions end.
+pub async fn revoke_all_sessions<'e>(
+    executor: impl sqlx::MySqlExecutor<'e>,
+    user_id: &str,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(Utc::now())
+    .bind(user_id)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected())
 }
 
 pub struct NewRefreshToken<'a> {
@@ -222,4 +255,65 @@ pub async fn family_of(
             .fetch_optional(pool)
             .await?,
     )
+}
+
+/// The login-attempt count of one account key, with the database clock (one clock for every
+/// replica).
+#[derive(Debug, sqlx::FromRow)]
+pub struct LoginAttempts {
+    pub failures: u32,
+    pub last_attempt_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// Locks the key's row for the rest of `tx`, creating it (count 0) when missing: concurrent
+/// attempts for one account are serialised, each seeing the count the previous one left.
+/// Upserting first (rather than `SELECT ... FOR UPDATE` on a missing row) avoids the gap locks
+/// two first attempts would deadlock on.
+pub async fn lock_login_attempts(
+    tx: &mut sqlx::MySqlConnection,
+    account_key: &[u8; 32],
+) -> Result<LoginAttempts, StoreError> {
+    sqlx::query(
+        "INSERT INTO login_attempts (account_key, failures, last_attempt_at) \
+         VALUES (?, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE failures = failures",
+    )
+    .bind(&account_key[..])
+    .execute(&mut *tx)
+    .await?;
+    Ok(sqlx::query_as(
+        "SELECT failures, last_attempt_at, UTC_TIMESTAMP(6) AS now \
+         FROM login_attempts WHERE account_key = ? FOR UPDATE",
+    )
+    .bind(&account_key[..])
+    .fetch_one(tx)
+    .await?)
+}
+
+pub async fn record_login_attempt<'e>(
+    executor: impl sqlx::MySqlExecutor<'e>,
+    account_key: &[u8; 32],
+    failures: u32,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE login_attempts SET failures = ?, last_attempt_at = ? WHERE account_key = ?",
+    )
+    .bind(failures)
+    .bind(at)
+    .bind(&account_key[..])
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn clear_login_attempts(
+    pool: &MySqlPool,
+    account_key: &[u8; 32],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM login_attempts WHERE account_key = ?")
+        .bind(&account_key[..])
+        .execute(pool)
+        .await?;
+    Ok(())
 }

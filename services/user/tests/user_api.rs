@@ -29,12 +29,21 @@ fn config(db: &TestMysql) -> UserConfig {
         jwt_private_key_pem: Some(keys().private_pem.clone()),
         bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
         bootstrap_admin_password: Some(ADMIN_PASSWORD.into()),
+        // Tests that are not about the hashing bound must not depend on the machine's speed.
+        password_hash_wait_ms: 60_000,
         ..UserConfig::default()
     }
 }
 
 async fn start_on(db: TestMysql) -> Harness {
-    let app = App::build(config(&db)).await.expect("user service builds");
+    start_with(db, |_| {}).await
+}
+
+/// Starts the service with `adjust` applied to the test configuration.
+async fn start_with(db: TestMysql, adjust: impl FnOnce(&mut UserConfig)) -> Harness {
+    let mut config = config(&db);
+    adjust(&mut config);
+    let app = App::build(config).await.expect("user service builds");
     let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
         app.run(shutdown)
     });
@@ -591,4 +600,609 @@ async fn health_reflection_and_metrics_are_served() {
         http_get(h.service.admin_addr, "/healthz").await.unwrap().0,
         200
     );
+}
+
+// ---- Issue #10: login throttle, bounded hashing, bootstrap admin, ChangePassword ----------
+
+fn login(email: &str, password: &str) -> pb::LoginRequest {
+    pb::LoginRequest {
+        email: email.into(),
+        password: password.into(),
+    }
+}
+
+const WRONG: &str = "wrong password!!";
+
+/// A throttle with `free` free failures and a delay long enough never to lapse in a test.
+async fn start_throttled(free: u32) -> Harness {
+    let db = TestMysql::create().await.expect("test database");
+    start_with(db, |c| {
+        c.login_throttle_free_failures = free;
+        c.login_throttle_base_delay_ms = 60_000;
+    })
+    .await
+}
+
+fn retry_delay(status: &tonic::Status) -> Option<std::time::Duration> {
+    status
+        .get_error_details()
+        .retry_info()
+        .and_then(|info| info.retry_delay)
+}
+
+fn assert_throttled(status: &tonic::Status) {
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(reason(status).as_deref(), Some("LOGIN_THROTTLED"));
+    let delay = retry_delay(status).expect("RetryInfo");
+    assert!(delay > std::time::Duration::ZERO, "{delay:?}");
+}
+
+#[tokio::test]
+async fn the_login_throttle_refuses_the_next_attempt_even_with_the_right_password() {
+    let mut h = start_throttled(3).await;
+    h.client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap();
+
+    let mut answers = Vec::new();
+    for email in ["ann@example.com", "nobody@example.com"] {
+        for _ in 0..3 {
+            let status = h.client.login(login(email, WRONG)).await.unwrap_err();
+            assert_eq!(status.code(), Code::Unauthenticated);
+        }
+        // The 4th: refused without checking the password, right or not.
+        let status = h.client.login(login(email, PASSWORD)).await.unwrap_err();
+        assert_throttled(&status);
+        answers.push(status);
+    }
+    // An unknown email gets exactly the same answer: the throttle reveals no account.
+    let (known, unknown) = (&answers[0], &answers[1]);
+    assert_eq!(known.message(), unknown.message());
+    assert_eq!(retry_delay(known), retry_delay(unknown));
+    assert_eq!(retry_delay(known), Some(std::time::Duration::from_secs(60)));
+
+    // Another account is not affected, and its email case does not matter to the key.
+    h.client
+        .register(register("bob@example.com"))
+        .await
+        .unwrap();
+    h.client
+        .login(login("bob@example.com", PASSWORD))
+        .await
+        .expect("another account signs in");
+    let status = h
+        .client
+        .login(login("  ANN@example.COM", PASSWORD))
+        .await
+        .unwrap_err();
+    assert_throttled(&status);
+
+    // The table names no address, not even as a plain hash of one.
+    let plain: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM login_attempts WHERE account_key IN \
+         (UNHEX(SHA2('ann@example.com', 256)), UNHEX(SHA2('nobody@example.com', 256)))",
+    )
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(plain, 0);
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_throttle() {
+    let mut h = start_throttled(3).await;
+    h.client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        h.client
+            .login(login("ann@example.com", WRONG))
+            .await
+            .unwrap_err();
+    }
+    h.client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .expect("within the free failures");
+    // Three more free failures after the success; without the reset the 3rd would be locked.
+    for _ in 0..3 {
+        let status = h
+            .client
+            .login(login("ann@example.com", WRONG))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    let status = h
+        .client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+    assert_throttled(&status);
+}
+
+#[tokio::test]
+async fn the_throttle_lifts_once_the_delay_has_passed() {
+    let db = TestMysql::create().await.expect("test database");
+    let mut h = start_with(db, |c| {
+        c.login_throttle_free_failures = 1;
+        c.login_throttle_base_delay_ms = 300;
+    })
+    .await;
+    h.client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap();
+    h.client
+        .login(login("ann@example.com", WRONG))
+        .await
+        .unwrap_err();
+    let status = h
+        .client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+    assert_throttled(&status);
+    // Refused attempts are not counted, so polling does not push the lock further away.
+    let client = h.client.clone();
+    shop_testkit::wait_until(
+        std::time::Duration::from_secs(10),
+        "the lock to lift",
+        || {
+            let mut client = client.clone();
+            async move {
+                match client.login(login("ann@example.com", PASSWORD)).await {
+                    Ok(_) => Some(()),
+                    Err(status) => {
+                        assert_throttled(&status);
+                        None
+                    }
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn parallel_wrong_guesses_are_all_counted() {
+    let mut h = start_throttled(25).await;
+    h.client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap();
+    let guesses = (0..25).map(|_| {
+        let mut client = h.client.clone();
+        async move { client.login(login("ann@example.com", WRONG)).await }
+    });
+    for result in futures::future::join_all(guesses).await {
+        assert_eq!(result.unwrap_err().code(), Code::Unauthenticated);
+    }
+    // 25 counted: the next attempt, even with the right password, is refused.
+    let status = h
+        .client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+    assert_throttled(&status);
+}
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_gets_only_the_free_attempts() {
+    let h = start_throttled(5).await;
+    let guesses = (0..25).map(|_| {
+        let mut client = h.client.clone();
+        async move { client.login(login("nobody@example.com", WRONG)).await }
+    });
+    let results = futures::future::join_all(guesses).await;
+    let unauthenticated = results
+        .iter()
+        .filter(|r| matches!(r, Err(s) if s.code() == Code::Unauthenticated))
+        .count();
+    let throttled = results
+        .iter()
+        .filter(|r| matches!(r, Err(s) if reason(s).as_deref() == Some("LOGIN_THROTTLED")))
+        .count();
+    assert_eq!((unauthenticated, throttled), (5, 20), "{results:?}");
+}
+
+#[tokio::test]
+async fn password_hashing_is_bounded_and_a_full_service_says_retry() {
+    let db = TestMysql::create().await.expect("test database");
+    let mut h = start_with(db, |c| {
+        c.password_hash_concurrency = 1;
+        c.password_hash_wait_ms = 0;
+        c.login_throttle_free_failures = 1000;
+    })
+    .await;
+    h.client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap();
+    let logins = (0..12).map(|i| {
+        let mut client = h.client.clone();
+        // Known and unknown emails alike: the dummy hash for unknown ones is bounded too.
+        let email = if i % 2 == 0 {
+            "ann@example.com"
+        } else {
+            "nobody@example.com"
+        };
+        async move { client.login(login(email, PASSWORD)).await }
+    });
+    let results = futures::future::join_all(logins).await;
+    let mut busy = 0;
+    for result in &results {
+        match result {
+            Ok(_) => {}
+            Err(status) if status.code() == Code::Unauthenticated => {}
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert_eq!(reason(status).as_deref(), Some("PASSWORD_HASHING_BUSY"));
+                assert!(retry_delay(status).is_some(), "RetryInfo");
+                busy += 1;
+            }
+        }
+    }
+    assert!(
+        busy > 0,
+        "with one slot and no wait some are refused: {results:?}"
+    );
+    assert!(busy < results.len(), "and some get through: {results:?}");
+    h.client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .expect("the slot is free again afterwards");
+}
+
+#[tokio::test]
+async fn an_over_long_password_is_refused_before_any_hashing() {
+    // One free failure: an attempt that reached the throttle (and so the hash) would be
+    // counted, and the right password afterwards would be refused.
+    let mut h = start_throttled(1).await;
+    h.client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap();
+    for password in [
+        "x".repeat(domain_max_chars() + 1),
+        "x".repeat(1 << 20),
+        "ä".repeat(domain_max_chars() + 1),
+    ] {
+        let status = h
+            .client
+            .login(login("ann@example.com", &password))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(violated_fields(&status), ["password"]);
+        let status = h
+            .client
+            .register(pb::RegisterRequest {
+                password,
+                ..register("bob@example.com")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&status), ["password"]);
+    }
+    h.client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .expect("the refused attempts were not counted");
+}
+
+fn domain_max_chars() -> usize {
+    shop_user::domain::PASSWORD_MAX_CHARS
+}
+
+#[tokio::test]
+async fn the_bootstrap_admin_never_promotes_an_existing_account() {
+    let db = TestMysql::create().await.expect("test database");
+    let mut h = start_with(db, |c| {
+        c.bootstrap_admin_email = None;
+        c.bootstrap_admin_password = None;
+    })
+    .await;
+    // Someone registers the address before the operator configures it as the admin's.
+    let squatter = h
+        .client
+        .register(register(ADMIN_EMAIL))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let Harness { service, db, .. } = h;
+    service.stop().await.expect("clean shutdown");
+
+    let mut h = start_on(db).await;
+    let user = h
+        .client
+        .login(login(ADMIN_EMAIL, PASSWORD))
+        .await
+        .expect("the account keeps its own password")
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(user.id, squatter.id);
+    assert_eq!(user.role, pb::Role::Customer as i32, "not promoted");
+    let status = h
+        .client
+        .login(login(ADMIN_EMAIL, ADMIN_PASSWORD))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(admins, 0);
+}
+
+#[tokio::test]
+async fn production_refuses_the_development_admin_password() {
+    let db = TestMysql::create().await.expect("test database");
+    let mut production = config(&db);
+    production.env = shop_kit::config::Environment::production();
+    production.bootstrap_admin_password = Some(shop_user::DEV_BOOTSTRAP_ADMIN_PASSWORD.into());
+    let error = App::build(production.clone())
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("SHOP_BOOTSTRAP_ADMIN_PASSWORD"), "{error}");
+
+    production.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
+    App::build(production)
+        .await
+        .expect("a real password is fine in production");
+}
+
+#[tokio::test]
+async fn the_previous_signing_key_is_accepted_during_a_rotation() {
+    let db = TestMysql::create().await.expect("test database");
+    let previous = shop_kit::auth::generate_keys().unwrap();
+    let previous_public = previous.public_pem.clone();
+    let mut h = start_with(db, |c| {
+        c.jwt_previous_public_key_pem = Some(previous_public)
+    })
+    .await;
+    let user = h
+        .client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let sign_with = |private_pem: &str| {
+        shop_kit::auth::TokenSigner::from_pem(private_pem, std::time::Duration::from_secs(60))
+            .unwrap()
+            .sign(&user.id, &user.email, Role::Customer)
+            .unwrap()
+    };
+    let me = h
+        .client
+        .get_me(with_token(
+            pb::GetMeRequest {},
+            &sign_with(&previous.private_pem),
+        ))
+        .await
+        .expect("a token of the previous key is still accepted");
+    assert_eq!(me.into_inner().user.unwrap().id, user.id);
+    let other = shop_kit::auth::generate_keys().unwrap();
+    let status = h
+        .client
+        .get_me(with_token(
+            pb::GetMeRequest {},
+            &sign_with(&other.private_pem),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+const NEW_PASSWORD: &str = "a much better passphrase";
+
+fn change(current: &str, new: &str, token: &str) -> tonic::Request<pb::ChangePasswordRequest> {
+    with_token(
+        pb::ChangePasswordRequest {
+            current_password: current.into(),
+            new_password: new.into(),
+        },
+        token,
+    )
+}
+
+#[tokio::test]
+async fn change_password_revokes_every_session_and_signs_in_afresh() {
+    let mut h = start().await;
+    let first = h
+        .client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    let second = h
+        .client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    // Some other user's session must survive.
+    let bob = h
+        .client
+        .register(register("bob@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+
+    let reply = h
+        .client
+        .change_password(change(PASSWORD, NEW_PASSWORD, &first.access_token))
+        .await
+        .expect("change password")
+        .into_inner();
+    assert_eq!(reply.user.unwrap().email, "ann@example.com");
+    let fresh = reply.tokens.expect("a fresh session");
+
+    for old in [&first, &second] {
+        let status = h
+            .client
+            .refresh(pb::RefreshRequest {
+                refresh_token: old.refresh_token.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "old session revoked");
+    }
+    h.client
+        .refresh(pb::RefreshRequest {
+            refresh_token: fresh.refresh_token.clone(),
+        })
+        .await
+        .expect("the new session refreshes");
+    h.client
+        .refresh(pb::RefreshRequest {
+            refresh_token: bob.refresh_token,
+        })
+        .await
+        .expect("another user's session is untouched");
+    h.client
+        .get_me(with_token(pb::GetMeRequest {}, &fresh.access_token))
+        .await
+        .expect("the new access token works");
+
+    let status = h
+        .client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "old password fails");
+    h.client
+        .login(login("ann@example.com", NEW_PASSWORD))
+        .await
+        .expect("new password works");
+}
+
+#[tokio::test]
+async fn change_password_with_a_wrong_current_password_changes_nothing_and_is_throttled() {
+    let mut h = start_throttled(2).await;
+    let tokens = h
+        .client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    for _ in 0..2 {
+        let status = h
+            .client
+            .change_password(change(WRONG, NEW_PASSWORD, &tokens.access_token))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(violated_fields(&status), ["current_password"]);
+    }
+    // Guessing the current password with a stolen access token is throttled like a login.
+    let status = h
+        .client
+        .change_password(change(PASSWORD, NEW_PASSWORD, &tokens.access_token))
+        .await
+        .unwrap_err();
+    assert_throttled(&status);
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = ?")
+        .bind("ann@example.com")
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap();
+    let verifier = argon2::Argon2::default();
+    use argon2::PasswordVerifier as _;
+    verifier
+        .verify_password(
+            PASSWORD.as_bytes(),
+            &argon2::PasswordHash::new(&stored).unwrap(),
+        )
+        .expect("the password is unchanged");
+    h.client
+        .refresh(pb::RefreshRequest {
+            refresh_token: tokens.refresh_token,
+        })
+        .await
+        .expect("the session is untouched");
+}
+
+#[tokio::test]
+async fn change_password_applies_the_policy_to_the_new_password() {
+    let mut h = start().await;
+    let token = h
+        .client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap()
+        .access_token;
+    for (current, new, fields) in [
+        (PASSWORD, "short", vec!["new_password"]),
+        (PASSWORD, "ANN@example.com", vec!["new_password"]),
+        (PASSWORD, PASSWORD, vec!["new_password"]),
+        (
+            PASSWORD,
+            &"x".repeat(domain_max_chars() + 1),
+            vec!["new_password"],
+        ),
+        ("", "", vec!["current_password", "new_password"]),
+    ] {
+        let status = h
+            .client
+            .change_password(change(current, new, &token))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{new}: {status:?}");
+        assert_eq!(violated_fields(&status), fields, "{new}");
+    }
+    h.client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .expect("nothing changed");
+}
+
+#[tokio::test]
+async fn change_password_requires_a_valid_access_token() {
+    let mut h = start().await;
+    h.client
+        .register(register("ann@example.com"))
+        .await
+        .unwrap();
+    let anonymous = h
+        .client
+        .change_password(pb::ChangePasswordRequest {
+            current_password: PASSWORD.into(),
+            new_password: NEW_PASSWORD.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let garbage = h
+        .client
+        .change_password(change(PASSWORD, NEW_PASSWORD, "not.a.jwt"))
+        .await
+        .unwrap_err();
+    assert_eq!(garbage.code(), Code::Unauthenticated);
+    h.client
+        .login(login("ann@example.com", PASSWORD))
+        .await
+        .expect("nothing changed");
 }
