@@ -119,7 +119,8 @@ for line in "${SERVICES[@]}"; do
   url="$(amqp_url "$name")"
   (
     cd "$SHOP_ROOT"
-    [[ -n "$url" ]] && export SHOP_AMQP__URL="$url"
+    # Its own user may not declare the topology (declared above): it only checks it.
+    [[ -n "$url" ]] && export SHOP_AMQP__URL="$url" SHOP_AMQP__DECLARE_TOPOLOGY=false
     exec setsid "$bin" >>"$log" 2>&1 </dev/null
   ) &
   printf '%s\n' "$!" >"$pidfile"

@@ -24,6 +24,11 @@ pub struct BusConfig {
     pub queue_prefix: String,
     /// Delete idle queues after this many seconds (tests only); 0 keeps them forever.
     pub queue_expires_secs: u64,
+    /// Declare the exchanges, durable queues and bindings (an administrator's user, tests).
+    /// `false` under least privilege (`crate::permissions`): an operator provisioned them and
+    /// this process only checks they exist. A user refused the declaration falls back to
+    /// checking anyway, but the broker then logs (and lapin reports) a refused channel.
+    pub declare_topology: bool,
 }
 
 impl Default for BusConfig {
@@ -33,6 +38,7 @@ impl Default for BusConfig {
             exchange: "shop.events".to_owned(),
             queue_prefix: String::new(),
             queue_expires_secs: 0,
+            declare_topology: true,
         }
     }
 }
@@ -42,8 +48,8 @@ pub struct Broker {
     config: Arc<BusConfig>,
     connection: Arc<Mutex<Option<Connection>>>,
     name: String,
-    /// Set once the broker refused this process's user the right to declare the exchange:
-    /// under least privilege (`crate::permissions`) the topology is provisioned by an
+    /// Set by `declare_topology: false`, or once the broker refused this process's user the
+    /// right to declare the exchange: under least privilege (`crate::permissions`) the topology is provisioned by an
     /// operator, and the process only checks it exists (passive declares) from then on.
     provisioned: Arc<AtomicBool>,
 }
@@ -51,11 +57,12 @@ pub struct Broker {
 impl Broker {
     /// `name` shows in RabbitMQ's connection list (e.g. `shop-order`).
     pub fn new(config: BusConfig, name: impl Into<String>) -> Self {
+        let provisioned = !config.declare_topology;
         Self {
             config: Arc::new(config),
             connection: Arc::new(Mutex::new(None)),
             name: name.into(),
-            provisioned: Arc::new(AtomicBool::new(false)),
+            provisioned: Arc::new(AtomicBool::new(provisioned)),
         }
     }
 

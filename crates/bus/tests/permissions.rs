@@ -125,6 +125,8 @@ impl Fixture {
         Broker::new(
             BusConfig {
                 url: self.urls[&participant].clone(),
+                // As deployed (scripts/up.sh, the AKS overlay): the topology is provisioned.
+                declare_topology: false,
                 ..BusConfig::default()
             },
             participant.user(),
@@ -237,10 +239,14 @@ async fn each_service_user_does_its_own_part_and_nothing_else() {
             .channel()
             .await
             .expect("a channel for every service user");
-        assert!(
-            broker.provisioned(),
-            "{participant:?} may configure the exchange"
+        // The exchanges are the administrator's: no service user may declare (or delete) them.
+        refused(
+            channel
+                .exchange_delete(EXCHANGE.into(), Default::default())
+                .await,
+            &format!("{participant:?} deletes the exchange"),
         );
+        let channel = broker.channel().await.expect("a fresh channel");
         if let Some(spec) = participant.saga_queue() {
             consumer::declare(&broker, &channel, &spec)
                 .await
@@ -267,6 +273,24 @@ async fn each_service_user_does_its_own_part_and_nothing_else() {
         }
         broker.close().await;
     }
+
+    // A user left to declare the topology is refused, and falls back to checking it.
+    let probing = Broker::new(
+        BusConfig {
+            url: fixture.urls[&Participant::Order].clone(),
+            ..BusConfig::default()
+        },
+        "probe",
+    );
+    probing
+        .channel()
+        .await
+        .expect("a channel after the refused declare");
+    assert!(probing.provisioned());
+    publish(&probing, "order.created")
+        .await
+        .expect("publishing after the fallback");
+    probing.close().await;
 
     // Per-replica queues: the BFF declares and binds its feed and sees Order's events.
     let bff = fixture.broker(Participant::Bff);

@@ -273,6 +273,7 @@ impl TestAmqp {
             exchange: self.exchange.clone(),
             queue_prefix: self.queue_prefix.clone(),
             queue_expires_secs: 60,
+            declare_topology: true,
         }
     }
 }
