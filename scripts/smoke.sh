@@ -18,8 +18,10 @@ GQL=http://127.0.0.1:8080/graphql
 # the servers stay for the next test run).
 before=$(ls "$SHOP_PIDS" 2>/dev/null || true)
 cleanup() {
-  local name
-  for name in $(ls "$SHOP_PIDS" 2>/dev/null); do
+  local file name
+  for file in "$SHOP_PIDS"/*; do
+    [[ -f "$file" ]] || continue
+    name=${file##*/}
     grep -qx "$name" <<<"$before" && continue
     kill "$(head -n1 "$SHOP_PIDS/$name")" 2>/dev/null || true
     rm -f "$SHOP_PIDS/$name"
