@@ -12,7 +12,8 @@ use tonic::{Request, Response, Status};
 
 use crate::cache::ProductCache;
 use crate::domain::{self, NewProduct, ProductPatch};
-use crate::store::{After, ListQuery, ProductDoc, SortKey, Store, StoreError};
+use crate::page_token::{self, TokenKeys};
+use crate::store::{ListQuery, PageStart, ProductDoc, SortKey, Store, StoreError};
 
 use shop_proto::limits::PRODUCT_BATCH_MAX as MAX_BATCH;
 const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -27,6 +28,9 @@ impl From<StoreError> for ServiceError {
                 reason: "SKU_TAKEN",
                 message: "a product with this SKU already exists".into(),
             },
+            StoreError::TimedOut => ServiceError::Unavailable(
+                "the catalog query took too long; retry, or narrow the search".into(),
+            ),
             StoreError::Mongo(error) => ServiceError::internal(error),
         }
     }
@@ -37,6 +41,7 @@ pub struct ProductApi {
     store: Store,
     cache: ProductCache,
     publisher: shop_bus::Publisher,
+    tokens: TokenKeys,
 }
 
 fn timestamp(time: mongodb::bson::DateTime) -> prost_types::Timestamp {
@@ -120,23 +125,18 @@ fn patch_document(
     Ok(set)
 }
 
-/// Page tokens carry the query they belong to, so a token reused with other filters is
-/// refused instead of silently skipping or repeating items.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PageToken {
-    sort: SortKey,
-    category: String,
-    terms: Vec<String>,
-    archived: bool,
-    after: After,
-}
-
 impl ProductApi {
-    pub fn new(store: Store, cache: ProductCache, publisher: shop_bus::Publisher) -> Self {
+    pub fn new(
+        store: Store,
+        cache: ProductCache,
+        publisher: shop_bus::Publisher,
+        tokens: TokenKeys,
+    ) -> Self {
         Self {
             store,
             cache,
             publisher,
+            tokens,
         }
     }
 
@@ -467,52 +467,37 @@ impl ProductService for ProductApi {
         tracing::Span::current()
             .record("category", category.as_str())
             .record("search", request.search.as_str());
-        let after = match paging::decode_token::<PageToken>(&request.page_token)? {
-            Some(token) => {
-                if token.sort != sort
-                    || token.category != category
-                    || token.terms != terms
-                    || token.archived != request.include_archived
-                {
-                    return Err(ServiceError::invalid(
-                        "page_token",
-                        "belongs to a different query",
-                    )
-                    .into());
-                }
-                Some(token.after)
-            }
-            None => None,
+        let query = page_token::Query {
+            category,
+            terms,
+            archived: request.include_archived,
+        };
+        let start = match self.tokens.open(&request.page_token, sort, &query)? {
+            Some(after) => PageStart::After(after),
+            None => PageStart::First(sort),
         };
         let mut products = self
             .store
             .list(ListQuery {
-                category: (!category.is_empty()).then_some(category.as_str()),
-                terms: &terms,
-                include_archived: request.include_archived,
-                sort,
-                after,
+                category: (!query.category.is_empty()).then_some(query.category.as_str()),
+                terms: &query.terms,
+                include_archived: query.archived,
+                start,
                 limit: i64::from(page_size) + 1,
             })
             .await
             .map_err(ServiceError::from)?;
         let next_page_token = if products.len() > page_size as usize {
             products.truncate(page_size as usize);
-            products
-                .last()
-                .map(|last| {
-                    paging::encode_token(&PageToken {
-                        sort,
-                        category: category.clone(),
-                        terms: terms.clone(),
-                        archived: request.include_archived,
-                        after: After {
-                            key: sort.value_of(last),
-                            id: last.id.clone(),
-                        },
-                    })
-                })
-                .unwrap_or_default()
+            match products.last() {
+                Some(last) => {
+                    let after = sort.after(last).map_err(ServiceError::internal)?;
+                    self.tokens
+                        .issue(&query, after)
+                        .map_err(ServiceError::internal)?
+                }
+                None => String::new(),
+            }
         } else {
             String::new()
         };

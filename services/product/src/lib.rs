@@ -9,6 +9,7 @@ pub mod api;
 pub mod cache;
 pub mod domain;
 pub mod events;
+pub mod page_token;
 pub mod store;
 
 use std::future::Future;
@@ -24,6 +25,8 @@ use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ProductConfig {
+    /// `SHOP_ENV`: production refuses to start with the development page-token key.
+    pub env: shop_kit::config::Environment,
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     /// Any MongoDB URI; the SecantusDB stand-in locally.
@@ -38,6 +41,17 @@ pub struct ProductConfig {
     pub cache_capacity: u64,
     /// RabbitMQ: `product.changed` out, and in for this replica's cache.
     pub amqp: shop_bus::BusConfig,
+    /// HMAC-SHA256 key (at least 32 bytes) that signs ListProducts page tokens, so a client
+    /// cannot forge or edit a cursor. A secret: set it from the environment only, never in
+    /// a config file.
+    pub page_token_key: String,
+    /// During a key rotation, the key being retired: tokens it signed are still accepted
+    /// (new ones are signed with `page_token_key`), so clients paging right now keep going.
+    pub page_token_previous_key: Option<String>,
+    /// `maxTimeMS` of catalog list and batch queries: a filter that would scan too long is
+    /// stopped by the database and answered UNAVAILABLE instead of holding a connection
+    /// and a server thread. 0 leaves them unbounded.
+    pub catalog_query_max_time_ms: u64,
 }
 
 impl Default for ProductConfig {
@@ -52,6 +66,10 @@ impl Default for ProductConfig {
             cache_ttl_secs: 30,
             cache_capacity: 50_000,
             amqp: shop_bus::BusConfig::default(),
+            env: shop_kit::config::Environment::default(),
+            page_token_key: page_token::DEV_PAGE_TOKEN_KEY.into(),
+            page_token_previous_key: None,
+            catalog_query_max_time_ms: 2000,
         }
     }
 }
@@ -65,6 +83,21 @@ pub struct App {
 
 impl App {
     pub async fn build(config: ProductConfig) -> anyhow::Result<Self> {
+        let previous_key = config
+            .page_token_previous_key
+            .as_deref()
+            .filter(|key| !key.is_empty());
+        config.env.refuse_dev_defaults(&[
+            (
+                "SHOP_PAGE_TOKEN_KEY",
+                config.page_token_key == page_token::DEV_PAGE_TOKEN_KEY,
+            ),
+            (
+                "SHOP_PAGE_TOKEN_PREVIOUS_KEY",
+                previous_key == Some(page_token::DEV_PAGE_TOKEN_KEY),
+            ),
+        ])?;
+        let tokens = page_token::TokenKeys::new(&config.page_token_key, previous_key)?;
         let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
             config.jwt_public_key_file.as_deref(),
@@ -72,7 +105,10 @@ impl App {
         let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
             .await
             .context("product database")?;
-        let store = store::Store::new(&database);
+        let store = store::Store::new(
+            &database,
+            Duration::from_millis(config.catalog_query_max_time_ms),
+        );
         store.ensure_indexes().await.context("product indexes")?;
         let cache = cache::ProductCache::new(
             Duration::from_secs(config.cache_ttl_secs),
@@ -87,6 +123,7 @@ impl App {
                 store,
                 cache.clone(),
                 publisher,
+                tokens,
             )));
         shop_bus::consumer::register_metrics(host.metrics().registry())?;
         Ok(Self {

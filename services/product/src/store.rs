@@ -18,8 +18,24 @@ use serde::{Deserialize, Serialize};
 pub enum StoreError {
     #[error("sku already exists")]
     DuplicateSku,
+    /// The query outlived `catalog_query_max_time_ms` and the server stopped it.
+    #[error("catalog query exceeded its time limit")]
+    TimedOut,
     #[error(transparent)]
     Mongo(#[from] mongodb::error::Error),
+}
+
+impl StoreError {
+    /// A query that ran into its `maxTimeMS` is load or an expensive filter, not a bug:
+    /// MongoDB (and the stand-in) answer code 50 MaxTimeMSExpired, 262 ExceededTimeLimit
+    /// on some paths.
+    fn from_query(error: mongodb::error::Error) -> Self {
+        use mongodb::error::ErrorKind;
+        match error.kind.as_ref() {
+            ErrorKind::Command(command) if matches!(command.code, 50 | 262) => Self::TimedOut,
+            _ => Self::Mongo(error),
+        }
+    }
 }
 
 /// A product as stored. `name_sort` and `keywords` are derived from the other fields and
@@ -50,6 +66,8 @@ pub struct ProductDoc {
 #[derive(Clone)]
 pub struct Store {
     products: Collection<ProductDoc>,
+    /// `maxTimeMS` of the catalog queries whose cost a client's filters decide.
+    max_time: std::time::Duration,
 }
 
 /// Sort orders of the catalog, each a key plus `_id` as tie-breaker.
@@ -74,36 +92,109 @@ impl SortKey {
         matches!(self, SortKey::Name | SortKey::PriceAsc)
     }
 
-    /// The sort-key value of `product`, as stored in page tokens.
-    pub fn value_of(self, product: &ProductDoc) -> Bson {
-        match self {
-            SortKey::Name => Bson::String(product.name_sort.clone()),
-            SortKey::PriceAsc | SortKey::PriceDesc => Bson::Int64(product.price_minor),
-            SortKey::Newest => Bson::String(product.id.clone()),
-        }
+    /// Where a page that ends with `product` stops, in this order.
+    pub fn after(self, product: &ProductDoc) -> Result<After, uuid::Error> {
+        let id = uuid::Uuid::parse_str(&product.id)?;
+        Ok(match self {
+            SortKey::Name => After::Name {
+                name: product.name_sort.clone(),
+                id,
+            },
+            SortKey::PriceAsc => After::PriceAsc {
+                price: product.price_minor,
+                id,
+            },
+            SortKey::PriceDesc => After::PriceDesc {
+                price: product.price_minor,
+                id,
+            },
+            SortKey::Newest => After::Newest { id },
+        })
     }
 }
 
-/// Where the previous page ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct After {
-    pub key: Bson,
-    pub id: String,
+/// Where the previous page ended: the sort key of its last item, typed per sort order (a
+/// string or an integer, and a UUID), so a value taken from a page token can only ever be
+/// compared with, never become a query operator. The variant is the sort order, so a
+/// cursor of one order cannot continue another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "s", deny_unknown_fields)]
+pub enum After {
+    #[serde(rename = "n")]
+    Name { name: String, id: uuid::Uuid },
+    #[serde(rename = "pa")]
+    PriceAsc { price: i64, id: uuid::Uuid },
+    #[serde(rename = "pd")]
+    PriceDesc { price: i64, id: uuid::Uuid },
+    #[serde(rename = "new")]
+    Newest { id: uuid::Uuid },
+}
+
+impl After {
+    pub fn sort(&self) -> SortKey {
+        match self {
+            After::Name { .. } => SortKey::Name,
+            After::PriceAsc { .. } => SortKey::PriceAsc,
+            After::PriceDesc { .. } => SortKey::PriceDesc,
+            After::Newest { .. } => SortKey::Newest,
+        }
+    }
+
+    /// `key beyond last OR (key = last AND _id beyond last_id)`, with "beyond" in the
+    /// direction of the sort order.
+    fn filter(&self) -> Document {
+        let beyond = if self.sort().ascending() {
+            "$gt"
+        } else {
+            "$lt"
+        };
+        let (key, id) = match self {
+            After::Name { name, id } => (Bson::String(name.clone()), id),
+            After::PriceAsc { price, id } | After::PriceDesc { price, id } => {
+                (Bson::Int64(*price), id)
+            }
+            After::Newest { id } => return doc! { "_id": { beyond: id.to_string() } },
+        };
+        let field = self.sort().field();
+        doc! { "$or": [
+            { field: { beyond: key.clone() } },
+            { field: key, "_id": { beyond: id.to_string() } },
+        ]}
+    }
+}
+
+/// Where a page starts: at the beginning of a sort order or after an item of it (whose
+/// cursor carries the order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart {
+    First(SortKey),
+    After(After),
+}
+
+impl PageStart {
+    pub fn sort(&self) -> SortKey {
+        match self {
+            PageStart::First(sort) => *sort,
+            PageStart::After(after) => after.sort(),
+        }
+    }
 }
 
 pub struct ListQuery<'a> {
     pub category: Option<&'a str>,
     pub terms: &'a [String],
     pub include_archived: bool,
-    pub sort: SortKey,
-    pub after: Option<After>,
+    pub start: PageStart,
     pub limit: i64,
 }
 
 impl Store {
-    pub fn new(database: &mongodb::Database) -> Self {
+    /// `max_time` bounds list and batch queries on the server (`maxTimeMS`); zero leaves
+    /// them unbounded.
+    pub fn new(database: &mongodb::Database, max_time: std::time::Duration) -> Self {
         Self {
             products: database.collection("products"),
+            max_time,
         }
     }
 
@@ -170,7 +261,14 @@ impl Store {
             { "_id": { "$in": ids } },
             { "sku": { "$in": skus } },
         ]};
-        Ok(self.products.find(filter).await?.try_collect().await?)
+        self.products
+            .find(filter)
+            .max_time(self.max_time)
+            .await
+            .map_err(StoreError::from_query)?
+            .try_collect()
+            .await
+            .map_err(StoreError::from_query)
     }
 
     /// Replaces the listed fields if the product is still at `version`; `None` when it is
@@ -208,39 +306,31 @@ impl Store {
         if !query.terms.is_empty() {
             clauses.push(doc! { "keywords": { "$all": query.terms } });
         }
-        let field = query.sort.field();
-        let (direction, beyond) = if query.sort.ascending() {
-            (1, "$gt")
-        } else {
-            (-1, "$lt")
-        };
-        if let Some(after) = query.after {
-            if field == "_id" {
-                clauses.push(doc! { "_id": { beyond: after.id } });
-            } else {
-                clauses.push(doc! { "$or": [
-                    { field: { beyond: after.key.clone() } },
-                    { field: after.key, "_id": { beyond: after.id } },
-                ]});
-            }
+        let sort = query.start.sort();
+        if let PageStart::After(after) = &query.start {
+            clauses.push(after.filter());
         }
         let filter = match clauses.len() {
             0 => doc! {},
             1 => clauses.remove(0),
             _ => doc! { "$and": clauses },
         };
-        let sort = if field == "_id" {
+        let field = sort.field();
+        let direction = if sort.ascending() { 1 } else { -1 };
+        let order = if field == "_id" {
             doc! { "_id": direction }
         } else {
             doc! { field: direction, "_id": direction }
         };
-        Ok(self
-            .products
+        self.products
             .find(filter)
-            .sort(sort)
+            .sort(order)
             .limit(query.limit)
-            .await?
+            .max_time(self.max_time)
+            .await
+            .map_err(StoreError::from_query)?
             .try_collect()
-            .await?)
+            .await
+            .map_err(StoreError::from_query)
     }
 }

@@ -739,3 +739,472 @@ async fn a_change_on_one_replica_reaches_the_cache_of_another() {
     .await
     .unwrap();
 }
+
+// --- Page tokens are hostile input ------------------------------------------------------
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(token: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .expect("issued tokens are base64url")
+}
+
+/// A token an attacker writes by hand: the unsigned JSON cursor shape this service issued
+/// before tokens were signed, with `key` set to whatever the attacker wants in the filter.
+fn hand_written_token(key: serde_json::Value) -> String {
+    b64(serde_json::json!({
+        "sort": "Name",
+        "category": "",
+        "terms": [],
+        "archived": false,
+        "after": { "key": key, "id": uuid::Uuid::now_v7().to_string() },
+    })
+    .to_string()
+    .as_bytes())
+}
+
+/// What is wrong with the answer to a bad token, if anything: it must be INVALID_ARGUMENT on
+/// `page_token`, never INTERNAL and never an answer.
+fn refusal_problem(
+    result: Result<pb::ListProductsResponse, tonic::Status>,
+    what: &str,
+) -> Option<String> {
+    match result {
+        Ok(page) => Some(format!(
+            "{what}: accepted, answered {} products",
+            page.products.len()
+        )),
+        Err(status) if status.code() != Code::InvalidArgument => {
+            Some(format!("{what}: {:?} {}", status.code(), status.message()))
+        }
+        Err(status) if violated_fields(&status) != ["page_token"] => Some(format!(
+            "{what}: violations on {:?}",
+            violated_fields(&status)
+        )),
+        Err(_) => None,
+    }
+}
+
+#[track_caller]
+fn assert_no_problems(problems: &[String]) {
+    assert!(
+        problems.is_empty(),
+        "{} bad tokens not refused as INVALID_ARGUMENT on page_token:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+async fn seed_catalog(h: &mut Harness) {
+    for (sku, name, price, category) in [
+        ("TENT-2", "Dome Tent", 19900, "outdoor"),
+        ("TENT-1", "Tunnel Tent", 24900, "outdoor"),
+        ("MUG-1", "Camping Mug", 900, "outdoor"),
+        ("MUG-2", "Coffee Mug", 1200, "kitchen"),
+        ("PAN-1", "Camping Pan", 2900, "kitchen"),
+    ] {
+        h.create(product(sku, name, price, category)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_key_written_as_a_mongo_operator_is_refused() {
+    let mut h = start().await;
+    seed_catalog(&mut h).await;
+    let mut problems = Vec::new();
+    for (what, key) in [
+        ("$ne operator", serde_json::json!({ "$ne": null })),
+        ("$gt operator", serde_json::json!({ "$gt": "" })),
+        (
+            "$regularExpression",
+            serde_json::json!({ "$regularExpression": { "pattern": ".*", "options": "" } }),
+        ),
+        ("$where", serde_json::json!({ "$where": "sleep(1000)" })),
+        ("plain string", serde_json::json!("camping")),
+    ] {
+        let forged = h
+            .list(pb::ListProductsRequest {
+                page_token: hand_written_token(key),
+                ..Default::default()
+            })
+            .await;
+        problems.extend(refusal_problem(forged, what));
+    }
+    assert_no_problems(&problems);
+}
+
+#[tokio::test]
+async fn tampered_truncated_and_garbage_tokens_are_refused() {
+    let mut h = start().await;
+    seed_catalog(&mut h).await;
+    let first = h
+        .list(pb::ListProductsRequest {
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let genuine = first.next_page_token;
+    assert!(!genuine.is_empty());
+    let bytes = unb64(&genuine);
+    let mut problems = Vec::new();
+
+    // Every single-bit flip, anywhere in the token.
+    for index in 0..bytes.len() {
+        for bit in [0x01u8, 0x20, 0x80] {
+            let mut flipped = bytes.clone();
+            flipped[index] ^= bit;
+            let result = h
+                .list(pb::ListProductsRequest {
+                    page_size: 2,
+                    page_token: b64(&flipped),
+                    ..Default::default()
+                })
+                .await;
+            problems.extend(refusal_problem(
+                result,
+                &format!("bit {bit:#x} of byte {index} flipped"),
+            ));
+        }
+    }
+    // Cut short, at the byte and at the text level, and lengthened.
+    for keep in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+        let result = h
+            .list(pb::ListProductsRequest {
+                page_size: 2,
+                page_token: b64(&bytes[..keep.max(1)]),
+                ..Default::default()
+            })
+            .await;
+        problems.extend(refusal_problem(
+            result,
+            &format!("truncated to {keep} bytes"),
+        ));
+    }
+    let mut longer = bytes.clone();
+    longer.push(b'}');
+    for token in [
+        genuine[..genuine.len() - 1].to_owned(),
+        format!("{genuine}A"),
+        b64(&longer),
+        "garbage".into(),
+        "%%%not base64%%%".into(),
+        "e30".into(), // "{}"
+        "A".repeat(100_000),
+    ] {
+        let result = h
+            .list(pb::ListProductsRequest {
+                page_size: 2,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await;
+        problems.extend(refusal_problem(result, &format!("token {token:.40}")));
+    }
+    assert_no_problems(&problems);
+    // The genuine token still works after all that.
+    let second = h
+        .list(pb::ListProductsRequest {
+            page_size: 2,
+            page_token: genuine,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(second.products.len(), 2);
+}
+
+#[tokio::test]
+async fn a_token_from_another_sort_or_search_is_foreign() {
+    let mut h = start().await;
+    seed_catalog(&mut h).await;
+    let by_name = pb::ListProductsRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let token = |request: &pb::ListProductsRequest| {
+        let mut h_client = h.client.clone();
+        let request = request.clone();
+        async move {
+            h_client
+                .list_products(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .next_page_token
+        }
+    };
+    let name_token = token(&by_name).await;
+    let camp_token = token(&pb::ListProductsRequest {
+        search: "camp".into(),
+        ..by_name.clone()
+    })
+    .await;
+    let price_token = token(&pb::ListProductsRequest {
+        sort: pb::ProductSort::PriceAsc as i32,
+        ..by_name.clone()
+    })
+    .await;
+    let mut problems = Vec::new();
+    for (what, page_token, request) in [
+        (
+            "name token, price order",
+            &name_token,
+            pb::ListProductsRequest {
+                sort: pb::ProductSort::PriceAsc as i32,
+                ..by_name.clone()
+            },
+        ),
+        (
+            "name token, newest order",
+            &name_token,
+            pb::ListProductsRequest {
+                sort: pb::ProductSort::Newest as i32,
+                ..by_name.clone()
+            },
+        ),
+        (
+            "price-ascending token, price descending",
+            &price_token,
+            pb::ListProductsRequest {
+                sort: pb::ProductSort::PriceDesc as i32,
+                ..by_name.clone()
+            },
+        ),
+        ("search token, no search", &camp_token, by_name.clone()),
+        (
+            "search token, other search",
+            &camp_token,
+            pb::ListProductsRequest {
+                search: "mug".into(),
+                ..by_name.clone()
+            },
+        ),
+        (
+            "unfiltered token, category",
+            &name_token,
+            pb::ListProductsRequest {
+                category: "kitchen".into(),
+                ..by_name.clone()
+            },
+        ),
+    ] {
+        let result = h
+            .list(pb::ListProductsRequest {
+                page_token: page_token.clone(),
+                ..request
+            })
+            .await;
+        problems.extend(refusal_problem(result, what));
+    }
+    assert_no_problems(&problems);
+}
+
+#[tokio::test]
+async fn paging_walks_every_product_exactly_once_in_every_order() {
+    let mut h = start_with(0).await;
+    // Equal prices and names that differ only in case make the `_id` tie-break do the work.
+    let mut expected = HashSet::new();
+    for i in 0..23 {
+        let name = if i % 2 == 0 {
+            format!("Item {:02}", i / 3)
+        } else {
+            format!("ITEM {:02}", i / 3)
+        };
+        let created = h
+            .create(product(
+                &format!("W-{i:03}"),
+                &name,
+                500 + (i % 4) * 100,
+                "bulk",
+            ))
+            .await;
+        expected.insert(created.id);
+    }
+    for sort in [
+        pb::ProductSort::Name,
+        pb::ProductSort::PriceAsc,
+        pb::ProductSort::PriceDesc,
+        pb::ProductSort::Newest,
+    ] {
+        for page_size in [1, 4, 100] {
+            let all = h
+                .list_all(pb::ListProductsRequest {
+                    page_size,
+                    sort: sort as i32,
+                    ..Default::default()
+                })
+                .await;
+            let ids: Vec<String> = all.iter().map(|p| p.id.clone()).collect();
+            let unique: HashSet<String> = ids.iter().cloned().collect();
+            assert_eq!(unique.len(), ids.len(), "{sort:?}/{page_size}: duplicates");
+            assert_eq!(unique, expected, "{sort:?}/{page_size}: every product");
+            let prices: Vec<i64> = all
+                .iter()
+                .map(|p| p.price.as_ref().map_or(0, |m| m.amount_minor))
+                .collect();
+            match sort {
+                pb::ProductSort::PriceAsc => assert!(prices.is_sorted(), "{prices:?}"),
+                pb::ProductSort::PriceDesc => {
+                    assert!(prices.iter().rev().is_sorted(), "{prices:?}")
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_key_is_refused_and_the_previous_key_still_works() {
+    let mut h = start().await;
+    seed_catalog(&mut h).await;
+    let other_key = "another-deployment-page-token-key-0123456789";
+    // A replica with another key over the same catalog: its tokens are well-formed and
+    // signed, just not by us (the shape a forger with the format but not the key gets).
+    let (_other, mut other) = spawn(ProductConfig {
+        page_token_key: other_key.into(),
+        ..config(&h.mongo, &h.amqp, 30)
+    })
+    .await;
+    let request = pb::ListProductsRequest {
+        page_size: 2,
+        ..Default::default()
+    };
+    let foreign = other
+        .list_products(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .next_page_token;
+    let refused = h
+        .list(pb::ListProductsRequest {
+            page_token: foreign.clone(),
+            ..request.clone()
+        })
+        .await;
+    assert_no_problems(&Vec::from_iter(refusal_problem(
+        refused,
+        "token signed with another key",
+    )));
+    let refused = h
+        .list(pb::ListProductsRequest {
+            page_token: foreign.clone(),
+            ..request.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused
+            .get_error_details()
+            .error_info()
+            .map(|info| info.reason.clone())
+            .as_deref(),
+        Some("INVALID_PAGE_TOKEN")
+    );
+
+    // Rotating to a new key with the other one as previous: its in-flight tokens go on.
+    let (_rotated, mut rotated) = spawn(ProductConfig {
+        page_token_key: "the-next-page-token-key-after-rotation-0123".into(),
+        page_token_previous_key: Some(other_key.into()),
+        ..config(&h.mongo, &h.amqp, 30)
+    })
+    .await;
+    let continued = rotated
+        .list_products(pb::ListProductsRequest {
+            page_token: foreign,
+            ..request
+        })
+        .await
+        .expect("a token of the previous key continues")
+        .into_inner();
+    assert_eq!(continued.products.len(), 2);
+}
+
+#[tokio::test]
+async fn production_refuses_the_development_page_token_key() {
+    let mongo = TestMongo::create().await.expect("test mongo");
+    let amqp = TestAmqp::create().await.expect("test amqp");
+    let production = |key: &str, previous: Option<&str>| ProductConfig {
+        env: shop_kit::config::Environment::production(),
+        page_token_key: key.into(),
+        page_token_previous_key: previous.map(str::to_owned),
+        ..config(&mongo, &amqp, 30)
+    };
+    let dev_key = ProductConfig::default().page_token_key;
+    for (what, config) in [
+        ("dev key", production(&dev_key, None)),
+        (
+            "dev key as previous",
+            production("a-real-secret-page-token-key-0123456789", Some(&dev_key)),
+        ),
+        ("short key", production("short", None)),
+    ] {
+        let Err(error) = App::build(config).await else {
+            panic!("{what}: production started");
+        };
+        assert!(
+            format!("{error:#}").contains("SHOP_PAGE_TOKEN"),
+            "{what}: {error:#}"
+        );
+    }
+    App::build(production("a-real-secret-page-token-key-0123456789", None))
+        .await
+        .expect("production starts with a real key");
+}
+
+#[tokio::test]
+async fn a_catalog_query_over_its_time_limit_is_unavailable_not_internal() {
+    use mongodb::bson::doc;
+    let mongo = TestMongo::create().await.expect("test mongo");
+    let amqp = TestAmqp::create().await.expect("test amqp");
+    // Thousands of archived products that a public list has to walk past (nothing indexes
+    // `archived`): far more work than 1 ms on any server.
+    let now = mongodb::bson::DateTime::now();
+    let archived: Vec<_> = (0..3000)
+        .map(|i| {
+            doc! {
+                "_id": uuid::Uuid::now_v7().to_string(), "sku": format!("OLD-{i}"),
+                "name": format!("Old {i}"), "name_sort": format!("old {i}"), "description": "",
+                "price_minor": 1_i64, "currency": "EUR", "category": "old", "image_url": "",
+                "attributes": {}, "archived": true, "created_at": now, "updated_at": now,
+                "version": 1_i64, "keywords": ["old"], "creation_key": null,
+            }
+        })
+        .collect();
+    mongo
+        .database
+        .collection("products")
+        .insert_many(archived)
+        .await
+        .expect("seed archived products");
+    let (_service, mut client) = spawn(ProductConfig {
+        catalog_query_max_time_ms: 1,
+        ..config(&mongo, &amqp, 30)
+    })
+    .await;
+    let status = client
+        .list_products(pb::ListProductsRequest {
+            sort: pb::ProductSort::PriceAsc as i32,
+            ..Default::default()
+        })
+        .await
+        .expect_err("a 1 ms budget cannot walk 3000 products");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+
+    // The default budget serves the same query.
+    let (_service, mut client) = spawn(config(&mongo, &amqp, 30)).await;
+    let page = client
+        .list_products(pb::ListProductsRequest {
+            sort: pb::ProductSort::PriceAsc as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("within the default budget")
+        .into_inner();
+    assert!(page.products.is_empty());
+}
