@@ -3,7 +3,8 @@
 //! For a queue `q` the topology is: `q` (durable, bound to the exchange by the consumer's
 //! routing keys), one `q.retry.<delay>ms` per back-off step (messages wait there, then
 //! dead-letter back to `q`) and `q.dead` (parked after the last attempt, for an operator to
-//! inspect). Each retry queue has one queue-wide TTL, so its messages expire in the order
+//! inspect); the consumer forwards to those two through [`retry_exchange`], where each is
+//! bound by its own name. Each retry queue has one queue-wide TTL, so its messages expire in the order
 //! they arrived: with a single retry queue and per-message TTLs, RabbitMQ expires only the
 //! head, and a message waiting 25 s would hold back one due in 200 ms. A
 //! delivery is acked only after the handler returned, i.e. after its effect committed; the

@@ -10,10 +10,13 @@
 //! - [`consumer`]: a durable queue per consumer, prefetch, ack only after the handler's
 //!   effect is committed, retries with back-off through `<queue>.retry.<delay>ms` (one TTL
 //!   queue per back-off step, dead-lettering back), and `<queue>.dead` after the last
-//!   attempt. Delivery is at least
+//!   attempt, both reached through the topic exchange `<exchange>.retry`. Delivery is at least
 //!   once, so handlers are idempotent ([`inbox`] helps MySQL services dedupe by event id).
 //! - [`outbox`]: a transactional outbox for MySQL services: the event row commits with the
 //!   state change, and a relay publishes rows in order and marks them sent.
+//! - [`permissions`]: least privilege, one RabbitMQ user per service, derived from
+//!   [`topology`]; the `shop-rabbitmq` bin renders it for development and for the AKS overlay
+//!   and declares the topology as the administrator.
 
 pub mod broker;
 pub mod consumer;
