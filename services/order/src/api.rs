@@ -577,3 +577,26 @@ impl OrderService for OrderApi {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_of_a_sku_are_counted_across_lines() {
+        let lines = |list: &[(&str, i64)]| -> Vec<(String, i64)> {
+            list.iter().map(|(s, q)| ((*s).to_owned(), *q)).collect()
+        };
+        assert!(check_units_per_sku(&lines(&[("A", 10), ("B", 10)]), 10).is_ok());
+        let Err(ServiceError::FailedPrecondition { reason, message }) =
+            check_units_per_sku(&lines(&[("A", 6), ("B", 1), ("A", 5)]), 10)
+        else {
+            panic!("11 units of A passed");
+        };
+        assert_eq!(reason, "LINE_QUANTITY_LIMIT");
+        assert!(
+            message.contains("A (11)") && !message.contains("B ("),
+            "{message}"
+        );
+    }
+}

@@ -415,3 +415,77 @@ impl Saga {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shop_proto::shop::common::v1::Money;
+
+    fn order(payment_id: Option<&str>) -> OrderRow {
+        let now = store::now();
+        OrderRow {
+            id: "o1".into(),
+            user_id: "u1".into(),
+            idempotency_key: "k".into(),
+            request_hash: String::new(),
+            status: Status::AwaitingPayment.as_str().into(),
+            cancel_reason: None,
+            cancel_note: String::new(),
+            currency: "EUR".into(),
+            total_minor: 7000,
+            ship_name: String::new(),
+            ship_line1: String::new(),
+            ship_line2: String::new(),
+            ship_city: String::new(),
+            ship_postal_code: String::new(),
+            ship_country: String::new(),
+            payment_method: "pm_card_visa".into(),
+            payment_id: payment_id.map(str::to_owned),
+            payment_client_secret: None,
+            cart_guest_id: None,
+            cart_user_id: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    fn eur(amount_minor: i64, currency: &str) -> Money {
+        Money {
+            amount_minor,
+            currency: currency.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_orders_own_payment_of_its_total_matches() {
+        let known = order(Some("p1"));
+        let succeeded = |order: &OrderRow, id: &str, money: Option<Money>| {
+            check_payment(order, Some(id), money.as_ref(), Input::PaymentSucceeded)
+                .map_err(|mismatch| mismatch.field())
+        };
+        assert_eq!(succeeded(&known, "p1", Some(eur(7000, "EUR"))), Ok(()));
+        assert_eq!(
+            succeeded(&known, "p2", Some(eur(7000, "EUR"))),
+            Err("payment_id")
+        );
+        assert_eq!(
+            succeeded(&known, "p1", Some(eur(6999, "EUR"))),
+            Err("amount")
+        );
+        assert_eq!(
+            succeeded(&known, "p1", Some(eur(7000, "USD"))),
+            Err("currency")
+        );
+        assert_eq!(succeeded(&known, "p1", None), Err("currency"));
+        // An order from before Order chose payment ids is still checked on the amount.
+        let legacy = order(None);
+        assert_eq!(succeeded(&legacy, "p9", Some(eur(7000, "EUR"))), Ok(()));
+        assert_eq!(succeeded(&legacy, "p9", Some(eur(1, "EUR"))), Err("amount"));
+        // Other payment events carry no amount but must name the order's payment.
+        let failed = Input::PaymentFailed { declined: true };
+        assert!(check_payment(&known, Some("p1"), None, failed).is_ok());
+        assert!(check_payment(&known, Some("p2"), None, failed).is_err());
+        assert!(check_payment(&known, None, None, Input::StockReserved).is_ok());
+    }
+}

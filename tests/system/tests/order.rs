@@ -362,7 +362,9 @@ async fn a_fourth_unpaid_order_is_refused_until_one_is_cancelled() {
         .expect("one unpaid order fewer makes room for another");
 }
 
-#[tokio::test]
+// Several worker threads, so the checkouts truly overlap: on one thread the count-then-insert
+// race without the user's checkout lock showed only now and then; here 4 to 7 of 8 passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_parallel_checkouts_by_one_user_stops_at_the_cap() {
     let system = System::start().await.unwrap();
     product(&system, "MUG-6", 1000, 100).await;
