@@ -193,7 +193,7 @@ pub fn from_status_in(status: tonic::Status, fields: Fields) -> Error {
         ),
         Code::Unauthenticated => coded("UNAUTHENTICATED", message),
         Code::PermissionDenied => coded("FORBIDDEN", message),
-        Code::ResourceExhausted => coded("RATE_LIMITED", "too many requests; try again later"),
+        Code::ResourceExhausted => resource_exhausted(reason.as_deref(), &details),
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
             tracing::warn!(code = ?status.code(), %message, "upstream unavailable");
             coded(
@@ -206,6 +206,35 @@ pub fn from_status_in(status: tonic::Status, fields: Fields) -> Error {
             internal()
         }
     }
+}
+
+/// RESOURCE_EXHAUSTED: a throttled login is RATE_LIMITED (the caller must slow down), a
+/// saturated password hasher UNAVAILABLE (nothing wrong with the caller; retry shortly).
+/// Either way the service's RetryInfo delay reaches the client as `extensions.retryAfter`
+/// (whole seconds, rounded up), so it can wait exactly that long.
+fn resource_exhausted(reason: Option<&str>, details: &tonic_types::ErrorDetails) -> Error {
+    let mut error = match reason {
+        Some("PASSWORD_HASHING_BUSY") => coded(
+            "UNAVAILABLE",
+            "the shop is busy signing people in; try again in a moment",
+        ),
+        Some("LOGIN_THROTTLED") => coded(
+            "RATE_LIMITED",
+            "too many failed sign-in attempts; wait before trying again",
+        ),
+        _ => coded("RATE_LIMITED", "too many requests; try again later"),
+    };
+    if let Some(reason) = reason {
+        error = with_reason(error, reason);
+    }
+    if let Some(delay) = details.retry_info().and_then(|info| info.retry_delay) {
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default)
+            .set("retryAfter", seconds.max(1));
+    }
+    error
 }
 
 fn with_reason(mut error: Error, reason: &str) -> Error {
@@ -325,5 +354,59 @@ mod tests {
             code(&from_status(tonic::Status::permission_denied("no"))),
             "FORBIDDEN"
         );
+    }
+
+    fn retry_after(error: &Error) -> Option<Value> {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("retryAfter"))
+            .cloned()
+    }
+
+    #[test]
+    fn exhausted_resources_say_what_to_do_and_when() {
+        let status: tonic::Status = ServiceError::ResourceExhausted {
+            reason: "LOGIN_THROTTLED",
+            message: "too many attempts".into(),
+            retry_after: Some(std::time::Duration::from_millis(2500)),
+        }
+        .into();
+        let error = from_status(status);
+        assert_eq!(code(&error), "RATE_LIMITED");
+        assert_eq!(ext(&error, "reason").as_deref(), Some("LOGIN_THROTTLED"));
+        assert_eq!(retry_after(&error), Some(Value::from(3u64)));
+
+        let status: tonic::Status = ServiceError::ResourceExhausted {
+            reason: "PASSWORD_HASHING_BUSY",
+            message: "busy".into(),
+            retry_after: Some(std::time::Duration::from_secs(1)),
+        }
+        .into();
+        let error = from_status(status);
+        assert_eq!(code(&error), "UNAVAILABLE");
+        assert_eq!(
+            ext(&error, "reason").as_deref(),
+            Some("PASSWORD_HASHING_BUSY")
+        );
+        assert_eq!(retry_after(&error), Some(Value::from(1u64)));
+
+        let error = from_status(tonic::Status::resource_exhausted("quota"));
+        assert_eq!(code(&error), "RATE_LIMITED");
+        assert_eq!(retry_after(&error), None);
+    }
+
+    #[test]
+    fn order_limits_pass_through_as_codes() {
+        for reason in ["TOO_MANY_OPEN_ORDERS", "LINE_QUANTITY_LIMIT"] {
+            let status: tonic::Status = ServiceError::FailedPrecondition {
+                reason,
+                message: "limit".into(),
+            }
+            .into();
+            let error = from_status(status);
+            assert_eq!(code(&error), reason);
+            assert_eq!(ext(&error, "reason").as_deref(), Some(reason));
+        }
     }
 }

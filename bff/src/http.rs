@@ -1,13 +1,16 @@
 //! The HTTP surface: `/graphql` (POST queries and mutations; GET serves GraphiQL in
-//! development), `/graphql/ws` (subscriptions over `graphql-transport-ws` and the legacy
-//! `graphql-ws`), `/healthz`, `/metrics`, and the web app at `/`.
+//! development), `/graphql/ws` (subscriptions only, over `graphql-transport-ws` and the
+//! legacy `graphql-ws`), `POST /auth/refresh` and `POST /auth/logout` (the browser's
+//! session, from the HttpOnly refresh cookie), `/healthz`, `/metrics`, and the web app at
+//! `/`. Every response carries the security headers (CSP, nosniff, Referrer-Policy; HSTS in
+//! production).
 //!
 //! Every /graphql request passes the gateway in this order: rate limit (per user, else per
 //! address) → body limit → parse → depth and complexity limits (schema validation) →
 //! execution under the request timeout → error sanitising. Each refusal is a GraphQL error
 //! body with `extensions.code` and the fitting HTTP status, never a bare 500.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,9 +21,9 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use shop_kit::auth::TokenVerifier;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::Instrument as _;
@@ -31,6 +34,7 @@ use crate::gateway::{BffMetrics, RateLimiter};
 use crate::loaders::Loaders;
 use crate::schema::{CookieSecure, MintedCart, ShopSchema};
 use crate::viewer::{Auth, Viewer};
+use crate::ws::{SubscriptionCounts, SubscriptionsOnly};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,6 +42,9 @@ pub struct AppState {
     pub clients: Clients,
     pub verifier: Arc<TokenVerifier>,
     pub limiter: Arc<RateLimiter>,
+    /// The stricter limit on credentials (shared with the GraphQL mutations).
+    pub auth_limiter: Arc<RateLimiter>,
+    pub subscriptions: Arc<SubscriptionCounts>,
     pub metrics: Arc<BffMetrics>,
     pub config: Arc<BffConfig>,
 }
@@ -47,6 +54,8 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(websocket))
+        .route("/auth/refresh", post(crate::session::refresh))
+        .route("/auth/logout", post(crate::session::logout))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .with_state(state);
@@ -60,33 +69,94 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = crate::gateway::cors(&config.cors_allowed_origins) {
         router = router.layer(cors);
     }
-    router
+    let production = config.is_production();
+    router.layer(axum::middleware::map_response(
+        move |request_host: RequestHost, response: Response| async move {
+            security_headers(response, request_host.0.as_deref(), production)
+        },
+    ))
+}
+
+/// The request's `Host`, when it is a plain authority (for the CSP's WebSocket source).
+struct RequestHost(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestHost {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<axum::http::uri::Authority>().ok())
+            .filter(|authority| {
+                authority
+                    .as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+            })
+            .map(|authority| authority.as_str().to_owned());
+        Ok(Self(host))
+    }
+}
+
+/// The web app's policy: everything from this origin only, images also as data: URLs,
+/// the subscription's WebSocket to this host, never framed (clickjacking).
+fn content_security_policy(host: Option<&str>, production: bool) -> String {
+    let sockets = match (host, production) {
+        (Some(host), true) => format!(" wss://{host}"),
+        (Some(host), false) => format!(" ws://{host} wss://{host}"),
+        (None, _) => String::new(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         font-src 'self'; connect-src 'self'{sockets}; object-src 'none'; base-uri 'self'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// GraphiQL (development only) loads its bundle from a CDN and runs inline scripts.
+const GRAPHIQL_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; \
+     style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https:; \
+     font-src 'self' data: https://unpkg.com; connect-src 'self' ws: wss:; frame-ancestors 'none'";
+
+fn security_headers(mut response: Response, host: Option<&str>, production: bool) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY)
+        && let Ok(value) = HeaderValue::from_str(&content_security_policy(host, production))
+    {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if production {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
 }
 
 /// A response whose body is a GraphQL error, for refusals before execution.
-fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
     });
     (status, axum::Json(body)).into_response()
 }
 
-/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to
-/// trust the proxy in front.
-fn client_ip(config: &BffConfig, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if config.trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(',').next())
-            .and_then(|first| first.trim().parse().ok())
-    {
-        return ip;
-    }
-    peer.ip()
-}
-
-fn viewer(
+pub(crate) fn viewer(
     state: &AppState,
     headers: &HeaderMap,
     authorization: Option<&str>,
@@ -96,7 +166,7 @@ fn viewer(
         &state.verifier,
         authorization,
         headers,
-        client_ip(&state.config, headers, peer),
+        crate::gateway::client_ip(state.config.trusted_proxy_hops, headers, peer),
     )
 }
 
@@ -159,7 +229,7 @@ async fn execute(state: AppState, peer: SocketAddr, headers: HeaderMap, body: Bo
         .data(viewer)
         .data(Loaders::new(&state.clients))
         .data(MintedCart::default())
-        .data(CookieSecure(state.config.cookie_secure));
+        .data(CookieSecure(state.config.secure_cookies()));
 
     let started = Instant::now();
     let timeout = Duration::from_millis(state.config.request_timeout_ms.max(1));
@@ -210,20 +280,23 @@ fn too_large(limit: usize) -> Response {
 }
 
 async fn graphiql(State(state): State<AppState>) -> Response {
-    if !state.config.graphiql {
+    if !state.config.graphiql || state.config.is_production() {
         return refusal(
             StatusCode::METHOD_NOT_ALLOWED,
             "BAD_REQUEST",
             "send GraphQL requests as POST",
         );
     }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
+    (
+        [(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)],
+        Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .finish(),
+        ),
     )
-    .into_response()
+        .into_response()
 }
 
 /// Subscriptions. The access token comes in the `connection_init` payload
@@ -236,8 +309,11 @@ async fn websocket(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let ip = client_ip(&state.config, &headers, peer);
-    if !state.limiter.check(&format!("ip:{ip}")) {
+    let ip = crate::gateway::client_ip(state.config.trusted_proxy_hops, &headers, peer);
+    if !state
+        .limiter
+        .check(&format!("ip:{}", crate::gateway::address_key(ip)))
+    {
         state
             .metrics
             .rate_limited
@@ -249,11 +325,16 @@ async fn websocket(
             "too many requests; slow down",
         );
     }
-    let schema = state.schema.clone();
+    let executor = SubscriptionsOnly::new(
+        state.schema.clone(),
+        state.subscriptions.clone(),
+        state.config.ws_max_subscriptions_per_connection.max(1),
+        state.config.ws_max_subscriptions_per_user.max(1),
+    );
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+            GraphQLWebSocket::new(socket, executor, protocol)
                 .on_connection_init(move |payload| async move {
                     let from_payload = ["Authorization", "authorization"]
                         .iter()
@@ -271,6 +352,7 @@ async fn websocket(
                     let mut data = Data::default();
                     data.insert(Loaders::new(&state.clients));
                     data.insert(viewer);
+                    data.insert(CookieSecure(state.config.secure_cookies()));
                     Ok(data)
                 })
                 .serve()

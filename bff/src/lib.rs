@@ -14,7 +14,9 @@ pub mod gateway;
 pub mod http;
 pub mod loaders;
 pub mod schema;
+pub mod session;
 pub mod viewer;
+pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -66,15 +68,26 @@ pub struct BffConfig {
     /// these are what password guessing hammers.
     pub auth_rate_limit_per_minute: u32,
     pub auth_rate_limit_burst: u32,
-    /// Take the client address from the first `X-Forwarded-For` hop (only behind a proxy
-    /// that sets it; otherwise clients could pick their own rate-limit key).
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of the BFF that append to `X-Forwarded-For` (an ingress: 1). The
+    /// client address is the entry that many hops from the right; 0 takes the TCP peer and
+    /// ignores the header (anything left of the trusted entries is client-written).
+    pub trusted_proxy_hops: usize,
+    /// Rate-limit buckets each limiter tracks at most; keys beyond share one bucket.
+    pub rate_limit_max_keys: usize,
+    /// Live subscriptions one WebSocket connection may hold.
+    pub ws_max_subscriptions_per_connection: usize,
+    /// Live subscriptions one user (or, signed out, one address) may hold over all
+    /// connections to this replica.
+    pub ws_max_subscriptions_per_user: usize,
     /// The built web app; served at / when the directory exists.
     pub web_dist: String,
     /// Serve GraphiQL on GET /graphql (development).
     pub graphiql: bool,
-    /// Mark the guest cart cookie `Secure` (production, behind HTTPS).
+    /// Mark the cookies (guest cart, refresh token) `Secure` (production, behind HTTPS).
     pub cookie_secure: bool,
+    /// `production` turns off GraphiQL, introspection and field suggestions, adds HSTS and
+    /// refuses to start while a development default is left (see [`BffConfig::check`]).
+    pub env: shop_kit::config::Environment,
     /// How often a live subscription re-reads its order even without an event: a backstop
     /// for events the feed could not deliver (broker reconnects).
     pub subscription_poll_secs: u64,
@@ -102,13 +115,56 @@ impl Default for BffConfig {
             rate_limit_burst: 100,
             auth_rate_limit_per_minute: 10,
             auth_rate_limit_burst: 5,
-            trust_forwarded_for: false,
+            trusted_proxy_hops: 0,
+            rate_limit_max_keys: 100_000,
+            ws_max_subscriptions_per_connection: 10,
+            ws_max_subscriptions_per_user: 20,
             web_dist: "web/dist".into(),
             graphiql: true,
             cookie_secure: false,
+            env: shop_kit::config::Environment::default(),
             subscription_poll_secs: 10,
             amqp: BusConfig::default(),
         }
+    }
+}
+
+/// The CORS origin of the Vite dev server: the development default.
+const DEV_ORIGIN: &str = "http://localhost:5173";
+
+impl BffConfig {
+    /// In production, refuses development defaults: GraphiQL on, cookies without `Secure`,
+    /// a CORS list left at (or still naming) localhost, or `*`. An empty list is fine: the
+    /// BFF serves the web app itself, same-origin.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let origins: Vec<&str> = self
+            .cors_allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        let local_or_any = origins.iter().any(|origin| {
+            *origin == "*"
+                || *origin == DEV_ORIGIN
+                || origin.contains("://localhost")
+                || origin.contains("://127.")
+                || origin.starts_with("http://")
+        });
+        self.env.refuse_dev_defaults(&[
+            ("SHOP_GRAPHIQL", self.graphiql),
+            ("SHOP_COOKIE_SECURE", !self.cookie_secure),
+            ("SHOP_CORS_ALLOWED_ORIGINS", local_or_any),
+        ])?;
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env.is_production()
+    }
+
+    /// Cookies are `Secure` when configured so, and always in production.
+    pub fn secure_cookies(&self) -> bool {
+        self.cookie_secure || self.is_production()
     }
 }
 
@@ -123,6 +179,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: BffConfig) -> anyhow::Result<Self> {
+        config.check()?;
         let public_pem = shop_kit::config::pem_from(
             config.jwt_public_key_pem.as_deref(),
             config.jwt_public_key_file.as_deref(),
@@ -135,6 +192,19 @@ impl App {
         // Bind the feed's queue before serving, so no event after start-up is missed.
         let feed = feed::Feed::start(broker.clone()).await;
         let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+        let auth_limiter = Arc::new(gateway::RateLimiter::new(
+            config.auth_rate_limit_per_minute,
+            config.auth_rate_limit_burst,
+            config.rate_limit_max_keys,
+        ));
+        let limiter = Arc::new(gateway::RateLimiter::new(
+            config.rate_limit_per_minute,
+            config.rate_limit_burst,
+            config.rate_limit_max_keys,
+        ));
+        for limiter in [&auth_limiter, &limiter] {
+            limiter.spawn_retain(Duration::from_secs(30));
+        }
 
         let schema = schema::build(
             &config,
@@ -143,10 +213,7 @@ impl App {
                 feed: feed.clone(),
                 stopping: stop_rx,
                 poll_every: Duration::from_secs(config.subscription_poll_secs.max(1)),
-                auth_limiter: Arc::new(gateway::RateLimiter::new(
-                    config.auth_rate_limit_per_minute,
-                    config.auth_rate_limit_burst,
-                )),
+                auth_limiter: auth_limiter.clone(),
                 metrics: metrics.clone(),
             },
         );
@@ -154,10 +221,9 @@ impl App {
             schema,
             clients,
             verifier: Arc::new(verifier),
-            limiter: Arc::new(gateway::RateLimiter::new(
-                config.rate_limit_per_minute,
-                config.rate_limit_burst,
-            )),
+            limiter,
+            auth_limiter,
+            subscriptions: Arc::new(ws::SubscriptionCounts::default()),
             metrics,
             config: Arc::new(config.clone()),
         };

@@ -91,12 +91,19 @@ impl Viewer {
         }
     }
 
-    /// What the general rate limit counts against: the user, else the address.
+    /// What the general rate limit counts against: the user, else the address (an IPv6
+    /// client by its /64).
     pub fn client_key(&self) -> String {
         match self.claims() {
             Some(claims) => format!("user:{}", claims.sub),
-            None => format!("ip:{}", self.client_ip),
+            None => format!("ip:{}", crate::gateway::address_key(self.client_ip)),
         }
+    }
+
+    /// What the credential limit counts against: always the address, since whoever guesses
+    /// passwords has no token.
+    pub fn address_key(&self) -> String {
+        format!("auth:{}", crate::gateway::address_key(self.client_ip))
     }
 }
 
@@ -144,6 +151,24 @@ pub fn clear_cart_cookie(secure: bool) -> String {
     format!("{CART_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}")
 }
 
+/// The refresh token cookie: HttpOnly (no script, so no XSS, can read it), SameSite=Strict
+/// (never sent on a cross-site request) and scoped to [`REFRESH_PATH`], so it travels only
+/// to the refresh and logout endpoints, never with ordinary API calls.
+pub const REFRESH_COOKIE: &str = "shop_refresh";
+pub const REFRESH_PATH: &str = "/auth";
+
+pub fn refresh_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    let max_age = max_age_secs.max(0);
+    format!(
+        "{REFRESH_COOKIE}={token}; Path={REFRESH_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    )
+}
+
+pub fn clear_refresh_cookie(secure: bool) -> String {
+    refresh_cookie("", 0, secure)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +191,10 @@ mod tests {
         assert_eq!(cookie(&headers, "cart_id").as_deref(), Some("abc"));
         assert_eq!(cookie(&headers, "c"), None);
         assert!(cart_cookie("x", true).contains("HttpOnly; SameSite=Lax; Secure"));
+        let refresh = refresh_cookie("tok", 60, true);
+        assert!(refresh.starts_with(
+            "shop_refresh=tok; Path=/auth; Max-Age=60; HttpOnly; SameSite=Strict; Secure"
+        ));
+        assert!(!refresh_cookie("tok", 60, false).contains("Secure"));
     }
 }

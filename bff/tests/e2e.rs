@@ -1149,3 +1149,601 @@ async fn slow_or_missing_upstreams_are_timeouts_and_unavailable() -> anyhow::Res
     drop(hung);
     Ok(())
 }
+
+/// Behind one trusted proxy, the client is the hop the proxy appended: whatever a password
+/// guesser writes left of it, every attempt counts against its real address. (With the
+/// left-most hop as the key, 25 attempts with 25 invented addresses all got through.)
+#[tokio::test]
+async fn forged_forwarded_for_hops_do_not_escape_the_login_limit() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|config| {
+        config.trusted_proxy_hops = 1;
+        config.auth_rate_limit_burst = 5;
+        config.auth_rate_limit_per_minute = 1;
+    })
+    .await?;
+    let victim = stack.customer("victim").await?;
+    let email = {
+        let mut client = stack.client();
+        client.token = victim.token.clone();
+        let body = client.gql("{ me { email } }", json!({})).await?;
+        data_str(&body, "/data/me/email")?
+    };
+    let login =
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+    let mut codes = Vec::new();
+    for n in 0..25 {
+        let mut guesser = stack.client();
+        // The guesser invents the left-most hop; the ingress appends the real address.
+        guesser.forwarded_for = Some(format!("198.51.100.{n}, 203.0.113.7"));
+        let body = guesser
+            .gql(
+                login,
+                json!({"e": email, "p": format!("wrong-password-{n}")}),
+            )
+            .await?;
+        // The BFF's own limit carries no reason (the User service's per-account throttle,
+        // LOGIN_THROTTLED, is a separate control and does not count here).
+        let code = error_code(&body).unwrap_or_default();
+        let reason = body
+            .pointer("/errors/0/extensions/reason")
+            .and_then(Value::as_str);
+        codes.push(match reason {
+            Some(reason) => format!("{code}/{reason}"),
+            None => code,
+        });
+    }
+    let limited = codes.iter().filter(|code| *code == "RATE_LIMITED").count();
+    assert!(
+        limited >= 19,
+        "only {limited} of 25 guesses were rate limited: {codes:?}"
+    );
+    assert!(
+        codes
+            .iter()
+            .all(|code| code == "UNAUTHENTICATED" || code.starts_with("RATE_LIMITED")),
+        "{codes:?}"
+    );
+    // Another real client (another appended hop) is not held back by the guesser.
+    let mut other = stack.client();
+    other.forwarded_for = Some("198.51.100.1, 203.0.113.8".into());
+    let body = other
+        .gql(
+            login,
+            json!({"e": "nobody@example.com", "p": "wrong-password-x"}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    Ok(())
+}
+
+/// The next event on `socket` that is not a `complete`.
+async fn next_event(socket: &mut Subscription) -> anyhow::Result<(String, Event)> {
+    loop {
+        let (id, event) = socket.next_with_id().await?;
+        if !matches!(event, Event::Complete) {
+            return Ok((id, event));
+        }
+    }
+}
+
+/// The next event of operation `id` on `socket` that is not a `complete` (other operations'
+/// updates are skipped).
+async fn event_for(socket: &mut Subscription, id: &str) -> anyhow::Result<Event> {
+    loop {
+        let (seen, event) = next_event(socket).await?;
+        if seen == id {
+            return Ok(event);
+        }
+    }
+}
+
+/// `/graphql/ws` serves subscriptions only: a query or mutation sent over the socket gets a
+/// coded error instead of running past the HTTP rate limits and timeout.
+#[tokio::test]
+async fn the_websocket_serves_subscriptions_only() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let ann = stack.customer("ann").await?;
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+        let mut socket = Subscription::connect(stack.addr, protocol, ann.token.as_deref()).await?;
+        socket.start("q", "{ me { id email } }", json!({})).await?;
+        let (id, event) = next_event(&mut socket).await?;
+        assert_eq!(id, "q");
+        assert_eq!(
+            event.error_code().as_deref(),
+            Some("BAD_REQUEST"),
+            "{event:?}"
+        );
+        if let Event::Next(payload) = &event {
+            assert!(
+                payload["data"].is_null(),
+                "the query did not run: {payload}"
+            );
+        }
+        socket
+            .start(
+                "m",
+                "mutation { addToCart(sku: \"NOPE-1\", quantity: 1) { id } }",
+                json!({}),
+            )
+            .await?;
+        let (id, event) = next_event(&mut socket).await?;
+        assert_eq!(id, "m");
+        assert_eq!(
+            event.error_code().as_deref(),
+            Some("BAD_REQUEST"),
+            "{event:?}"
+        );
+        // Named operations: the selected one decides.
+        let two = "query A { __typename } subscription B { orderUpdated(orderId: \"x\") { id } }";
+        socket.start_named("n", two, json!({}), Some("A")).await?;
+        let (id, event) = next_event(&mut socket).await?;
+        assert_eq!(id, "n");
+        assert_eq!(
+            event.error_code().as_deref(),
+            Some("BAD_REQUEST"),
+            "{event:?}"
+        );
+        socket.start_named("s", two, json!({}), Some("B")).await?;
+        let (id, event) = next_event(&mut socket).await?;
+        assert_eq!(id, "s");
+        assert_eq!(
+            event.error_code().as_deref(),
+            Some("BAD_USER_INPUT"),
+            "the subscription runs (and checks its id): {event:?}"
+        );
+        // Errors are sanitised as over HTTP: a coded validation error, no internals.
+        socket
+            .start("v", "subscription { nope }", json!({}))
+            .await?;
+        let (_, event) = next_event(&mut socket).await?;
+        assert_eq!(
+            event.error_code().as_deref(),
+            Some("GRAPHQL_VALIDATION_FAILED"),
+            "{event:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Live subscriptions are capped per connection and per user; a stopped one frees its slot.
+#[tokio::test]
+async fn live_subscriptions_are_capped_per_connection_and_per_user() -> anyhow::Result<()> {
+    let mut stack = Stack::start_with(|config| {
+        config.ws_max_subscriptions_per_connection = 2;
+        config.ws_max_subscriptions_per_user = 3;
+    })
+    .await?;
+    stack.system.stock_product("CAP-1", 100, 5).await?;
+    // Payment is down: the order stays open, so its subscriptions stay live.
+    stack.system.stop_payment().await?;
+    let mut ann = stack.customer("ann").await?;
+    ann.add_to_cart("CAP-1", 1).await?;
+    let body = ann.checkout("pm_card_visa").await?;
+    let order_id = data_str(&body, "/data/checkout/id")?;
+    let vars = json!({"id": order_id});
+
+    let mut first =
+        Subscription::connect(stack.addr, Protocol::TransportWs, ann.token.as_deref()).await?;
+    for id in ["a", "b"] {
+        first.start(id, common::ORDER_UPDATED, vars.clone()).await?;
+        let event = event_for(&mut first, id).await?;
+        assert!(
+            matches!(event, Event::Next(_)) && event.error_code().is_none(),
+            "{event:?}"
+        );
+    }
+    first
+        .start("c", common::ORDER_UPDATED, vars.clone())
+        .await?;
+    let event = event_for(&mut first, "c").await?;
+    assert_eq!(
+        event.error_code().as_deref(),
+        Some("TOO_MANY_SUBSCRIPTIONS"),
+        "{event:?}"
+    );
+
+    // A second connection of the same user has one slot left of the user's three.
+    let mut second =
+        Subscription::connect(stack.addr, Protocol::LegacyWs, ann.token.as_deref()).await?;
+    second
+        .start("d", common::ORDER_UPDATED, vars.clone())
+        .await?;
+    let event = event_for(&mut second, "d").await?;
+    assert!(event.error_code().is_none(), "{event:?}");
+    second
+        .start("e", common::ORDER_UPDATED, vars.clone())
+        .await?;
+    let event = event_for(&mut second, "e").await?;
+    assert_eq!(
+        event.error_code().as_deref(),
+        Some("TOO_MANY_SUBSCRIPTIONS"),
+        "{event:?}"
+    );
+
+    // Closing the first connection frees its two slots.
+    drop(first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for attempt in 0.. {
+        let id = format!("f{attempt}");
+        second
+            .start(&id, common::ORDER_UPDATED, vars.clone())
+            .await?;
+        let event = event_for(&mut second, &id).await?;
+        if event.error_code().is_none() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slots were not released: {event:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Every response, API or web app, carries the security headers; GraphiQL (development
+/// only) gets its own relaxed policy.
+#[tokio::test]
+async fn every_response_carries_the_security_headers() -> anyhow::Result<()> {
+    let amqp = shop_testkit::TestAmqp::create().await?;
+    let dist = std::env::temp_dir().join(format!("bff-dist-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dist)?;
+    std::fs::write(dist.join("index.html"), "<html>shopmesh storefront</html>")?;
+    let web_dist = dist.to_string_lossy().into_owned();
+    let (addr, bff) = lone_bff(&amqp, "http://127.0.0.1:9", |config| {
+        config.web_dist = web_dist;
+    })
+    .await?;
+    let http = reqwest::Client::new();
+    for path in ["/", "/orders/1", "/healthz", "/nope.js"] {
+        let response = http.get(format!("http://{addr}{path}")).send().await?;
+        let headers = response.headers();
+        let csp = headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("img-src 'self' data:"), "{path}: {csp}");
+        assert!(csp.contains(&format!("ws://{addr}")), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(
+            headers
+                .get("x-content-type-options")
+                .and_then(|v| v.to_str().ok()),
+            Some("nosniff")
+        );
+        assert!(headers.get("referrer-policy").is_some(), "{path}");
+        assert!(
+            headers.get("strict-transport-security").is_none(),
+            "no HSTS in development"
+        );
+    }
+    let graphql = http
+        .post(format!("http://{addr}/graphql"))
+        .json(&json!({"query": "{ __typename }"}))
+        .send()
+        .await?;
+    assert_eq!(
+        graphql
+            .headers()
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    let graphiql = http.get(format!("http://{addr}/graphql")).send().await?;
+    let csp = graphiql
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    bff.stop().await?;
+    std::fs::remove_dir_all(dist).ok();
+    Ok(())
+}
+
+/// SHOP_ENV=production: no start with development defaults left; once configured, no
+/// GraphiQL, no introspection, no field suggestions, HSTS, and Secure cookies.
+#[tokio::test]
+async fn production_mode_refuses_dev_defaults_and_hides_the_schema() -> anyhow::Result<()> {
+    let amqp = shop_testkit::TestAmqp::create().await?;
+    let refused = lone_bff(&amqp, "http://127.0.0.1:9", |config| {
+        config.env = shop_kit::config::Environment::production();
+    })
+    .await;
+    let message = format!("{:#}", refused.err().context("started with dev defaults")?);
+    for name in [
+        "SHOP_GRAPHIQL",
+        "SHOP_COOKIE_SECURE",
+        "SHOP_CORS_ALLOWED_ORIGINS",
+    ] {
+        assert!(message.contains(name), "{message}");
+    }
+    for origins in [
+        "*",
+        "http://localhost:5173",
+        "https://shop.example, http://127.0.0.1:5173",
+    ] {
+        let refused = lone_bff(&amqp, "http://127.0.0.1:9", |config| {
+            config.env = shop_kit::config::Environment::production();
+            config.graphiql = false;
+            config.cookie_secure = true;
+            config.cors_allowed_origins = origins.into();
+        })
+        .await;
+        assert!(refused.is_err(), "{origins} accepted in production");
+    }
+
+    let (addr, bff) = lone_bff(&amqp, "http://127.0.0.1:9", |config| {
+        config.env = shop_kit::config::Environment::production();
+        config.graphiql = false;
+        config.cookie_secure = true;
+        config.cors_allowed_origins = "https://shop.example".into();
+    })
+    .await?;
+    let mut client = common::Client::new(addr);
+    let body = client
+        .gql("{ __schema { types { name } } }", json!({}))
+        .await?;
+    assert!(
+        body["data"].is_null() || body["data"]["__schema"].is_null(),
+        "introspection is off: {body}"
+    );
+    let body = client
+        .gql("{ produts { edges { cursor } } }", json!({}))
+        .await?;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.to_lowercase().contains("did you mean"),
+        "{message}"
+    );
+    let http = reqwest::Client::new();
+    let graphiql = http.get(format!("http://{addr}/graphql")).send().await?;
+    assert_eq!(graphiql.status(), 405);
+    let health = http.get(format!("http://{addr}/healthz")).send().await?;
+    let hsts = health
+        .headers()
+        .get("strict-transport-security")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(hsts.contains("max-age="), "{hsts}");
+    let csp = health
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.contains(&format!("wss://{addr}")) && !csp.contains("ws://"),
+        "{csp}"
+    );
+    bff.stop().await?;
+
+    // In development the same probe is answered with a suggestion (the control).
+    let (addr, bff) = lone_bff(&amqp, "http://127.0.0.1:9", |_| {}).await?;
+    let mut client = common::Client::new(addr);
+    let body = client
+        .gql("{ produts { edges { cursor } } }", json!({}))
+        .await?;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.to_lowercase().contains("did you mean"), "{message}");
+    let body = client
+        .gql("{ __schema { types { name } } }", json!({}))
+        .await?;
+    assert!(body["data"]["__schema"]["types"].is_array(), "{body}");
+    bff.stop().await?;
+    Ok(())
+}
+
+/// The browser's refresh token lives in an HttpOnly, SameSite=Strict cookie scoped to
+/// /auth: register sets it, POST /auth/refresh rotates it (only as JSON: the CSRF guard),
+/// a spent one is refused, and POST /auth/logout ends the session.
+#[tokio::test]
+async fn the_refresh_token_lives_in_an_http_only_cookie() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let mut client = stack.client();
+    let email = format!("cookie-{}@example.com", uuid::Uuid::new_v4().simple());
+    let response = reqwest::Client::new()
+        .post(client.url("/graphql"))
+        .json(&json!({
+            "query": "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }",
+            "variables": {"input": {"email": email, "password": "a-long-password-1", "name": "Cookie"}}
+        }))
+        .send()
+        .await?;
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("shop_refresh="))
+        .context("register sets the refresh cookie")?
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/auth"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "development cookies work over plain HTTP"
+    );
+    client.keep_refresh_cookie(response.headers());
+    let first = client.refresh_cookie.clone().context("cookie kept")?;
+
+    // A form post (text/plain) cannot refresh: the CSRF guard.
+    let (status, body) = client.auth_post("/auth/refresh", "text/plain").await?;
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = client
+        .auth_post("/auth/refresh", "application/x-www-form-urlencoded")
+        .await?;
+    assert_eq!(status, 415, "{body}");
+
+    let (status, body) = client
+        .auth_post("/auth/refresh", "application/json")
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let access = data_str(&body, "/accessToken")?;
+    assert_eq!(body["user"]["email"], email.as_str(), "{body}");
+    let second = client.refresh_cookie.clone().context("rotated cookie")?;
+    assert_ne!(first, second, "the refresh token rotates");
+    client.token = Some(access);
+    let me = client.gql("{ me { email } }", json!({})).await?;
+    assert_eq!(data_str(&me, "/data/me/email")?, email);
+
+    // The spent token is refused (and clears the cookie).
+    let mut replay = stack.client();
+    replay.refresh_cookie = Some(first);
+    let (status, body) = replay
+        .auth_post("/auth/refresh", "application/json")
+        .await?;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    assert!(
+        replay.refresh_cookie.is_none(),
+        "a refused cookie is cleared"
+    );
+    // No cookie at all: UNAUTHENTICATED, not an error of the server.
+    let (status, _) = stack
+        .client()
+        .auth_post("/auth/refresh", "application/json")
+        .await?;
+    assert_eq!(status, 401);
+
+    // Login sets a fresh cookie; logout revokes it.
+    let mut again = stack.client();
+    let response = reqwest::Client::new()
+        .post(again.url("/graphql"))
+        .json(&json!({
+            "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+            "variables": {"e": email, "p": "a-long-password-1"}
+        }))
+        .send()
+        .await?;
+    again.keep_refresh_cookie(response.headers());
+    let session = again
+        .refresh_cookie
+        .clone()
+        .context("login sets the cookie")?;
+    let (status, _) = again.auth_post("/auth/logout", "text/plain").await?;
+    assert_eq!(status, 415);
+    let (status, _) = again.auth_post("/auth/logout", "application/json").await?;
+    assert_eq!(status, 204);
+    assert!(again.refresh_cookie.is_none(), "logout clears the cookie");
+    again.refresh_cookie = Some(session);
+    let (status, _) = again.auth_post("/auth/refresh", "application/json").await?;
+    assert_eq!(status, 401, "a logged-out session cannot be refreshed");
+    Ok(())
+}
+
+/// With Secure cookies configured, the refresh cookie is Secure too.
+#[tokio::test]
+async fn secure_cookie_setting_marks_the_refresh_cookie_secure() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|config| config.cookie_secure = true).await?;
+    let client = stack.client();
+    let response = reqwest::Client::new()
+        .post(client.url("/graphql"))
+        .json(&json!({
+            "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+            "variables": {"e": common::ADMIN_EMAIL, "p": common::ADMIN_PASSWORD}
+        }))
+        .send()
+        .await?;
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("shop_refresh="))
+        .context("login sets the refresh cookie")?
+        .to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    Ok(())
+}
+
+/// changePassword checks the current password, ends every other session and signs this
+/// one in afresh (the refresh cookie included).
+#[tokio::test]
+async fn change_password_revokes_the_other_sessions() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let mut ann = stack.customer("ann").await?;
+    let old_refresh = ann.refresh.clone().context("refresh token")?;
+    let email = {
+        let body = ann.gql("{ me { email } }", json!({})).await?;
+        data_str(&body, "/data/me/email")?
+    };
+    let change = "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { accessToken refreshToken user { email } } }";
+    let body = ann
+        .gql(
+            change,
+            json!({"c": "not-my-password-1", "n": "another-long-password-2"}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(
+        body.pointer("/errors/0/extensions/field")
+            .and_then(Value::as_str),
+        Some("currentPassword"),
+        "{body}"
+    );
+    let body = ann
+        .gql(
+            change,
+            json!({"c": "a-long-password-1", "n": "another-long-password-2"}),
+        )
+        .await?;
+    assert_eq!(
+        data_str(&body, "/data/changePassword/user/email")?,
+        email,
+        "{body}"
+    );
+    assert!(
+        ann.refresh_cookie.is_some(),
+        "changePassword sets the refresh cookie"
+    );
+    let body = ann
+        .gql(
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            json!({"t": old_refresh}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    let login =
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+    let body = stack
+        .client()
+        .gql(login, json!({"e": email, "p": "another-long-password-2"}))
+        .await?;
+    assert!(body.get("errors").is_none(), "{body}");
+    let body = stack
+        .client()
+        .gql(
+            change,
+            json!({"c": "a-long-password-1", "n": "another-long-password-3"}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    Ok(())
+}

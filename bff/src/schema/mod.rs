@@ -35,17 +35,22 @@ pub struct SchemaData {
 #[derive(Default)]
 pub struct MintedCart(pub Mutex<Option<String>>);
 
-/// Per-request: whether the guest cart cookie should be set `Secure`.
+/// Per-request: whether the cookies (guest cart, refresh token) should be set `Secure`.
 #[derive(Clone, Copy)]
 pub struct CookieSecure(pub bool);
 
 pub fn build(config: &crate::BffConfig, data: SchemaData) -> ShopSchema {
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+    let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .data(data.clients.clone())
-        .data(data)
-        .finish()
+        .data(data);
+    if config.is_production() {
+        // The schema is no secret (it is in the repository), but a production endpoint need
+        // not hand attackers a map or spell-check their probes ("did you mean ...").
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The SDL of the schema, as committed in `bff/schema.graphql`.

@@ -12,7 +12,8 @@ use shop_proto::shop::product::v1::{
     ArchiveProductRequest, CreateProductRequest, Product as ProductPb, UpdateProductRequest,
 };
 use shop_proto::shop::user::v1::{
-    LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, TokenPair, User as UserPb,
+    ChangePasswordRequest, LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, TokenPair,
+    User as UserPb,
 };
 
 use super::types::{
@@ -87,6 +88,36 @@ impl Mutation {
             .await
             .map_err(errors::from_status)?
             .into_inner();
+        set_refresh_cookie(ctx, response.tokens.as_ref());
+        payload(response.user, response.tokens)
+    }
+
+    /// Changes the signed-in user's password after checking the current one. Every session
+    /// of the user ends (all refresh tokens are revoked); this one continues with the fresh
+    /// tokens returned.
+    #[tracing::instrument(skip_all)]
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let (_, bearer) = viewer(ctx)?.require_user()?;
+        limit_credentials(ctx)?;
+        let clients = clients(ctx)?;
+        let request = ChangePasswordRequest {
+            current_password,
+            new_password,
+        };
+        let response = clients
+            .users
+            .clone()
+            .change_password(clients.request(request, Some(bearer)))
+            .await
+            // `new_password` reads `newPassword`, the argument's name.
+            .map_err(errors::from_status)?
+            .into_inner();
+        set_refresh_cookie(ctx, response.tokens.as_ref());
         payload(response.user, response.tokens)
     }
 
@@ -104,6 +135,10 @@ impl Mutation {
             .logout(clients.request(LogoutRequest { refresh_token }, viewer(ctx)?.bearer()))
             .await
             .map_err(errors::from_status)?;
+        ctx.append_http_header(
+            http::header::SET_COOKIE,
+            crate::viewer::clear_refresh_cookie(cookie_secure(ctx)),
+        );
         Ok(true)
     }
 
@@ -370,10 +405,7 @@ impl Mutation {
 fn limit_credentials(ctx: &Context<'_>) -> async_graphql::Result<()> {
     let viewer = viewer(ctx)?;
     let shared = shared(ctx)?;
-    if shared
-        .auth_limiter
-        .check(&format!("auth:{}", viewer.client_ip))
-    {
+    if shared.auth_limiter.check(&viewer.address_key()) {
         Ok(())
     } else {
         shared
@@ -385,6 +417,26 @@ fn limit_credentials(ctx: &Context<'_>) -> async_graphql::Result<()> {
             "RATE_LIMITED",
             "too many sign-in attempts; try again in a minute",
         ))
+    }
+}
+
+fn cookie_secure(ctx: &Context<'_>) -> bool {
+    ctx.data_opt::<CookieSecure>()
+        .is_some_and(|secure| secure.0)
+}
+
+/// Hands a browser its refresh token as the HttpOnly cookie the `/auth` endpoints read
+/// (non-browser clients use `refreshToken` from the payload and ignore the cookie).
+fn set_refresh_cookie(ctx: &Context<'_>, tokens: Option<&TokenPair>) {
+    if let Some(tokens) = tokens {
+        ctx.append_http_header(
+            http::header::SET_COOKIE,
+            crate::viewer::refresh_cookie(
+                &tokens.refresh_token,
+                tokens.refresh_token_expires_in,
+                cookie_secure(ctx),
+            ),
+        );
     }
 }
 
@@ -407,6 +459,7 @@ async fn signed_in(
     user: Option<UserPb>,
     tokens: Option<TokenPair>,
 ) -> async_graphql::Result<AuthPayload> {
+    set_refresh_cookie(ctx, tokens.as_ref());
     let payload = payload(user, tokens)?;
     let viewer = viewer(ctx)?;
     if let Some(guest_cart_id) = &viewer.guest_cart {
@@ -422,12 +475,9 @@ async fn signed_in(
             .await
         {
             Ok(_) => {
-                let secure = ctx
-                    .data_opt::<CookieSecure>()
-                    .is_some_and(|secure| secure.0);
                 ctx.append_http_header(
                     http::header::SET_COOKIE,
-                    crate::viewer::clear_cart_cookie(secure),
+                    crate::viewer::clear_cart_cookie(cookie_secure(ctx)),
                 );
             }
             Err(status) => {

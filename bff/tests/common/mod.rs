@@ -141,6 +141,10 @@ pub struct Client {
     pub token: Option<String>,
     pub refresh: Option<String>,
     pub cart_cookie: Option<String>,
+    /// The HttpOnly refresh cookie, as a browser keeps it.
+    pub refresh_cookie: Option<String>,
+    /// Sent as `X-Forwarded-For` (what a client may write; a proxy appends to it).
+    pub forwarded_for: Option<String>,
     pub user_id: Option<String>,
 }
 
@@ -152,6 +156,8 @@ impl Client {
             token: None,
             refresh: None,
             cart_cookie: None,
+            refresh_cookie: None,
+            forwarded_for: None,
             user_id: None,
         }
     }
@@ -180,7 +186,11 @@ impl Client {
         if let Some(cart) = &self.cart_cookie {
             request = request.header("cookie", format!("cart_id={cart}"));
         }
+        if let Some(forwarded) = &self.forwarded_for {
+            request = request.header("x-forwarded-for", forwarded);
+        }
         let response = request.send().await?;
+        self.keep_refresh_cookie(response.headers());
         for value in response.headers().get_all("set-cookie") {
             let text = value.to_str().unwrap_or_default();
             if let Some(rest) = text.strip_prefix("cart_id=") {
@@ -194,6 +204,47 @@ impl Client {
         }
         let status = response.status();
         let body: Value = response.json().await?;
+        Ok((status, body))
+    }
+
+    /// Keeps (or drops) the refresh cookie a response sets, like a browser.
+    pub fn keep_refresh_cookie(&mut self, headers: &reqwest::header::HeaderMap) {
+        for value in headers.get_all("set-cookie") {
+            let text = value.to_str().unwrap_or_default();
+            if let Some(rest) = text.strip_prefix("shop_refresh=") {
+                let token = rest.split(';').next().unwrap_or_default();
+                self.refresh_cookie = if token.is_empty() || text.contains("Max-Age=0") {
+                    None
+                } else {
+                    Some(token.to_owned())
+                };
+            }
+        }
+    }
+
+    /// POSTs to a `/auth` endpoint with the refresh cookie, as the web app does.
+    pub async fn auth_post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body("{}");
+        if let Some(token) = &self.refresh_cookie {
+            request = request.header("cookie", format!("shop_refresh={token}"));
+        }
+        let response = request.send().await?;
+        self.keep_refresh_cookie(response.headers());
+        let status = response.status();
+        let text = response.text().await?;
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        };
         Ok((status, body))
     }
 
@@ -262,6 +313,8 @@ pub enum Protocol {
     LegacyWs,
 }
 
+pub const ORDER_UPDATED: &str = "subscription($id: ID!) { orderUpdated(orderId: $id) { id status cancelReason version paymentClientSecret total { formatted } } }";
+
 pub struct Subscription {
     socket: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
@@ -298,6 +351,18 @@ impl Subscription {
         token: Option<&str>,
         order_id: &str,
     ) -> anyhow::Result<Self> {
+        let mut this = Self::connect(addr, protocol, token).await?;
+        this.start("1", ORDER_UPDATED, json!({"id": order_id}))
+            .await?;
+        Ok(this)
+    }
+
+    /// Connects and initialises with `token`, waiting for the acknowledgement.
+    pub async fn connect(
+        addr: SocketAddr,
+        protocol: Protocol,
+        token: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let mut request = format!("ws://{addr}/graphql/ws").into_client_request()?;
         let name = match protocol {
             Protocol::TransportWs => "graphql-transport-ws",
@@ -332,18 +397,53 @@ impl Subscription {
                 _ => bail!("expected connection_ack, got {message}"),
             }
         }
-        let start = match protocol {
+        Ok(this)
+    }
+
+    /// Starts operation `id` (any operation: the BFF decides what it accepts).
+    pub async fn start(&mut self, id: &str, query: &str, variables: Value) -> anyhow::Result<()> {
+        self.start_named(id, query, variables, None).await
+    }
+
+    /// Starts operation `id`, selecting `operation_name` of a many-operation document.
+    pub async fn start_named(
+        &mut self,
+        id: &str,
+        query: &str,
+        variables: Value,
+        operation_name: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let start = match self.protocol {
             Protocol::TransportWs => "subscribe",
             Protocol::LegacyWs => "start",
         };
-        let query = "subscription($id: ID!) { orderUpdated(orderId: $id) { id status cancelReason version paymentClientSecret total { formatted } } }";
-        this.socket
+        self.socket
             .send(Message::text(
-                json!({"id": "1", "type": start, "payload": {"query": query, "variables": {"id": order_id}}})
-                    .to_string(),
+                json!({"id": id, "type": start, "payload": {
+                    "query": query, "variables": variables, "operationName": operation_name
+                }})
+                .to_string(),
             ))
             .await?;
-        Ok(this)
+        Ok(())
+    }
+
+    /// The next event with its operation id.
+    pub async fn next_with_id(&mut self) -> anyhow::Result<(String, Event)> {
+        loop {
+            let message = self.recv().await?;
+            let id = message["id"].as_str().unwrap_or_default().to_owned();
+            let event = match (self.protocol, message["type"].as_str()) {
+                (_, Some("ka" | "ping" | "pong")) => continue,
+                (Protocol::TransportWs, Some("next")) | (Protocol::LegacyWs, Some("data")) => {
+                    Event::Next(message["payload"].clone())
+                }
+                (_, Some("error")) => Event::Error(message["payload"].clone()),
+                (_, Some("complete")) => Event::Complete,
+                _ => bail!("unexpected message {message}"),
+            };
+            return Ok((id, event));
+        }
     }
 
     async fn recv(&mut self) -> anyhow::Result<Value> {
