@@ -71,7 +71,7 @@ pub struct Store {
 }
 
 /// Sort orders of the catalog, each a key plus `_id` as tie-breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
     Name,
     PriceAsc,
