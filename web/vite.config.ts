@@ -1,7 +1,7 @@
 /// <reference types="vitest/config" />
 // Dev server, production build and unit tests. In development the BFF runs on :8080 and
-// Vite proxies /graphql (HTTP and the /graphql/ws WebSocket) to it, so the app, the API and
-// the guest cart cookie all share one origin, exactly as when the BFF serves web/dist.
+// Vite proxies /graphql (HTTP and the /graphql/ws WebSocket) and /auth to it, so the app,
+// the API and the cookies all share one origin, exactly as when the BFF serves web/dist.
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
@@ -14,6 +14,8 @@ export default defineConfig({
     proxy: {
       '/graphql': { target: bff, changeOrigin: false, ws: true },
       '/healthz': { target: bff },
+      // The session endpoints (the HttpOnly refresh cookie is scoped to /auth).
+      '/auth': { target: bff },
     },
   },
   build: {

@@ -1,7 +1,7 @@
 import { Link, Route, Routes } from 'react-router';
 import { Header } from './components/Header';
 import { AdminPage, AdminProductPage } from './pages/AdminPages';
-import { LoginPage, RegisterPage } from './pages/AuthPages';
+import { ChangePasswordPage, LoginPage, RegisterPage } from './pages/AuthPages';
 import { CartPage } from './pages/CartPage';
 import { CatalogPage } from './pages/CatalogPage';
 import { CheckoutPage } from './pages/CheckoutPage';
@@ -34,6 +34,7 @@ export function App() {
           <Route path="/checkout" element={<CheckoutPage />} />
           <Route path="/login" element={<LoginPage />} />
           <Route path="/register" element={<RegisterPage />} />
+          <Route path="/account/password" element={<ChangePasswordPage />} />
           <Route path="/orders" element={<OrdersPage />} />
           <Route path="/orders/:id" element={<OrderPage />} />
           <Route path="/admin" element={<AdminPage />} />

@@ -3,11 +3,12 @@ import { createRoot } from 'react-dom/client';
 import { Provider } from 'react-redux';
 import { BrowserRouter } from 'react-router';
 import { App } from './App';
-import { makeStore, setupRefetchOnFocus } from './store/store';
+import { makeStore, restoreSession, setupRefetchOnFocus } from './store/store';
 import './styles.css';
 
 const store = makeStore();
 setupRefetchOnFocus(store);
+void restoreSession(store);
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');

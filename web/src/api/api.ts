@@ -22,6 +22,7 @@ import type {
   User,
 } from './types';
 import { isFinal } from '../lib/orders';
+import { endSession } from './session';
 import { signedIn, signedOut, userLoaded, type AuthState } from '../store/authSlice';
 
 export const PRODUCT_PAGE_SIZE = 24;
@@ -131,12 +132,18 @@ export const api = createApi({
 
     /** Revokes the session server-side (best effort) and forgets it here in any case. */
     logout: build.mutation<boolean, void>({
-      queryFn: async (_arg, queryApi, _extra, baseQuery) => {
-        const { refreshToken } = (queryApi.getState() as { auth: AuthState }).auth;
-        if (refreshToken) await baseQuery(gql(ops.LOGOUT, { refreshToken }));
+      queryFn: async (_arg, queryApi) => {
+        await endSession();
         queryApi.dispatch(signedOut());
         return { data: true };
       },
+    }),
+
+    /** Every other session of the user ends; this one continues with the fresh tokens. */
+    changePassword: build.mutation<AuthPayload, { currentPassword: string; newPassword: string }>({
+      query: (vars) => gql(ops.CHANGE_PASSWORD, vars),
+      transformResponse: (data: { changePassword: AuthPayload }) => data.changePassword,
+      onQueryStarted: (_arg, lifecycle) => signIn(lifecycle),
     }),
 
     checkout: build.mutation<Order, CheckoutInput>({
@@ -324,6 +331,7 @@ export const {
   useProductQuery,
   useCartQuery,
   useAddToCartMutation,
+  useChangePasswordMutation,
   useUpdateCartItemMutation,
   useRemoveFromCartMutation,
   useRegisterMutation,

@@ -1,31 +1,32 @@
-// The UNAUTHENTICATED → refreshToken → retry-once flow, against a fake BFF.
+// The UNAUTHENTICATED → refresh through the HttpOnly cookie → retry-once flow, against a
+// fake BFF. The app never holds a refresh token: it only calls POST /auth/refresh.
 import { describe, expect, it } from 'vitest';
 import { api } from './api';
 import { makeStore } from '../store/store';
 import { AUTH_STORAGE_KEY } from '../store/authSlice';
 import { gqlError, json, mockGraphQL, signedInAuth, user } from '../test/utils';
 
-const authPayload = (n: number) => ({
-  accessToken: `access-${n}`,
-  refreshToken: `refresh-${n}`,
-  expiresIn: 900,
-  user: user(),
-});
+const session = (n: number) => ({ accessToken: `access-${n}`, expiresIn: 900, user: user() });
 
 describe('graphql baseQuery', () => {
-  it('refreshes an expired access token once and retries with the new one', async () => {
+  it('refreshes an expired access token through the cookie once and retries with the new one', async () => {
     const fake = mockGraphQL({
       Me: (_v, req) => (req.headers.Authorization === 'Bearer access-2' ? { data: { me: user() } } : gqlError('UNAUTHENTICATED')),
-      RefreshToken: (vars) => (vars.refreshToken === 'refresh-1' ? { data: { refreshToken: authPayload(2) } } : gqlError('UNAUTHENTICATED')),
+      '/auth/refresh': () => session(2),
     });
     const store = makeStore(signedInAuth());
     const result = await store.dispatch(api.endpoints.me.initiate());
     expect(result.data).toEqual(user());
     expect(fake.sent('Me')).toHaveLength(2);
-    expect(fake.sent('RefreshToken')).toHaveLength(1);
-    expect(fake.sent('RefreshToken')[0]?.headers.Authorization).toBeUndefined();
-    expect(store.getState().auth).toMatchObject({ accessToken: 'access-2', refreshToken: 'refresh-2' });
-    expect(JSON.parse(localStorage.getItem(AUTH_STORAGE_KEY) ?? '{}')).toMatchObject({ refreshToken: 'refresh-2' });
+    const refreshes = fake.sent('/auth/refresh');
+    expect(refreshes).toHaveLength(1);
+    // No token of any kind in the request: the cookie carries the session; JSON is the CSRF guard.
+    expect(refreshes[0]?.headers.Authorization).toBeUndefined();
+    expect(refreshes[0]?.headers['Content-Type']).toBe('application/json');
+    expect(refreshes[0]?.credentials).toBe('same-origin');
+    expect(store.getState().auth).toMatchObject({ accessToken: 'access-2' });
+    expect(JSON.stringify(store.getState().auth)).not.toMatch(/refresh/i);
+    expect(localStorage.getItem(AUTH_STORAGE_KEY)).toBeNull();
   });
 
   it('shares one refresh between requests that fail together', async () => {
@@ -39,9 +40,9 @@ describe('graphql baseQuery', () => {
         req.headers.Authorization === 'Bearer access-2'
           ? { data: { cart: { id: 'c', items: [], itemCount: 0, subtotal: { amountMinor: 0, currency: 'EUR', formatted: '0.00 EUR' } } } }
           : gqlError('UNAUTHENTICATED'),
-      RefreshToken: async () => {
+      '/auth/refresh': async () => {
         await gate;
-        return { data: { refreshToken: authPayload(2) } };
+        return session(2);
       },
     });
     const store = makeStore(signedInAuth());
@@ -51,14 +52,14 @@ describe('graphql baseQuery', () => {
     release();
     expect((await me).data).toEqual(user());
     expect((await cart).data?.id).toBe('c');
-    // A second refresh with the spent token would have failed and signed the user out.
-    expect(fake.sent('RefreshToken')).toHaveLength(1);
+    // A second refresh with the spent cookie would have failed and signed the user out.
+    expect(fake.sent('/auth/refresh')).toHaveLength(1);
   });
 
-  it('signs out when the refresh token is refused', async () => {
+  it('signs out when the session is refused', async () => {
     const fake = mockGraphQL({
       Orders: () => gqlError('UNAUTHENTICATED'),
-      RefreshToken: () => gqlError('UNAUTHENTICATED', 'refresh token revoked'),
+      '/auth/refresh': () => json(gqlError('UNAUTHENTICATED', 'the session has ended: sign in'), 401),
     });
     const store = makeStore(signedInAuth());
     const result = await store.dispatch(api.endpoints.orders.initiate());
@@ -66,24 +67,23 @@ describe('graphql baseQuery', () => {
     // No retry with a token; what is on screen refetches as a guest after signing out.
     expect(fake.sent('Orders').filter((r) => r.headers.Authorization)).toHaveLength(1);
     expect(store.getState().auth.accessToken).toBeNull();
-    expect(localStorage.getItem(AUTH_STORAGE_KEY)).toBeNull();
   });
 
   it('keeps the session when the refresh could not reach the server', async () => {
     mockGraphQL({
       Me: () => gqlError('UNAUTHENTICATED'),
-      RefreshToken: () => json(gqlError('UNAVAILABLE'), 503),
+      '/auth/refresh': () => json(gqlError('UNAVAILABLE'), 503),
     });
     const store = makeStore(signedInAuth());
     const result = await store.dispatch(api.endpoints.me.initiate());
     expect(result.error).toMatchObject({ code: 'UNAUTHENTICATED' });
-    expect(store.getState().auth.refreshToken).toBe('refresh-1');
+    expect(store.getState().auth.accessToken).toBe('access-1');
   });
 
   it('does not refresh for a guest (no token was sent)', async () => {
     const fake = mockGraphQL({
       Checkout: () => gqlError('UNAUTHENTICATED'),
-      RefreshToken: () => ({ data: { refreshToken: authPayload(2) } }),
+      '/auth/refresh': () => session(2),
     });
     const store = makeStore();
     const result = await store.dispatch(
@@ -94,7 +94,7 @@ describe('graphql baseQuery', () => {
       }),
     );
     expect(result.error).toMatchObject({ code: 'UNAUTHENTICATED', message: 'Please sign in to continue.' });
-    expect(fake.sent('RefreshToken')).toHaveLength(0);
+    expect(fake.sent('/auth/refresh')).toHaveLength(0);
   });
 
   it('passes other errors through untouched', async () => {

@@ -1,20 +1,17 @@
 // RTK Query's transport: a GraphQL baseQuery that sends the access token from the store and,
 // when the BFF answers UNAUTHENTICATED to a request that carried one (the token expired or
-// was revoked), renews the pair through `refreshToken` and retries the request once.
-// Concurrent failures share one refresh (the old refresh token is spent by the first use,
-// so a second refresh with it would fail and sign the user out). A refresh the server
-// refuses signs the user out; one that could not reach the server (network, UNAVAILABLE,
-// RATE_LIMITED) keeps the session and reports the original error.
+// was revoked), renews it through the HttpOnly refresh cookie (POST /auth/refresh) and
+// retries the request once. Concurrent failures share one refresh (the cookie's token is
+// spent by the first use, so a second refresh with it would fail and sign the user out). A
+// refresh the server refuses signs the user out; one that could not reach the server
+// (network, UNAVAILABLE, RATE_LIMITED) keeps the session and reports the original error.
 import type { BaseQueryFn } from '@reduxjs/toolkit/query';
 import { executeGraphQL, type GraphQLRequest } from './graphql';
 import type { ApiError } from './errors';
-import { REFRESH_TOKEN } from './operations';
-import type { AuthPayload } from './types';
+import { refreshSession } from './session';
 import { signedOut, tokensRefreshed, type AuthState } from '../store/authSlice';
 
 type Outcome = 'refreshed' | 'signed-out' | 'unreachable';
-
-const TRANSIENT = new Set(['NETWORK_ERROR', 'BAD_RESPONSE', 'UNAVAILABLE', 'TIMEOUT', 'RATE_LIMITED', 'INTERNAL']);
 
 export interface BaseQueryOptions {
   url?: string;
@@ -31,22 +28,13 @@ export function graphqlBaseQuery(options: BaseQueryOptions = {}): BaseQueryFn<Gr
     const auth = () => (api.getState() as { auth: AuthState }).auth;
 
     const refresh = async (): Promise<Outcome> => {
-      const refreshToken = auth().refreshToken;
-      if (!refreshToken) {
-        api.dispatch(signedOut());
-        return 'signed-out';
-      }
-      const result = await executeGraphQL<{ refreshToken: AuthPayload }>(
-        { document: REFRESH_TOKEN, variables: { refreshToken }, anonymous: true },
-        { url, fetchFn },
-      );
-      if ('data' in result) {
-        api.dispatch(tokensRefreshed(result.data.refreshToken));
+      const outcome = await refreshSession(fetchFn);
+      if (outcome.kind === 'refreshed') {
+        api.dispatch(tokensRefreshed(outcome.session));
         return 'refreshed';
       }
-      if (TRANSIENT.has(result.error.code)) return 'unreachable';
-      api.dispatch(signedOut());
-      return 'signed-out';
+      if (outcome.kind === 'signed-out') api.dispatch(signedOut());
+      return outcome.kind;
     };
 
     const token = args.anonymous ? null : auth().accessToken;

@@ -21,6 +21,21 @@ describe('error mapping', () => {
     expect(messageFor('CONFLICT', 'VERSION_MISMATCH')).toMatch(/changed this product/);
   });
 
+  it('explains the order limits and throttled sign-ins, with the wait the shop asked for', () => {
+    expect(messageFor('TOO_MANY_OPEN_ORDERS')).toMatch(/unpaid orders open/);
+    expect(messageFor('LINE_QUANTITY_LIMIT')).toMatch(/lower the quantity/);
+    const throttled = fromGraphQLErrors([
+      { message: 'too many failed sign-in attempts', extensions: { code: 'RATE_LIMITED', reason: 'LOGIN_THROTTLED', retryAfter: 30 } },
+    ]);
+    expect(throttled).toMatchObject({ code: 'RATE_LIMITED', reason: 'LOGIN_THROTTLED', retryAfter: 30 });
+    expect(throttled.message).toBe('Too many failed sign-in attempts. Please wait before trying again (about 30 seconds).');
+    const busy = fromGraphQLErrors([
+      { message: 'busy', extensions: { code: 'UNAVAILABLE', reason: 'PASSWORD_HASHING_BUSY', retryAfter: 1 } },
+    ]);
+    expect(busy.message).toMatch(/try again in a moment \(about 1 second\)\./);
+    expect(busy.retryAfter).toBe(1);
+  });
+
   it('falls back to the server message for a code it does not know', () => {
     expect(messageFor('NEW_REASON', undefined, 'the warehouse is on fire')).toBe('the warehouse is on fire');
     expect(messageFor('NEW_REASON')).toBe('Something went wrong (NEW_REASON).');

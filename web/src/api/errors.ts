@@ -21,7 +21,8 @@ export interface ApiError {
   reason?: string;
   /** HTTP status of the response, when there was one. */
   status?: number;
-  /** Seconds to wait, from `Retry-After` on RATE_LIMITED. */
+  /** Seconds to wait: `extensions.retryAfter` (a throttled sign-in, a busy shop) or the
+   * `Retry-After` header. */
   retryAfter?: number;
 }
 
@@ -51,6 +52,10 @@ const MESSAGES: Record<string, string> = {
   PAYLOAD_TOO_LARGE: 'That is too much data to send at once.',
   GRAPHQL_VALIDATION_FAILED: 'The app and the shop disagree about this request. Please reload the page.',
   BAD_REQUEST: 'The shop could not read the request. Please reload the page.',
+  TOO_MANY_OPEN_ORDERS:
+    'You already have the most unpaid orders open at once. Pay for or cancel one of them before placing another.',
+  LINE_QUANTITY_LIMIT: 'That is more of one item than a single order can hold. Please lower the quantity.',
+  TOO_MANY_SUBSCRIPTIONS: 'Too many live order updates are open. Close some other tabs and reload.',
   [NETWORK_ERROR]: 'Cannot reach the shop. Check your connection and try again.',
   [BAD_RESPONSE]: 'The shop sent an answer we could not read. Please try again.',
 };
@@ -63,14 +68,21 @@ const REASON_MESSAGES: Record<string, string> = {
     'This checkout was already submitted with different details. Please submit again.',
   VERSION_MISMATCH: 'Someone else changed this product in the meantime. Reload it and try again.',
   CONCURRENT_UPDATE: 'Someone else changed this at the same time. Please try again.',
+  LOGIN_THROTTLED: 'Too many failed sign-in attempts. Please wait before trying again.',
+  PASSWORD_HASHING_BUSY: 'Many people are signing in right now. Please try again in a moment.',
 };
 
 /** Codes where the server's message carries the useful detail ("only 2 left"). */
 const SHOW_SERVER_DETAIL = new Set(['OUT_OF_STOCK']);
 
-/** The user-facing text for a code (and reason). */
-export function messageFor(code: string, reason?: string, serverMessage?: string): string {
+function seconds(n: number): string {
+  return n === 1 ? '1 second' : `${n} seconds`;
+}
+
+/** The user-facing text for a code (and reason, and how long to wait when the shop said). */
+export function messageFor(code: string, reason?: string, serverMessage?: string, retryAfter?: number): string {
   const byReason = reason ? REASON_MESSAGES[reason] : undefined;
+  if (byReason && retryAfter) return `${byReason.replace(/\.$/, '')} (about ${seconds(retryAfter)}).`;
   if (byReason) return byReason;
   const base = MESSAGES[code];
   if (base && serverMessage && SHOW_SERVER_DETAIL.has(code)) {
@@ -111,6 +123,7 @@ export function fromGraphQLErrors(errors: readonly RawGraphQLError[], status?: n
   const code = asString(extensions.code) ?? 'INTERNAL';
   const reason = asString(extensions.reason);
   const serverMessage = asString(first.message);
+  const retryAfter = typeof extensions.retryAfter === 'number' && extensions.retryAfter > 0 ? Math.ceil(extensions.retryAfter) : undefined;
   const fields = errors.flatMap((error) => {
     const ext = error.extensions ?? {};
     const list = asFieldErrors(ext.fields);
@@ -122,9 +135,10 @@ export function fromGraphQLErrors(errors: readonly RawGraphQLError[], status?: n
   });
   const error: ApiError = {
     code,
-    message: messageFor(code, reason, serverMessage),
+    message: messageFor(code, reason, serverMessage, retryAfter),
     fields,
   };
+  if (retryAfter !== undefined) error.retryAfter = retryAfter;
   if (serverMessage !== undefined) error.serverMessage = serverMessage;
   const field = asString(extensions.field) ?? fields[0]?.field;
   if (field !== undefined) error.field = field;

@@ -67,7 +67,7 @@ export async function executeGraphQL<T = unknown>(
   if (Array.isArray(result.errors) && result.errors.length > 0) {
     const error = fromGraphQLErrors(result.errors as never[], response.status);
     const retryAfter = Number(response.headers.get('Retry-After'));
-    if (Number.isFinite(retryAfter) && retryAfter > 0) error.retryAfter = retryAfter;
+    if (error.retryAfter === undefined && Number.isFinite(retryAfter) && retryAfter > 0) error.retryAfter = retryAfter;
     return { error };
   }
   if (!response.ok || result.data === undefined || result.data === null) {

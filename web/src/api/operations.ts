@@ -3,7 +3,8 @@
 
 const MONEY = 'amountMinor currency formatted';
 const USER = 'id email name role';
-const AUTH = `accessToken refreshToken expiresIn user { ${USER} }`;
+// No refreshToken: the browser's refresh token stays in the HttpOnly cookie.
+const AUTH = `accessToken expiresIn user { ${USER} }`;
 const STOCK = 'sku onHand reserved available';
 
 const PRODUCT_CARD = `id sku name category imageUrl price { ${MONEY} } stock { sku available }`;
@@ -60,11 +61,9 @@ export const LOGIN = `mutation Login($email: String!, $password: String!) {
   login(email: $email, password: $password) { ${AUTH} }
 }`;
 
-export const REFRESH_TOKEN = `mutation RefreshToken($refreshToken: String!) {
-  refreshToken(refreshToken: $refreshToken) { ${AUTH} }
+export const CHANGE_PASSWORD = `mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
+  changePassword(currentPassword: $currentPassword, newPassword: $newPassword) { ${AUTH} }
 }`;
-
-export const LOGOUT = `mutation Logout($refreshToken: String!) { logout(refreshToken: $refreshToken) }`;
 
 export const CHECKOUT = `mutation Checkout($input: CheckoutInput!) { checkout(input: $input) { ${ORDER} } }`;
 

@@ -22,12 +22,15 @@ export interface User {
   role: Role;
 }
 
-export interface AuthPayload {
+/** What sign-in, registration, a password change and a cookie refresh give the app: the
+ * refresh token itself stays in the BFF's HttpOnly cookie, out of script's reach. */
+export interface SessionPayload {
   accessToken: string;
-  refreshToken: string;
   expiresIn: number;
   user: User;
 }
+
+export type AuthPayload = SessionPayload;
 
 export interface StockLevel {
   sku: string;

@@ -29,12 +29,12 @@ describe('Header', () => {
     const fake = mockGraphQL({
       Cart: () => ({ data: { cart: cart([]) } }),
       Me: () => ({ data: { me: user() } }),
-      Logout: () => ({ data: { logout: true } }),
+      '/auth/logout': () => new Response(null, { status: 204 }),
     });
     const { store } = renderApp(<Header />, { auth: signedInAuth() });
     await userEvent.click(await screen.findByRole('button', { name: 'Sign out' }));
     await waitFor(() => expect(store.getState().auth.accessToken).toBeNull());
-    expect(fake.sent('Logout')).toHaveLength(1);
+    expect(fake.sent('/auth/logout')).toHaveLength(1);
     expect(await screen.findByRole('link', { name: 'Sign in' })).toBeInTheDocument();
   });
 });

@@ -31,6 +31,7 @@ export function Header() {
           {signedIn ? (
             <>
               <span className="greeting">Hi, {user?.name ?? 'there'}</span>
+              <NavLink to="/account/password">Password</NavLink>
               <button
                 type="button"
                 className="button link"

@@ -1,12 +1,20 @@
 import type { ReactNode } from 'react';
 import { Link, useLocation } from 'react-router';
 import { useAppSelector } from '../store/hooks';
-import { selectIsAdmin, selectIsSignedIn } from '../store/authSlice';
+import { selectIsAdmin, selectIsRestoring, selectIsSignedIn } from '../store/authSlice';
 
 export function RequireSignIn({ children, why }: { children: ReactNode; why: string }) {
   const signedIn = useAppSelector(selectIsSignedIn);
+  const restoring = useAppSelector(selectIsRestoring);
   const location = useLocation();
   if (signedIn) return <>{children}</>;
+  if (restoring) {
+    return (
+      <section className="panel narrow" aria-busy="true">
+        <p>Checking your session…</p>
+      </section>
+    );
+  }
   const next = encodeURIComponent(location.pathname + location.search);
   return (
     <section className="panel narrow">

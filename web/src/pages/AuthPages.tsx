@@ -1,12 +1,13 @@
-// Sign in and register. Both merge the guest cart into the account on the server; the
+// Sign in, register and change the password. Both merge the guest cart into the account on the server; the
 // store then refetches the cart (see store.ts). Field errors from the BFF (`input.email`,
 // `input.password`, …) appear next to their fields.
 import { useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
-import { useLoginMutation, useRegisterMutation } from '../api/api';
+import { useChangePasswordMutation, useLoginMutation, useRegisterMutation } from '../api/api';
 import { fieldErrors, isApiError } from '../api/errors';
 import { ErrorAlert } from '../components/Feedback';
 import { TextField } from '../components/Field';
+import { RequireSignIn } from '../components/RequireSignIn';
 import { safeNext } from '../lib/nav';
 
 export function LoginPage() {
@@ -106,6 +107,86 @@ export function RegisterPage() {
       <p>
         Already have an account? <Link to={`/login?next=${encodeURIComponent(next)}`}>Sign in</Link>
       </p>
+    </section>
+  );
+}
+
+/** Changing the password ends every other session of the account (other devices sign in
+ * again); this one continues. */
+export function ChangePasswordPage() {
+  return (
+    <RequireSignIn why="Sign in to change your password.">
+      <ChangePasswordForm />
+    </RequireSignIn>
+  );
+}
+
+function ChangePasswordForm() {
+  const [change, { isLoading, error, isSuccess }] = useChangePasswordMutation();
+  const [form, setForm] = useState({ currentPassword: '', newPassword: '', repeat: '' });
+  const [local, setLocal] = useState<Record<string, string>>({});
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (isLoading) return;
+    const problems: Record<string, string> = {};
+    if (!form.currentPassword) problems.currentPassword = 'Please enter your current password.';
+    if (form.newPassword.length < 10) problems.newPassword = 'Use at least 10 characters.';
+    else if (form.newPassword !== form.repeat) problems.repeat = 'The two new passwords differ.';
+    setLocal(problems);
+    if (Object.keys(problems).length) return;
+    const result = await change({ currentPassword: form.currentPassword, newPassword: form.newPassword });
+    if (result.data) setForm({ currentPassword: '', newPassword: '', repeat: '' });
+  };
+
+  const errors = { ...fieldErrors(error), ...local };
+  const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
+
+  return (
+    <section className="panel narrow">
+      <h1>Change password</h1>
+      <form onSubmit={onSubmit} noValidate>
+        <ErrorAlert error={error} />
+        {isSuccess && !error ? (
+          <p role="status" className="notice">
+            Your password was changed. Other devices have been signed out.
+          </p>
+        ) : null}
+        <TextField
+          label="Current password"
+          type="password"
+          name="currentPassword"
+          autoComplete="current-password"
+          required
+          value={form.currentPassword}
+          error={errors.currentPassword}
+          onChange={set('currentPassword')}
+        />
+        <TextField
+          label="New password"
+          type="password"
+          name="newPassword"
+          autoComplete="new-password"
+          required
+          hint="At least 10 characters."
+          value={form.newPassword}
+          error={errors.newPassword}
+          onChange={set('newPassword')}
+        />
+        <TextField
+          label="Repeat the new password"
+          type="password"
+          name="repeat"
+          autoComplete="new-password"
+          required
+          value={form.repeat}
+          error={errors.repeat}
+          onChange={set('repeat')}
+        />
+        <button type="submit" className="button primary block" disabled={isLoading}>
+          {isLoading ? 'Changing…' : 'Change password'}
+        </button>
+      </form>
     </section>
   );
 }

@@ -1,37 +1,29 @@
-// Who is signed in: the token pair and the user from the last AuthPayload. Held in the
-// store (memory) and mirrored to localStorage so a reload stays signed in; the access token
-// is short-lived and renewed through `refreshToken` when the BFF says UNAUTHENTICATED.
+// Who is signed in: the access token and the user. Held in memory only. The refresh token
+// never reaches script: the BFF keeps it in an HttpOnly cookie scoped to /auth, so an
+// injected script cannot steal a long-lived session. A reload renews the access token
+// through that cookie (`restoreSession` in store.ts), and so does an UNAUTHENTICATED answer
+// (baseQuery.ts).
 import { createSlice, type PayloadAction } from '@reduxjs/toolkit';
-import type { AuthPayload, User } from '../api/types';
+import type { SessionPayload, User } from '../api/types';
 
 export interface AuthState {
   accessToken: string | null;
-  refreshToken: string | null;
   user: User | null;
+  /** The start-up refresh through the cookie has not answered yet. */
+  restoring: boolean;
 }
 
+/** Where earlier versions of the app kept the token pair: scrubbed at start-up. */
 export const AUTH_STORAGE_KEY = 'shopmesh.auth';
 
-const empty: AuthState = { accessToken: null, refreshToken: null, user: null };
+const empty: AuthState = { accessToken: null, user: null, restoring: false };
 
-export function loadAuth(storage: Storage | undefined = globalThis.localStorage): AuthState {
+/** Removes a session an earlier version stored in localStorage (it held a refresh token). */
+export function forgetStoredAuth(storage: Storage | undefined = globalThis.localStorage): void {
   try {
-    const raw = storage?.getItem(AUTH_STORAGE_KEY);
-    if (!raw) return empty;
-    const parsed = JSON.parse(raw) as Partial<AuthState>;
-    if (typeof parsed.accessToken !== 'string' || typeof parsed.refreshToken !== 'string') return empty;
-    return { accessToken: parsed.accessToken, refreshToken: parsed.refreshToken, user: parsed.user ?? null };
+    storage?.removeItem(AUTH_STORAGE_KEY);
   } catch {
-    return empty;
-  }
-}
-
-export function saveAuth(state: AuthState, storage: Storage | undefined = globalThis.localStorage): void {
-  try {
-    if (state.refreshToken) storage?.setItem(AUTH_STORAGE_KEY, JSON.stringify(state));
-    else storage?.removeItem(AUTH_STORAGE_KEY);
-  } catch {
-    // Private mode or a full quota: the session still works in memory.
+    // Storage disabled: nothing stored either.
   }
 }
 
@@ -39,20 +31,27 @@ const authSlice = createSlice({
   name: 'auth',
   initialState: empty,
   reducers: {
-    /** register or login succeeded. */
-    signedIn(_state, action: PayloadAction<AuthPayload>) {
-      const { accessToken, refreshToken, user } = action.payload;
-      return { accessToken, refreshToken, user };
+    /** register, login or changePassword succeeded (the BFF set the refresh cookie). */
+    signedIn(_state, action: PayloadAction<SessionPayload>) {
+      const { accessToken, user } = action.payload;
+      return { accessToken, user, restoring: false };
     },
-    /** refreshToken rotated the pair (the user is unchanged, but take the fresh copy). */
-    tokensRefreshed(state, action: PayloadAction<AuthPayload>) {
+    /** The cookie was exchanged for a fresh access token. */
+    tokensRefreshed(state, action: PayloadAction<SessionPayload>) {
       state.accessToken = action.payload.accessToken;
-      state.refreshToken = action.payload.refreshToken;
       state.user = action.payload.user;
+      state.restoring = false;
     },
     /** `me` answered: keep the role and name current. */
     userLoaded(state, action: PayloadAction<User | null>) {
       if (state.accessToken && action.payload) state.user = action.payload;
+    },
+    restoreStarted(state) {
+      state.restoring = true;
+    },
+    /** The start-up refresh ended without a session (no cookie, or the shop unreachable). */
+    restoreFinished(state) {
+      state.restoring = false;
     },
     signedOut() {
       return empty;
@@ -60,10 +59,11 @@ const authSlice = createSlice({
   },
 });
 
-export const { signedIn, tokensRefreshed, userLoaded, signedOut } = authSlice.actions;
+export const { signedIn, tokensRefreshed, userLoaded, restoreStarted, restoreFinished, signedOut } = authSlice.actions;
 export const authReducer = authSlice.reducer;
 
 export const selectAuth = (state: { auth: AuthState }) => state.auth;
 export const selectUser = (state: { auth: AuthState }) => state.auth.user;
 export const selectIsSignedIn = (state: { auth: AuthState }) => state.auth.accessToken !== null;
+export const selectIsRestoring = (state: { auth: AuthState }) => state.auth.restoring;
 export const selectIsAdmin = (state: { auth: AuthState }) => state.auth.user?.role === 'ADMIN';

@@ -1,21 +1,46 @@
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '@testing-library/react';
 import { api } from '../api/api';
-import { makeStore } from './store';
-import { AUTH_STORAGE_KEY, loadAuth, selectIsAdmin, signedIn } from './authSlice';
-import { cart, gqlError, mockGraphQL, user } from '../test/utils';
+import { makeStore, restoreSession } from './store';
+import { AUTH_STORAGE_KEY, selectIsAdmin, signedIn } from './authSlice';
+import { cart, gqlError, json, mockGraphQL, user } from '../test/utils';
 
 describe('store', () => {
-  it('restores a stored session and ignores a corrupt one', () => {
+  it('keeps no session in storage and scrubs the token pair an older version stored', () => {
     localStorage.setItem(AUTH_STORAGE_KEY, JSON.stringify({ accessToken: 'a', refreshToken: 'r', user: user('ADMIN') }));
     const store = makeStore();
-    expect(store.getState().auth.accessToken).toBe('a');
-    expect(selectIsAdmin(store.getState())).toBe(true);
+    expect(localStorage.getItem(AUTH_STORAGE_KEY)).toBeNull();
+    expect(store.getState().auth.accessToken).toBeNull();
+    expect(selectIsAdmin(store.getState())).toBe(false);
+  });
 
-    localStorage.setItem(AUTH_STORAGE_KEY, '{not json');
-    expect(loadAuth()).toEqual({ accessToken: null, refreshToken: null, user: null });
-    localStorage.setItem(AUTH_STORAGE_KEY, JSON.stringify({ accessToken: 1 }));
-    expect(loadAuth().accessToken).toBeNull();
+  it('restores the session at start-up through the refresh cookie', async () => {
+    const fake = mockGraphQL({
+      '/auth/refresh': () => ({ accessToken: 'fresh', expiresIn: 900, user: user('ADMIN') }),
+    });
+    const store = makeStore();
+    const restoring = restoreSession(store);
+    expect(store.getState().auth.restoring).toBe(true);
+    await restoring;
+    expect(store.getState().auth).toMatchObject({ accessToken: 'fresh', restoring: false });
+    expect(selectIsAdmin(store.getState())).toBe(true);
+    expect(fake.sent('/auth/refresh')).toHaveLength(1);
+  });
+
+  it('starts as a guest when there is no session cookie or the shop is unreachable', async () => {
+    mockGraphQL({ '/auth/refresh': () => json(gqlError('UNAUTHENTICATED', 'no session: sign in'), 401) });
+    const store = makeStore();
+    await restoreSession(store);
+    expect(store.getState().auth).toEqual({ accessToken: null, user: null, restoring: false });
+
+    mockGraphQL({
+      '/auth/refresh': () => {
+        throw new TypeError('Failed to fetch');
+      },
+    });
+    const offline = makeStore();
+    await restoreSession(offline);
+    expect(offline.getState().auth).toEqual({ accessToken: null, user: null, restoring: false });
   });
 
   it('signs in, keeps the tokens, and refetches the (merged) cart', async () => {
@@ -28,7 +53,7 @@ describe('store', () => {
       Cart: (_v, req) => ({ data: { cart: req.headers.Authorization ? merged : guestCart } }),
       Login: (vars) =>
         vars.password === 'correct horse'
-          ? { data: { login: { accessToken: 'acc', refreshToken: 'ref', expiresIn: 900, user: user() } } }
+          ? { data: { login: { accessToken: 'acc', expiresIn: 900, user: user() } } }
           : gqlError('UNAUTHENTICATED', 'wrong email or password'),
       Me: () => ({ data: { me: user() } }),
     });
@@ -42,8 +67,9 @@ describe('store', () => {
     expect(store.getState().auth.accessToken).toBeNull();
 
     await store.dispatch(api.endpoints.login.initiate({ email: 'ada@example.com', password: 'correct horse' }));
-    expect(store.getState().auth).toMatchObject({ accessToken: 'acc', refreshToken: 'ref' });
-    expect(JSON.parse(localStorage.getItem(AUTH_STORAGE_KEY) ?? '{}')).toMatchObject({ accessToken: 'acc' });
+    expect(store.getState().auth).toMatchObject({ accessToken: 'acc' });
+    // The access token stays in memory only.
+    expect(localStorage.getItem(AUTH_STORAGE_KEY)).toBeNull();
     await waitFor(() => expect(api.endpoints.cart.select()(store.getState()).data?.itemCount).toBe(3));
     expect(fake.sent('Login').every((r) => !r.headers.Authorization)).toBe(true);
     expect(fake.sent('Cart').at(-1)?.headers.Authorization).toBe('Bearer acc');
@@ -65,13 +91,23 @@ describe('store', () => {
     sub.unsubscribe();
   });
 
-  it('logs out on the server and forgets the session even if that fails', async () => {
-    const fake = mockGraphQL({ Logout: () => gqlError('UNAVAILABLE') });
-    const store = makeStore({ accessToken: 'a', refreshToken: 'r', user: user() });
-    store.dispatch(signedIn({ accessToken: 'a', refreshToken: 'r', expiresIn: 1, user: user() }));
+  it('logs out on the server (which clears the cookie) and forgets the session even if that fails', async () => {
+    const fake = mockGraphQL({ '/auth/logout': () => json(gqlError('UNAVAILABLE'), 503) });
+    const store = makeStore({ accessToken: 'a', user: user(), restoring: false });
+    store.dispatch(signedIn({ accessToken: 'a', expiresIn: 1, user: user() }));
     await store.dispatch(api.endpoints.logout.initiate());
-    expect(fake.sent('Logout')[0]?.variables).toEqual({ refreshToken: 'r' });
-    expect(store.getState().auth).toEqual({ accessToken: null, refreshToken: null, user: null });
-    expect(localStorage.getItem(AUTH_STORAGE_KEY)).toBeNull();
+    const sent = fake.sent('/auth/logout');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.headers['Content-Type']).toBe('application/json');
+    expect(store.getState().auth).toEqual({ accessToken: null, user: null, restoring: false });
+
+    mockGraphQL({
+      '/auth/logout': () => {
+        throw new TypeError('offline');
+      },
+    });
+    store.dispatch(signedIn({ accessToken: 'b', expiresIn: 1, user: user() }));
+    await store.dispatch(api.endpoints.logout.initiate());
+    expect(store.getState().auth.accessToken).toBeNull();
   });
 });

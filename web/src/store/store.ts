@@ -1,12 +1,27 @@
-// The Redux store: RTK Query's cache plus the auth slice. A listener mirrors the session to
-// localStorage and, when the viewer changes (sign in, sign out), refetches what depends on
-// who is asking: `me`, the cart (the BFF merged the guest cart at login) and orders.
+// The Redux store: RTK Query's cache plus the auth slice. When the viewer changes (sign in,
+// a session restored at start-up, sign out) a listener refetches what depends on who is
+// asking: `me`, the cart (the BFF merged the guest cart at login) and orders. Nothing of
+// the session is stored in the browser's storage: the access token lives in memory and the
+// refresh token in the BFF's HttpOnly cookie.
 import { configureStore, createListenerMiddleware, isAnyOf } from '@reduxjs/toolkit';
 import { setupListeners } from '@reduxjs/toolkit/query';
 import { api } from '../api/api';
-import { authReducer, loadAuth, saveAuth, signedIn, signedOut, tokensRefreshed, userLoaded, type AuthState } from './authSlice';
+import { refreshSession } from '../api/session';
+import {
+  authReducer,
+  forgetStoredAuth,
+  restoreFinished,
+  restoreStarted,
+  signedIn,
+  signedOut,
+  tokensRefreshed,
+  type AuthState,
+} from './authSlice';
 
-export function makeStore(preloadedAuth: AuthState = loadAuth(), storage?: Storage) {
+const signedOutState: AuthState = { accessToken: null, user: null, restoring: false };
+
+export function makeStore(preloadedAuth: AuthState = signedOutState, storage?: Storage) {
+  forgetStoredAuth(storage);
   const listener = createListenerMiddleware();
   const store = configureStore({
     reducer: { auth: authReducer, [api.reducerPath]: api.reducer },
@@ -14,12 +29,6 @@ export function makeStore(preloadedAuth: AuthState = loadAuth(), storage?: Stora
     middleware: (getDefault) => getDefault().prepend(listener.middleware).concat(api.middleware),
   });
 
-  listener.startListening({
-    matcher: isAnyOf(signedIn, signedOut, tokensRefreshed, userLoaded),
-    effect: (_action, listenerApi) => {
-      saveAuth((listenerApi.getState() as { auth: AuthState }).auth, storage);
-    },
-  });
   listener.startListening({
     matcher: isAnyOf(signedIn, signedOut),
     effect: (_action, listenerApi) => {
@@ -32,6 +41,23 @@ export function makeStore(preloadedAuth: AuthState = loadAuth(), storage?: Stora
 }
 
 export type AppStore = ReturnType<typeof makeStore>;
+
+/**
+ * At start-up: a reload keeps the user signed in by exchanging the refresh cookie (if any)
+ * for an access token. Pages that need a user wait for it (`restoring`) instead of showing
+ * "sign in" for a moment.
+ */
+export async function restoreSession(store: AppStore, fetchFn?: typeof fetch): Promise<void> {
+  if (store.getState().auth.accessToken) return;
+  store.dispatch(restoreStarted());
+  const outcome = await refreshSession(fetchFn);
+  if (outcome.kind === 'refreshed') {
+    store.dispatch(tokensRefreshed(outcome.session));
+    store.dispatch(api.util.invalidateTags(['Me', 'Cart', 'Order']));
+  } else {
+    store.dispatch(restoreFinished());
+  }
+}
 export type RootState = ReturnType<AppStore['getState']>;
 export type AppDispatch = AppStore['dispatch'];
 

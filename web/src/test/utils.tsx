@@ -28,15 +28,17 @@ export function gqlError(code: string, message = code, extensions: Record<string
 }
 
 /**
- * Stubs global fetch with handlers per operation name. A handler returns a Response, or a
+ * Stubs global fetch with handlers per operation name (or `/auth/...` path). A handler returns a Response, or a
  * body to send as JSON (`{data}` or `{errors}`), or throws (a network failure).
  */
 export function mockGraphQL(handlers: Record<string, Handler>) {
   const requests: SentRequest[] = [];
-  const fetchMock = vi.fn(async (_url: RequestInfo | URL, init?: RequestInit) => {
+  const fetchMock = vi.fn(async (url: RequestInfo | URL, init?: RequestInit) => {
     const body = JSON.parse(String(init?.body ?? '{}')) as { operationName?: string; variables?: Record<string, unknown> };
+    // The session endpoints (POST /auth/refresh, /auth/logout) are keyed by their path.
+    const path = String(url);
     const request: SentRequest = {
-      operationName: body.operationName ?? '',
+      operationName: path.startsWith('/auth/') ? path : (body.operationName ?? ''),
       variables: body.variables ?? {},
       headers: (init?.headers ?? {}) as Record<string, string>,
       credentials: init?.credentials,
@@ -55,14 +57,14 @@ export function mockGraphQL(handlers: Record<string, Handler>) {
   };
 }
 
-export const signedOutAuth: AuthState = { accessToken: null, refreshToken: null, user: null };
+export const signedOutAuth: AuthState = { accessToken: null, user: null, restoring: false };
 
 export function user(role: User['role'] = 'CUSTOMER'): User {
   return { id: 'u-1', email: 'ada@example.com', name: 'Ada', role };
 }
 
 export function signedInAuth(role: User['role'] = 'CUSTOMER'): AuthState {
-  return { accessToken: 'access-1', refreshToken: 'refresh-1', user: user(role) };
+  return { accessToken: 'access-1', user: user(role), restoring: false };
 }
 
 export function eur(amountMinor: number): Money {
