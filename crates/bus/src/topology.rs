@@ -23,11 +23,17 @@ pub fn order_saga() -> QueueSpec {
     )
 }
 
-/// Inventory reserves, commits and releases.
+/// Inventory reserves, commits and releases; it shortens a hold while the payment waits for
+/// the customer (3-D Secure), so an abandoned authentication cannot hoard stock.
 pub fn inventory_orders() -> QueueSpec {
     QueueSpec::new(
         "inventory.orders",
-        &["order.created", "order.confirmed", "order.cancelled"],
+        &[
+            "order.created",
+            "order.confirmed",
+            "order.cancelled",
+            "payment.requires_action",
+        ],
     )
 }
 

@@ -23,19 +23,8 @@ use crate::domain::{OrderId, RejectionCode, ReleaseReason, ReservationLines, Res
 use crate::reservations;
 use crate::store::{ReservationDoc, Store};
 
-/// Shortens the order's reservation while its payment waits for the customer.
-const PAYMENT_REQUIRES_ACTION: &str = "payment.requires_action";
-
 pub fn queue_spec() -> QueueSpec {
-    let mut spec = shop_bus::topology::inventory_orders();
-    if !spec
-        .bindings
-        .iter()
-        .any(|key| key == PAYMENT_REQUIRES_ACTION)
-    {
-        spec.bindings.push(PAYMENT_REQUIRES_ACTION.to_owned());
-    }
-    spec
+    shop_bus::topology::inventory_orders()
 }
 
 /// What the saga consumer needs besides the store.
