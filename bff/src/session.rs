@@ -83,27 +83,29 @@ pub async fn refresh(
         return response;
     }
     let secure = state.config.secure_cookies();
-    let client = viewer(&state, &headers, None, peer);
-    if !state.auth_limiter.check(&client.address_key()) {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&["auth"])
-            .inc();
-        return failure(
-            crate::errors::coded(
-                "RATE_LIMITED",
-                "too many sign-in attempts; try again in a minute",
-            ),
-            None,
-        );
-    }
+    // Without a cookie there is nothing to refresh and nothing is asked of the User service:
+    // every page load of a signed-out visitor ends here.
     let Some(refresh_token) = presented(&headers) else {
         return failure(
             crate::errors::coded("UNAUTHENTICATED", "no session: sign in"),
             Some(secure),
         );
     };
+    // The general request limit, not the sign-in one: a refresh token is 256 random bits, so
+    // there is nothing to guess, and sharing the sign-in bucket let a few page loads lock a
+    // visitor out of signing in.
+    let client = viewer(&state, &headers, None, peer);
+    if !state.limiter.check(&client.client_key()) {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&["request"])
+            .inc();
+        return failure(
+            crate::errors::coded("RATE_LIMITED", "too many requests; slow down"),
+            None,
+        );
+    }
     let clients = &state.clients;
     let response = match clients
         .users

@@ -1150,6 +1150,43 @@ async fn slow_or_missing_upstreams_are_timeouts_and_unavailable() -> anyhow::Res
     Ok(())
 }
 
+/// Every page load of the web app asks `/auth/refresh` whether a session exists. Those
+/// visits must not spend the sign-in limit: when they did, a visitor who opened a few pages
+/// got RATE_LIMITED instead of "wrong password" on their first sign-in (the storefront's
+/// Playwright run caught it).
+#[tokio::test]
+async fn session_checks_do_not_spend_the_sign_in_limit() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|config| {
+        config.auth_rate_limit_burst = 2;
+        config.auth_rate_limit_per_minute = 1;
+    })
+    .await?;
+    let mut visitor = stack.client();
+    for _ in 0..6 {
+        let (status, body) = visitor
+            .auth_post("/auth/refresh", "application/json")
+            .await?;
+        assert_eq!(status, 401, "no cookie, no session: {body}");
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("UNAUTHENTICATED"),
+            "{body}"
+        );
+    }
+    let body = visitor
+        .gql(
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+            json!({"e": "nobody@example.com", "p": "wrong-password-x"}),
+        )
+        .await?;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    Ok(())
+}
+
 /// Behind one trusted proxy, the client is the hop the proxy appended: whatever a password
 /// guesser writes left of it, every attempt counts against its real address. (With the
 /// left-most hop as the key, 25 attempts with 25 invented addresses all got through.)
