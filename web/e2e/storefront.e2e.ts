@@ -26,6 +26,7 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 const pageErrors: string[] = [];
+const cspViolations: string[] = [];
 const sockets: string[] = [];
 
 async function cartCount(p: Page = page): Promise<number> {
@@ -70,6 +71,12 @@ describe.sequential('storefront against the running stack', () => {
     context.setDefaultTimeout(15_000);
     page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(String(error)));
+    // Chromium reports what the Content-Security-Policy blocked as console errors.
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+        cspViolations.push(message.text());
+      }
+    });
     page.on('websocket', (ws) => sockets.push(ws.url()));
   });
 
@@ -86,7 +93,10 @@ describe.sequential('storefront against the running stack', () => {
   });
 
   it('serves the app and pages through the catalog', async () => {
-    await page.goto(BASE);
+    const response = await page.goto(BASE);
+    // The app runs under the BFF's strict CSP (no inline script, same-origin only).
+    expect(response?.headers()['content-security-policy']).toContain("default-src 'self'");
+    expect(response?.headers()['x-content-type-options']).toBe('nosniff');
     await expect(page.title()).resolves.toBe('shopmesh');
     const cards = page.getByRole('list', { name: 'Products' }).getByRole('listitem');
     await cards.first().waitFor();
@@ -96,6 +106,7 @@ describe.sequential('storefront against the running stack', () => {
     await page.getByRole('button', { name: 'Load more' }).click();
     await page.getByRole('list', { name: 'Products' }).getByRole('listitem').nth(24).waitFor();
     expect(await cards.count()).toBe(48);
+    await page.screenshot({ path: `${ARTIFACTS}catalog.png` });
   });
 
   it('lets a guest search, filter and fill a cart', async () => {
@@ -237,5 +248,9 @@ describe.sequential('storefront against the running stack', () => {
 
   it('raised no uncaught errors in the page', () => {
     expect(pageErrors).toEqual([]);
+  });
+
+  it('broke no Content-Security-Policy rule', () => {
+    expect(cspViolations).toEqual([]);
   });
 });
