@@ -20,12 +20,14 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::OriginalUri;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use shop_kit::auth::TokenVerifier;
-use tower_http::services::{ServeDir, ServeFile};
+use tower::Layer as _;
+use tower_http::services::ServeDir;
 use tracing::Instrument as _;
 
 use crate::BffConfig;
@@ -58,13 +60,26 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(crate::session::logout))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        // An API path that does not exist is an error, not the web app's page.
+        .route("/graphql/{*rest}", any(no_such_endpoint))
+        .route("/auth/{*rest}", any(no_such_endpoint))
         .with_state(state);
     let dist = Path::new(&config.web_dist);
     if dist.is_dir() {
-        // A single-page app: unknown paths get index.html and the client routes them.
-        router = router.fallback_service(
-            ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html"))),
-        );
+        // Vite names every asset by its content hash, so a cached copy can never be stale;
+        // a missing one is a 404 (a stale page asking for an old bundle must fail loudly,
+        // not receive index.html as JavaScript).
+        router = router
+            .nest_service(
+                "/assets",
+                axum::middleware::map_response(immutable).layer(ServeDir::new(dist.join("assets"))),
+            )
+            .nest_service("/images", ServeDir::new(dist.join("images")))
+            // A single-page app: the client routes a path without a file extension, so it
+            // gets index.html; a missing file (`/favicon.ico`, `/robots.txt`) is a 404.
+            .fallback_service(
+                ServeDir::new(dist).fallback(get(app_route).with_state(dist.join("index.html"))),
+            );
     }
     if let Some(cors) = crate::gateway::cors(&config.cors_allowed_origins) {
         router = router.layer(cors);
@@ -149,6 +164,55 @@ fn security_headers(mut response: Response, host: Option<&str>, production: bool
 }
 
 /// A response whose body is a GraphQL error, for refusals before execution.
+async fn no_such_endpoint(OriginalUri(uri): OriginalUri) -> Response {
+    refusal(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        &format!("no endpoint at {}", uri.path()),
+    )
+}
+
+/// `Cache-Control` for content-hashed assets: a year, never revalidated.
+async fn immutable<B>(mut response: http::Response<B>) -> http::Response<B> {
+    if response.status().is_success() {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
+    response
+}
+
+/// The web app's page for a client-side route; revalidated on every load, so a deploy is
+/// seen at once (the assets it names are cached for good).
+async fn app_route(
+    State(index): State<std::path::PathBuf>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let last = uri.path().rsplit('/').next().unwrap_or_default();
+    if last.contains('.') {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    match tokio::fs::read(&index).await {
+        Ok(page) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            page,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, path = %index.display(), "cannot read the web app's index.html");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the web app is not available",
+            )
+                .into_response()
+        }
+    }
+}
+
 pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]

@@ -1101,7 +1101,39 @@ async fn the_web_app_is_served_at_the_root() -> anyhow::Result<()> {
     assert!(asset.contains("console.log"));
     let route = http.get(format!("http://{addr}/orders/123")).send().await?;
     assert_eq!(route.status(), 200);
+    assert_eq!(
+        route.headers().get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"no-cache"[..]),
+        "the page is revalidated, so a deploy is seen at once"
+    );
     assert!(route.text().await?.contains("shopmesh storefront"));
+    let asset = http
+        .get(format!("http://{addr}/assets/app.js"))
+        .send()
+        .await?;
+    assert!(
+        asset
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("immutable")),
+        "{:?}",
+        asset.headers()
+    );
+    // What does not exist is a 404, never the app's page with 200: a missing script or
+    // image, a file at the root, an API path.
+    for missing in [
+        "/assets/app-0ld.js",
+        "/images/products/cam-001.svg",
+        "/favicon.ico",
+        "/graphql/nope",
+        "/auth/whoami",
+    ] {
+        let response = http.get(format!("http://{addr}{missing}")).send().await?;
+        assert_eq!(response.status(), 404, "{missing}");
+        let body = response.text().await?;
+        assert!(!body.contains("shopmesh storefront"), "{missing}: {body}");
+    }
     // GraphiQL is off outside development.
     let graphiql = http.get(format!("http://{addr}/graphql")).send().await?;
     assert_eq!(graphiql.status(), 405);
