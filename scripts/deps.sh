@@ -3,7 +3,7 @@
 #   MariaDB  127.0.0.1:3306  root, empty password
 #   Redis    127.0.0.1:6379
 #   RabbitMQ 127.0.0.1:5672  guest/guest, plus one least-privilege user per service
-#            (deploy/rabbitmq/permissions.tsv; passwords in .run/rabbitmq/)
+#            (deploy/rabbitmq/permissions.tsv; passwords in ~/.cache/shopmesh/rabbitmq/)
 #   MongoDB  127.0.0.1:27017 -> SecantusDB from the tools venv (scripts/tools.sh), unless
 #            SHOP_MONGODB_URI points at a non-local server
 #
@@ -145,11 +145,11 @@ fi
 # One user per service (shop-order, shop-cart, ...) with exactly the permissions and topic
 # permissions of deploy/rabbitmq/permissions.tsv (rendered from crates/bus, the one source;
 # the AKS overlay is rendered from the same table). Passwords are generated once into
-# .run/rabbitmq/<user>.password (mode 600); scripts/up.sh gives each service its own URL.
+# $SHOP_RABBIT_SECRETS/<user>.password (mode 600, ~/.cache/shopmesh/rabbitmq/ by default); scripts/up.sh gives each service its own URL.
 # guest stays for the tests' own vhosts and exchanges and for declaring the topology
 # (scripts/up.sh); production has no guest user (deploy/README.md).
 RABBIT_TABLE="$SHOP_ROOT/deploy/rabbitmq/permissions.tsv"
-RABBIT_SECRETS="$SHOP_RUN/rabbitmq"
+RABBIT_SECRETS="$SHOP_RABBIT_SECRETS"
 rabbit_users() {
   local user users=()
   if ! command -v rabbitmqctl >/dev/null || ! rabbitmqctl -q status >/dev/null 2>&1; then
@@ -188,7 +188,7 @@ PY
   user="${users[-1]}"
   wait_for 20 rabbitmqctl -q authenticate_user "$user" "$(cat "$RABBIT_SECRETS/$user.password")" \
     || die "RabbitMQ user $user cannot log in after the import"
-  say rabbitmq-users "${#users[@]} service users with least privilege (deploy/rabbitmq/permissions.tsv; passwords in .run/rabbitmq/)"
+  say rabbitmq-users "${#users[@]} service users with least privilege (deploy/rabbitmq/permissions.tsv; passwords in ~/.cache/shopmesh/rabbitmq/)"
 }
 rabbit_users
 

@@ -13,6 +13,10 @@ SHOP_RUN="$SHOP_ROOT/.run"
   SHOP_STARTED="$SHOP_RUN/started"
   SHOP_PIDS="$SHOP_RUN/pids"
   SHOP_LOGS="$SHOP_RUN/logs"
+  # The local broker serves every clone on the machine, so the passwords of its service
+  # users live beside it, not in one clone's .run/: a second clone's deps.sh (a CI run, say)
+  # would otherwise reset them under the first clone's running services.
+  SHOP_RABBIT_SECRETS="${SHOP_RABBIT_SECRETS:-${SHOP_TOOLS_DIR:-$HOME/.cache/shopmesh}/rabbitmq}"
 }
 
 # Server tools (start-stop-daemon, rabbitmq-diagnostics, ...) live in the sbin dirs, which a

@@ -14,7 +14,7 @@
 #   SHOP_PROFILE                   debug (default) or release: which build to run
 #   SHOP_AMQP__URL                 default: each service its own least-privilege RabbitMQ user
 #                                  (shop-<service>, created by scripts/deps.sh, password in
-#                                  .run/rabbitmq/); set it to give every service one URL instead
+#                                  ~/.cache/shopmesh/rabbitmq/); set it to give every service one URL instead
 #   SHOP_RABBITMQ_ADMIN_URL        default amqp://guest:guest@127.0.0.1:5672/%2f: declares the
 #                                  exchanges, saga queues and bindings (shop-rabbitmq declare),
 #                                  which the service users may not
@@ -72,7 +72,7 @@ export SHOP_STRIPE_WEBHOOK_URL="${SHOP_STRIPE_WEBHOOK_URL:-http://127.0.0.1:9106
 # --- RabbitMQ: topology by the administrator, one user per service ----------------------
 # The service users of deploy/rabbitmq/permissions.tsv may not declare durable queues, so the
 # saga topology is declared first, as the administrator.
-RABBIT_SECRETS="$SHOP_RUN/rabbitmq"
+RABBIT_SECRETS="$SHOP_RABBIT_SECRETS"
 if [[ -z "${SHOP_AMQP__URL:-}" ]] && compgen -G "$RABBIT_SECRETS/*.password" >/dev/null; then
   [[ -x "$BIN_DIR/shop-rabbitmq" ]] || die "$BIN_DIR/shop-rabbitmq not found; run: just build"
   "$BIN_DIR/shop-rabbitmq" declare "${SHOP_RABBITMQ_ADMIN_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}" >/dev/null \
