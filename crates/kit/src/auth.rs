@@ -310,6 +310,27 @@ mod tests {
         )
     }
 
+    /// Claims valid for `iat..exp` seconds from now, as the User service would write them.
+    fn claims_for(role: Role, iat: i64, exp: i64) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: "u1".into(),
+            email: "a@b.c".into(),
+            role,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now + iat,
+            exp: now + exp,
+            jti: "j".into(),
+        }
+    }
+
+    /// A token signed with `private_pem` under `header`, bypassing [`TokenSigner`].
+    fn encode_with(header: &Header, claims: &Claims, private_pem: &str) -> String {
+        let key = EncodingKey::from_ed_pem(private_pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(header, claims, &key).unwrap()
+    }
+
     #[test]
     fn a_signed_token_verifies_with_the_public_key() {
         let (signer, verifier) = pair();
@@ -385,20 +406,13 @@ mod tests {
         let attacker_signer =
             TokenSigner::from_pem(&attacker.private_pem, Duration::from_secs(60)).unwrap();
         // Signed by the attacker but claiming the victim's kid: the signature check fails.
-        let claims = Claims {
-            sub: "u1".into(),
-            email: "a@b.c".into(),
-            role: Role::Admin,
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            iat: chrono::Utc::now().timestamp(),
-            exp: chrono::Utc::now().timestamp() + 60,
-            jti: "j".into(),
-        };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key_id(&victim.public_pem).unwrap());
-        let key = EncodingKey::from_ed_pem(attacker.private_pem.as_bytes()).unwrap();
-        let forged = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        let forged = encode_with(
+            &header,
+            &claims_for(Role::Admin, 0, 60),
+            &attacker.private_pem,
+        );
         assert!(verifier.verify(&forged).is_err());
         let own = attacker_signer.sign("u1", "a@b.c", Role::Admin).unwrap();
         assert!(verifier.verify(&own).is_err(), "an unknown kid");
@@ -409,19 +423,11 @@ mod tests {
     fn tokens_without_a_key_id_still_verify() {
         let keys = generate_keys().unwrap();
         let verifier = TokenVerifier::from_pem(&keys.public_pem).unwrap();
-        let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: "u1".into(),
-            email: "a@b.c".into(),
-            role: Role::Customer,
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            iat: now,
-            exp: now + 60,
-            jti: "j".into(),
-        };
-        let key = EncodingKey::from_ed_pem(keys.private_pem.as_bytes()).unwrap();
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+        let token = encode_with(
+            &Header::new(Algorithm::EdDSA),
+            &claims_for(Role::Customer, 0, 60),
+            &keys.private_pem,
+        );
         assert!(verifier.verify(&token).is_ok());
     }
 
@@ -429,19 +435,11 @@ mod tests {
     fn expired_tokens_are_rejected() {
         let keys = generate_keys().unwrap();
         let verifier = TokenVerifier::from_pem(&keys.public_pem).unwrap();
-        let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: "u1".into(),
-            email: "a@b.c".into(),
-            role: Role::Customer,
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            iat: now - 120,
-            exp: now - 60,
-            jti: "j".into(),
-        };
-        let key = EncodingKey::from_ed_pem(keys.private_pem.as_bytes()).unwrap();
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+        let token = encode_with(
+            &Header::new(Algorithm::EdDSA),
+            &claims_for(Role::Customer, -120, -60),
+            &keys.private_pem,
+        );
         assert!(verifier.verify(&token).is_err());
     }
 }

@@ -76,12 +76,7 @@ fn user_to_proto(user: &UserRow) -> pb::User {
 impl UserApi {
     pub async fn new(settings: Settings) -> Result<Self, ServiceError> {
         let random = RefreshToken::generate();
-        let (dummy_hash, _) = settings
-            .hashing
-            .acquire()
-            .await?
-            .hash(random.as_str().to_owned())
-            .await?;
+        let dummy_hash = settings.hashing.hash(random.as_str()).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool: settings.pool,
@@ -106,13 +101,7 @@ impl UserApi {
         let existing = match store::find_by_email(&self.inner.pool, email.as_str()).await? {
             Some(existing) => Some(existing),
             None => {
-                let (hash, _) = self
-                    .inner
-                    .hashing
-                    .acquire()
-                    .await?
-                    .hash(password.expose().to_owned())
-                    .await?;
+                let hash = self.inner.hashing.hash(password.expose()).await?;
                 store::create_admin_unless_exists(
                     &self.inner.pool,
                     email.as_str(),
@@ -196,14 +185,7 @@ impl UserService for UserApi {
             return Err(ServiceError::internal(anyhow::anyhow!("validated fields missing")).into());
         };
 
-        let (password_hash, lease) = self
-            .inner
-            .hashing
-            .acquire()
-            .await?
-            .hash(password.expose().to_owned())
-            .await?;
-        drop(lease);
+        let password_hash = self.inner.hashing.hash(password.expose()).await?;
         let user = store::insert_user(
             &self.inner.pool,
             NewUser {

@@ -85,6 +85,14 @@ impl PasswordHashing {
             _permit: permit,
         })
     }
+
+    /// A PHC string for a new password under a permit of its own, for callers that hash once
+    /// (registration, the bootstrap admin, the dummy hash); a caller that verifies and then
+    /// hashes keeps one [`Lease`] for both.
+    pub async fn hash(&self, password: &str) -> Result<String, ServiceError> {
+        let (hash, _lease) = self.acquire().await?.hash(password.to_owned()).await?;
+        Ok(hash)
+    }
 }
 
 /// The right to run argon2, with the memory to run it in. Moved into the blocking task that
