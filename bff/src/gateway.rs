@@ -55,6 +55,11 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 /// The rate-limit key of an address: IPv4 by address, IPv6 by its /64 (one subscriber
 /// usually holds a whole /64, so keying single IPv6 addresses would give each attacker
 /// 2^64 fresh keys).
+/// The general rate limit's key for a client without a token.
+pub fn ip_key(ip: IpAddr) -> String {
+    format!("ip:{}", address_key(ip))
+}
+
 pub fn address_key(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),

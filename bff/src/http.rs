@@ -44,8 +44,6 @@ pub struct AppState {
     pub clients: Clients,
     pub verifier: Arc<TokenVerifier>,
     pub limiter: Arc<RateLimiter>,
-    /// The stricter limit on credentials (shared with the GraphQL mutations).
-    pub auth_limiter: Arc<RateLimiter>,
     pub subscriptions: Arc<SubscriptionCounts>,
     pub metrics: Arc<BffMetrics>,
     pub config: Arc<BffConfig>,
@@ -163,7 +161,6 @@ fn security_headers(mut response: Response, host: Option<&str>, production: bool
     response
 }
 
-/// A response whose body is a GraphQL error, for refusals before execution.
 async fn no_such_endpoint(OriginalUri(uri): OriginalUri) -> Response {
     refusal(
         StatusCode::NOT_FOUND,
@@ -213,11 +210,31 @@ async fn app_route(
     }
 }
 
+/// A response whose body is a GraphQL error, for refusals before execution.
 pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
     });
     (status, axum::Json(body)).into_response()
+}
+
+/// The general rate limit's refusal (429 with `Retry-After`), counted, wherever a client
+/// reaches it: a GraphQL request, a WebSocket upgrade, a session refresh.
+pub(crate) fn rate_limited(state: &AppState) -> Response {
+    state
+        .metrics
+        .rate_limited
+        .with_label_values(&["request"])
+        .inc();
+    let mut response = refusal(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        "too many requests; slow down",
+    );
+    if let Ok(value) = state.limiter.retry_after_secs().to_string().parse() {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 pub(crate) fn viewer(
@@ -252,20 +269,7 @@ async fn execute(state: AppState, peer: SocketAddr, headers: HeaderMap, body: Bo
         .and_then(|value| value.to_str().ok());
     let viewer = viewer(&state, &headers, authorization, peer);
     if !state.limiter.check(&viewer.client_key()) {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&["request"])
-            .inc();
-        let mut response = refusal(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "too many requests; slow down",
-        );
-        if let Ok(value) = state.limiter.retry_after_secs().to_string().parse() {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
+        return rate_limited(&state);
     }
 
     let limit = state.config.body_limit_bytes;
@@ -374,20 +378,8 @@ async fn websocket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let ip = crate::gateway::client_ip(state.config.trusted_proxy_hops, &headers, peer);
-    if !state
-        .limiter
-        .check(&format!("ip:{}", crate::gateway::address_key(ip)))
-    {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&["request"])
-            .inc();
-        return refusal(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "too many requests; slow down",
-        );
+    if !state.limiter.check(&crate::gateway::ip_key(ip)) {
+        return rate_limited(&state);
     }
     let executor = SubscriptionsOnly::new(
         state.schema.clone(),
@@ -416,7 +408,6 @@ async fn websocket(
                     let mut data = Data::default();
                     data.insert(Loaders::new(&state.clients));
                     data.insert(viewer);
-                    data.insert(CookieSecure(state.config.secure_cookies()));
                     Ok(data)
                 })
                 .serve()

@@ -222,7 +222,6 @@ impl App {
             clients,
             verifier: Arc::new(verifier),
             limiter,
-            auth_limiter,
             subscriptions: Arc::new(ws::SubscriptionCounts::default()),
             metrics,
             config: Arc::new(config.clone()),

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shop_proto::shop::user::v1::{LogoutRequest, RefreshRequest};
 
-use crate::http::{AppState, refusal, viewer};
+use crate::http::{AppState, refusal};
 use crate::schema::types::User;
 use crate::viewer::{REFRESH_COOKIE, clear_refresh_cookie, cookie, refresh_cookie};
 
@@ -94,17 +94,9 @@ pub async fn refresh(
     // The general request limit, not the sign-in one: a refresh token is 256 random bits, so
     // there is nothing to guess, and sharing the sign-in bucket let a few page loads lock a
     // visitor out of signing in.
-    let client = viewer(&state, &headers, None, peer);
-    if !state.limiter.check(&client.client_key()) {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&["request"])
-            .inc();
-        return failure(
-            crate::errors::coded("RATE_LIMITED", "too many requests; slow down"),
-            None,
-        );
+    let ip = crate::gateway::client_ip(state.config.trusted_proxy_hops, &headers, peer);
+    if !state.limiter.check(&crate::gateway::ip_key(ip)) {
+        return crate::http::rate_limited(&state);
     }
     let clients = &state.clients;
     let response = match clients
@@ -122,11 +114,12 @@ pub async fn refresh(
                     | tonic::Code::NotFound
                     | tonic::Code::PermissionDenied
             );
-            let mut error = crate::errors::from_status(status);
-            if refused {
-                // Whatever the service's reason, for the browser the session is over.
-                error = crate::errors::coded("UNAUTHENTICATED", "the session has ended: sign in");
-            }
+            // Whatever the service's reason, for the browser a refused token ends the session.
+            let error = if refused {
+                crate::errors::coded("UNAUTHENTICATED", "the session has ended: sign in")
+            } else {
+                crate::errors::from_status(status)
+            };
             return failure(error, refused.then_some(secure));
         }
     };

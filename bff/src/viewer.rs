@@ -96,7 +96,7 @@ impl Viewer {
     pub fn client_key(&self) -> String {
         match self.claims() {
             Some(claims) => format!("user:{}", claims.sub),
-            None => format!("ip:{}", crate::gateway::address_key(self.client_ip)),
+            None => crate::gateway::ip_key(self.client_ip),
         }
     }
 

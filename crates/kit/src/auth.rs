@@ -21,6 +21,8 @@ use crate::error::ServiceError;
 
 /// The issuer every shopmesh token carries and every verifier insists on.
 pub const ISSUER: &str = "shopmesh-user";
+/// One answer for every refused token: the caller learns nothing about why.
+const REJECTED_TOKEN: &str = "invalid or expired access token";
 /// The audience: tokens are for the shopmesh API, not for anything else sharing the key.
 pub const AUDIENCE: &str = "shopmesh";
 
@@ -199,7 +201,7 @@ impl TokenVerifier {
     pub fn verify(&self, token: &str) -> Result<Claims, ServiceError> {
         let rejected = |error: jsonwebtoken::errors::Error| {
             tracing::debug!(%error, "rejected access token");
-            ServiceError::Unauthenticated("invalid or expired access token".into())
+            ServiceError::Unauthenticated(REJECTED_TOKEN.into())
         };
         let header = jsonwebtoken::decode_header(token).map_err(rejected)?;
         let decode = |key: &DecodingKey| {
@@ -209,9 +211,10 @@ impl TokenVerifier {
             // A named key is the only one tried: an unknown kid is a foreign or retired key.
             Some(kid) => match self.keys.iter().find(|(id, _)| *id == kid) {
                 Some((_, key)) => decode(key).map_err(rejected),
-                None => Err(rejected(
-                    jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into(),
-                )),
+                None => {
+                    tracing::debug!(%kid, "rejected access token: it names an unknown key");
+                    Err(ServiceError::Unauthenticated(REJECTED_TOKEN.into()))
+                }
             },
             // Tokens minted before key ids existed: any configured key may have signed them.
             None => {

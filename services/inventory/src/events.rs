@@ -37,7 +37,7 @@ pub struct Reactor {
     /// How long stock stays held once the payment waits for the customer (3-D Secure): an
     /// order that is never authenticated gives its units back this soon, not after the full
     /// TTL, so a customer cannot hold stock by starting checkouts they never finish.
-    pub action_reservation_ttl: Duration,
+    pub action_reservation_ttl: chrono::Duration,
     pub max_lines: usize,
 }
 
@@ -206,9 +206,7 @@ impl Reactor {
                 let Ok(order_id) = OrderId::parse(&action.order_id) else {
                     return Handled::Reject("malformed payment.requires_action".into());
                 };
-                let until = now
-                    + chrono::Duration::from_std(self.action_reservation_ttl)
-                        .unwrap_or(chrono::Duration::MAX);
+                let until = now + self.action_reservation_ttl;
                 match self
                     .store
                     .shorten_reservation(order_id.as_str(), until, now)

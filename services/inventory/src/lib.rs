@@ -93,9 +93,11 @@ impl InventoryConfig {
             self.max_reservation_lines > 0 && self.max_batch_skus > 0,
             "max_reservation_lines and max_batch_skus must be positive"
         );
+        // Bounded like every other hold, so `now + ttl` cannot overflow in the consumer.
         anyhow::ensure!(
-            self.action_reservation_ttl_secs > 0,
-            "action_reservation_ttl_secs must be positive"
+            self.action_reservation_ttl_secs > 0
+                && self.action_reservation_ttl_secs <= self.max_reservation_ttl_secs,
+            "action_reservation_ttl_secs must be positive and at most max_reservation_ttl_secs"
         );
         anyhow::ensure!(
             self.sweep_interval_secs > 0,
@@ -143,7 +145,10 @@ impl App {
             cache: cache.clone(),
             publisher: shop_bus::Publisher::new(broker.clone()),
             reservation_ttl: limits.default_reservation_ttl,
-            action_reservation_ttl: Duration::from_secs(config.action_reservation_ttl_secs),
+            action_reservation_ttl: chrono::Duration::from_std(Duration::from_secs(
+                config.action_reservation_ttl_secs,
+            ))
+            .context("action_reservation_ttl_secs")?,
             max_lines: limits.max_reservation_lines,
         };
         let api = api::InventoryApi::new(store.clone(), cache.clone(), limits);
