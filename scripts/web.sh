@@ -3,7 +3,9 @@
 # them the same way from any directory:
 #   scripts/web.sh install   npm ci, skipped while node_modules matches package-lock.json
 #   scripts/web.sh build     typecheck + vite build into web/dist (the BFF serves it at /)
-#   scripts/web.sh test      typecheck + Vitest unit/component tests
+#   scripts/web.sh test      generated GraphQL code up to date + typecheck + Vitest
+#   scripts/web.sh codegen   regenerate web/src/gql/ from bff/schema.graphql and
+#                            web/src/api/operations.graphql (commit the result)
 #   scripts/web.sh e2e       Playwright (playwright-core + Debian chromium) against the
 #                            running stack at ${SHOP_WEB_URL:-http://127.0.0.1:8080}
 #                            (needs scripts/up.sh + shop-seed, with web/dist built before up)
@@ -47,8 +49,26 @@ build() {
   du -sh "$WEB_DIR/dist" | sed 's/^/web:           dist size /'
 }
 
+codegen() {
+  install
+  say "graphql-codegen -> web/src/gql"
+  (cd "$WEB_DIR" && npx --no-install graphql-codegen --config codegen.ts --silent)
+}
+
+# The committed web/src/gql/ must be what the schema and the operations give now: a schema
+# change (the BFF regenerates bff/schema.graphql from Rust) or an edited operation without
+# `scripts/web.sh codegen` fails here, in CI, instead of drifting silently.
+codegen_check() {
+  say "generated GraphQL code matches bff/schema.graphql"
+  if ! (cd "$WEB_DIR" && npx --no-install graphql-codegen --config codegen.ts --check >/dev/null 2>&1); then
+    (cd "$WEB_DIR" && npx --no-install graphql-codegen --config codegen.ts --check 2>&1 | tail -20) >&2 || true
+    die "web/src/gql/ is out of date with bff/schema.graphql or web/src/api/operations.graphql: run 'scripts/web.sh codegen' and commit web/src/gql/"
+  fi
+}
+
 unit_tests() {
   install
+  codegen_check
   say "typecheck"
   typecheck
   say "vitest run"
@@ -82,9 +102,10 @@ case "${1:-}" in
   install) install ;;
   build) build ;;
   test) unit_tests ;;
+  codegen) codegen ;;
   e2e) e2e ;;
   *)
-    echo "usage: scripts/web.sh install|build|test|e2e" >&2
+    echo "usage: scripts/web.sh install|build|test|codegen|e2e" >&2
     exit 2
     ;;
 esac

@@ -4,23 +4,24 @@
 // cache; an open order follows `orderUpdated` live (see `order` below).
 import { createApi } from '@reduxjs/toolkit/query/react';
 import { graphqlBaseQuery } from './baseQuery';
-import * as ops from './operations';
+import * as ops from '../gql/graphql';
 import { openOrderFeed } from './orderFeed';
-import type { GraphQLRequest } from './graphql';
+import type { GraphQLRequest, TypedDocument } from './graphql';
 import type {
-  AuthPayload,
+  SessionPayload,
   Cart,
   CheckoutInput,
   Connection,
   Order,
   OrderSummary,
   Product,
+  ProductCard,
   ProductInput,
   ProductPatch,
   RegisterInput,
   StockLevel,
   User,
-} from './types';
+} from './models';
 import { isFinal } from '../lib/orders';
 import { endSession } from './session';
 import { signedIn, signedOut, userLoaded, type AuthState } from '../store/authSlice';
@@ -37,8 +38,13 @@ export interface ProductFilter {
   category?: string;
 }
 
-function gql(document: string, variables?: Record<string, unknown>, anonymous = false): GraphQLRequest {
-  return { document, variables, anonymous };
+/** A request for a generated document: the variables are checked against the operation's. */
+function gql<Result, Variables>(
+  document: TypedDocument<Result, Variables>,
+  variables: Variables,
+  anonymous = false,
+): GraphQLRequest {
+  return { document, variables: variables as Record<string, unknown>, anonymous };
 }
 
 /** Drops empty filters so "" and undefined share one cache entry and send nothing. */
@@ -57,8 +63,8 @@ export const api = createApi({
   tagTypes: ['Me', 'Cart', 'Order', 'Product'],
   endpoints: (build) => ({
     me: build.query<User | null, void>({
-      query: () => gql(ops.ME),
-      transformResponse: (data: { me: User | null }) => data.me,
+      query: () => gql(ops.MeDocument, {}),
+      transformResponse: (data: ops.MeQuery) => data.me,
       providesTags: ['Me'],
       async onQueryStarted(_arg, { dispatch, queryFulfilled }) {
         try {
@@ -70,63 +76,63 @@ export const api = createApi({
       },
     }),
 
-    products: build.infiniteQuery<Connection<Product>, ProductFilter, string | null>({
+    products: build.infiniteQuery<Connection<ProductCard>, ProductFilter, string | null>({
       infiniteQueryOptions: {
         initialPageParam: null,
         getNextPageParam: (last) => (last.pageInfo.hasNextPage ? last.pageInfo.endCursor : undefined),
       },
       query: ({ queryArg, pageParam }) =>
-        gql(ops.PRODUCTS, { first: PRODUCT_PAGE_SIZE, after: pageParam, ...filterVariables(queryArg) }),
-      transformResponse: (data: { products: Connection<Product> }) => data.products,
+        gql(ops.ProductsDocument, { first: PRODUCT_PAGE_SIZE, after: pageParam, ...filterVariables(queryArg) }),
+      transformResponse: (data: ops.ProductsQuery) => data.products,
       providesTags: [{ type: 'Product', id: 'LIST' }],
     }),
 
     categories: build.query<string[], void>({
-      query: () => gql(ops.CATEGORIES),
-      transformResponse: (data: { products: Connection<Pick<Product, 'category'>> }) =>
+      query: () => gql(ops.CategoriesDocument, {}),
+      transformResponse: (data: ops.CategoriesQuery) =>
         [...new Set(data.products.edges.map((e) => e.node.category).filter(Boolean))].sort(),
       providesTags: [{ type: 'Product', id: 'LIST' }],
     }),
 
     product: build.query<Product | null, string>({
-      query: (sku) => gql(ops.PRODUCT, { sku }),
-      transformResponse: (data: { product: Product | null }) => data.product,
+      query: (sku) => gql(ops.ProductDocument, { sku }),
+      transformResponse: (data: ops.ProductQuery) => data.product,
       providesTags: (_result, _error, sku) => [{ type: 'Product', id: sku }],
     }),
 
     cart: build.query<Cart, void>({
-      query: () => gql(ops.CART_QUERY),
-      transformResponse: (data: { cart: Cart }) => data.cart,
+      query: () => gql(ops.CartDocument, {}),
+      transformResponse: (data: ops.CartQuery) => data.cart,
       providesTags: ['Cart'],
     }),
 
     addToCart: build.mutation<Cart, { sku: string; quantity: number }>({
-      query: (vars) => gql(ops.ADD_TO_CART, vars),
-      transformResponse: (data: { addToCart: Cart }) => data.addToCart,
+      query: (vars) => gql(ops.AddToCartDocument, vars),
+      transformResponse: (data: ops.AddToCartMutation) => data.addToCart,
       onQueryStarted: (_arg, lifecycle) => storeCart(lifecycle),
     }),
 
     updateCartItem: build.mutation<Cart, { sku: string; quantity: number }>({
-      query: (vars) => gql(ops.UPDATE_CART_ITEM, vars),
-      transformResponse: (data: { updateCartItem: Cart }) => data.updateCartItem,
+      query: (vars) => gql(ops.UpdateCartItemDocument, vars),
+      transformResponse: (data: ops.UpdateCartItemMutation) => data.updateCartItem,
       onQueryStarted: (_arg, lifecycle) => storeCart(lifecycle),
     }),
 
     removeFromCart: build.mutation<Cart, { sku: string }>({
-      query: (vars) => gql(ops.REMOVE_FROM_CART, vars),
-      transformResponse: (data: { removeFromCart: Cart }) => data.removeFromCart,
+      query: (vars) => gql(ops.RemoveFromCartDocument, vars),
+      transformResponse: (data: ops.RemoveFromCartMutation) => data.removeFromCart,
       onQueryStarted: (_arg, lifecycle) => storeCart(lifecycle),
     }),
 
-    register: build.mutation<AuthPayload, RegisterInput>({
-      query: (input) => gql(ops.REGISTER, { input }, true),
-      transformResponse: (data: { register: AuthPayload }) => data.register,
+    register: build.mutation<SessionPayload, RegisterInput>({
+      query: (input) => gql(ops.RegisterDocument, { input }, true),
+      transformResponse: (data: ops.RegisterMutation) => data.register,
       onQueryStarted: (_arg, lifecycle) => signIn(lifecycle),
     }),
 
-    login: build.mutation<AuthPayload, { email: string; password: string }>({
-      query: (vars) => gql(ops.LOGIN, vars, true),
-      transformResponse: (data: { login: AuthPayload }) => data.login,
+    login: build.mutation<SessionPayload, { email: string; password: string }>({
+      query: (vars) => gql(ops.LoginDocument, vars, true),
+      transformResponse: (data: ops.LoginMutation) => data.login,
       onQueryStarted: (_arg, lifecycle) => signIn(lifecycle),
     }),
 
@@ -140,15 +146,15 @@ export const api = createApi({
     }),
 
     /** Every other session of the user ends; this one continues with the fresh tokens. */
-    changePassword: build.mutation<AuthPayload, { currentPassword: string; newPassword: string }>({
-      query: (vars) => gql(ops.CHANGE_PASSWORD, vars),
-      transformResponse: (data: { changePassword: AuthPayload }) => data.changePassword,
+    changePassword: build.mutation<SessionPayload, { currentPassword: string; newPassword: string }>({
+      query: (vars) => gql(ops.ChangePasswordDocument, vars),
+      transformResponse: (data: ops.ChangePasswordMutation) => data.changePassword,
       onQueryStarted: (_arg, lifecycle) => signIn(lifecycle),
     }),
 
     checkout: build.mutation<Order, CheckoutInput>({
-      query: (input) => gql(ops.CHECKOUT, { input }),
-      transformResponse: (data: { checkout: Order }) => data.checkout,
+      query: (input) => gql(ops.CheckoutDocument, { input }),
+      transformResponse: (data: ops.CheckoutMutation) => data.checkout,
       invalidatesTags: (result) => (result ? [{ type: 'Order', id: 'LIST' }] : []),
       async onQueryStarted(_arg, { dispatch, queryFulfilled }) {
         try {
@@ -166,8 +172,8 @@ export const api = createApi({
      * every few seconds instead until it reaches a final state.
      */
     order: build.query<Order | null, string>({
-      query: (id) => gql(ops.ORDER_QUERY, { id }),
-      transformResponse: (data: { order: Order | null }) => data.order,
+      query: (id) => gql(ops.OrderDocument, { id }),
+      transformResponse: (data: ops.OrderQuery) => data.order,
       providesTags: (_result, _error, id) => [{ type: 'Order', id }],
       async onCacheEntryAdded(
         id,
@@ -241,14 +247,14 @@ export const api = createApi({
         initialPageParam: null,
         getNextPageParam: (last) => (last.pageInfo.hasNextPage ? last.pageInfo.endCursor : undefined),
       },
-      query: ({ pageParam }) => gql(ops.ORDERS, { first: ORDER_PAGE_SIZE, after: pageParam }),
-      transformResponse: (data: { orders: Connection<OrderSummary> }) => data.orders,
+      query: ({ pageParam }) => gql(ops.OrdersDocument, { first: ORDER_PAGE_SIZE, after: pageParam }),
+      transformResponse: (data: ops.OrdersQuery) => data.orders,
       providesTags: [{ type: 'Order', id: 'LIST' }],
     }),
 
     cancelOrder: build.mutation<Order, { id: string; reason?: string }>({
-      query: (vars) => gql(ops.CANCEL_ORDER, vars),
-      transformResponse: (data: { cancelOrder: Order }) => data.cancelOrder,
+      query: (vars) => gql(ops.CancelOrderDocument, vars),
+      transformResponse: (data: ops.CancelOrderMutation) => data.cancelOrder,
       invalidatesTags: (result) => (result ? [{ type: 'Order', id: 'LIST' }] : []),
       async onQueryStarted({ id }, { dispatch, queryFulfilled }) {
         try {
@@ -261,14 +267,14 @@ export const api = createApi({
     }),
 
     createProduct: build.mutation<Product, ProductInput>({
-      query: (input) => gql(ops.CREATE_PRODUCT, { input }),
-      transformResponse: (data: { createProduct: Product }) => data.createProduct,
+      query: (input) => gql(ops.CreateProductDocument, { input }),
+      transformResponse: (data: ops.CreateProductMutation) => data.createProduct,
       invalidatesTags: (result) => (result ? [{ type: 'Product', id: 'LIST' }] : []),
     }),
 
     updateProduct: build.mutation<Product, { id: string; sku: string; input: ProductPatch; expectedVersion?: number }>({
-      query: ({ id, input, expectedVersion }) => gql(ops.UPDATE_PRODUCT, { id, input, expectedVersion }),
-      transformResponse: (data: { updateProduct: Product }) => data.updateProduct,
+      query: ({ id, input, expectedVersion }) => gql(ops.UpdateProductDocument, { id, input, expectedVersion }),
+      transformResponse: (data: ops.UpdateProductMutation) => data.updateProduct,
       invalidatesTags: (result) => (result ? [{ type: 'Product', id: 'LIST' }, 'Cart'] : []),
       async onQueryStarted({ sku }, { dispatch, queryFulfilled }) {
         try {
@@ -281,8 +287,8 @@ export const api = createApi({
     }),
 
     setStock: build.mutation<StockLevel, { sku: string; onHand: number }>({
-      query: (vars) => gql(ops.SET_STOCK, vars),
-      transformResponse: (data: { setStock: StockLevel }) => data.setStock,
+      query: (vars) => gql(ops.SetStockDocument, vars),
+      transformResponse: (data: ops.SetStockMutation) => data.setStock,
       invalidatesTags: (result) => (result ? [{ type: 'Product', id: 'LIST' }, 'Cart'] : []),
       async onQueryStarted({ sku }, { dispatch, queryFulfilled }) {
         try {
@@ -315,7 +321,7 @@ async function storeCart({ dispatch, queryFulfilled }: Fulfilled<Cart>): Promise
   }
 }
 
-async function signIn({ dispatch, queryFulfilled }: Fulfilled<AuthPayload>): Promise<void> {
+async function signIn({ dispatch, queryFulfilled }: Fulfilled<SessionPayload>): Promise<void> {
   try {
     const { data } = await queryFulfilled;
     dispatch(signedIn(data));

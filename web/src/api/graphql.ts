@@ -1,10 +1,15 @@
 // One GraphQL operation over fetch: POST /graphql with the access token (when given) and
 // the browser's cookies (`credentials: 'include'`, so the BFF's HttpOnly `cart_id` guest
 // cart cookie travels). Every outcome becomes data or an ApiError; nothing throws.
+import type { TypedDocumentString } from '../gql/graphql';
 import { fromGraphQLErrors, transportError, BAD_RESPONSE, NETWORK_ERROR, type ApiError } from './errors';
 
+/** A document generated from src/api/operations.graphql (src/gql/graphql.ts): a string
+ * that carries its result and variables types. */
+export type TypedDocument<Result, Variables> = TypedDocumentString<Result, Variables>;
+
 export interface GraphQLRequest {
-  document: string;
+  document: string | TypedDocument<unknown, never>;
   variables?: Record<string, unknown> | undefined;
   /** Send without the access token (login, register, refresh, logout). */
   anonymous?: boolean | undefined;
@@ -35,10 +40,11 @@ export async function executeGraphQL<T = unknown>(
     Accept: 'application/graphql-response+json, application/json',
   };
   if (token && !request.anonymous) headers.Authorization = `Bearer ${token}`;
+  const query = request.document.toString();
   const body = JSON.stringify({
-    query: request.document,
+    query,
     variables: request.variables ?? {},
-    operationName: operationName(request.document),
+    operationName: operationName(query),
   });
 
   let response: Response;

@@ -3,8 +3,8 @@
 // {"Authorization": "Bearer …"}. The first message is the order as it is now; the server
 // ends the stream once the order is CONFIRMED or CANCELLED.
 import { createClient, type Client } from 'graphql-ws';
-import { ORDER_UPDATED } from './operations';
-import type { Order } from './types';
+import { OrderUpdatedDocument, type OrderUpdatedSubscription } from '../gql/graphql';
+import type { Order } from './models';
 
 export interface OrderFeedHandlers {
   next(order: Order): void;
@@ -34,8 +34,8 @@ export const openOrderFeed: OpenOrderFeed = (orderId, token, handlers) => {
       return current ? { Authorization: `Bearer ${current}` } : {};
     },
   });
-  const unsubscribe = client.subscribe<{ orderUpdated: Order }>(
-    { query: ORDER_UPDATED, variables: { orderId } },
+  const unsubscribe = client.subscribe<OrderUpdatedSubscription>(
+    { query: OrderUpdatedDocument.toString(), variables: { orderId } },
     {
       next: (message) => {
         if (message.errors?.length) {

@@ -1,7 +1,7 @@
 // The browser's session endpoints (bff/src/session.rs): the refresh token travels only as
 // the HttpOnly cookie the BFF sets, so these calls carry no token of their own. Both are
 // JSON POSTs: the BFF refuses anything else (its CSRF guard).
-import type { SessionPayload, User } from './types';
+import type { SessionPayload, User } from './models';
 
 export const REFRESH_URL = '/auth/refresh';
 export const LOGOUT_URL = '/auth/logout';

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import { useAddToCartMutation } from '../api/api';
 import { errorMessage } from '../api/errors';
-import type { StockLevel } from '../api/types';
+import type { StockLevel } from '../api/models';
 
 export function AddToCart({
   sku,

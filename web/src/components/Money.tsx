@@ -1,4 +1,4 @@
-import type { Money as MoneyValue } from '../api/types';
+import type { Money as MoneyValue } from '../api/models';
 import { formatMoney } from '../lib/money';
 
 export function Money({ value, className }: { value: Pick<MoneyValue, 'amountMinor' | 'currency'>; className?: string }) {

@@ -1,4 +1,4 @@
-import type { StockLevel } from '../api/types';
+import type { StockLevel } from '../api/models';
 import { availability, availabilityLabel } from '../lib/stock';
 
 export function StockBadge({ stock }: { stock: Pick<StockLevel, 'available'> | null | undefined }) {

@@ -1,7 +1,7 @@
 // Prices arrive as integer minor units plus an ISO 4217 code; the BFF's `formatted` is
 // locale-free on purpose, so the app localises here. The fraction digits come from the
 // currency itself (JPY has none, BHD three), never from a hard-coded 100.
-import type { Money } from '../api/types';
+import type { Money } from '../api/models';
 
 const formatters = new Map<string, Intl.NumberFormat>();
 

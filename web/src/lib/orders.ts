@@ -1,5 +1,5 @@
 // Order states and cancellation reasons in the words a shopper understands.
-import type { CancelReason, OrderStatus } from '../api/types';
+import type { CancelReason, OrderStatus } from '../api/models';
 
 export const STATUS_LABELS: Record<OrderStatus, string> = {
   PENDING: 'Processing',

@@ -1,6 +1,6 @@
 // What a shopper is told about availability. `available` is on hand minus reserved, so it
 // already accounts for other shoppers' checkouts in flight.
-import type { StockLevel } from '../api/types';
+import type { StockLevel } from '../api/models';
 
 /** At or below this many units the badge warns "Only N left". */
 export const LOW_STOCK = 5;

@@ -5,7 +5,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { Link, Navigate, useNavigate, useParams, useSearchParams } from 'react-router';
 import { useCreateProductMutation, useProductQuery, useProductsInfiniteQuery, useSetStockMutation, useUpdateProductMutation } from '../api/api';
 import { fieldErrors } from '../api/errors';
-import type { Product, ProductPatch } from '../api/types';
+import type { Product, ProductPatch } from '../api/models';
 import { ErrorAlert, Loading, Notice } from '../components/Feedback';
 import { SelectField, TextAreaField, TextField } from '../components/Field';
 import { Money } from '../components/Money';

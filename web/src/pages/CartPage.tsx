@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import { Link } from 'react-router';
 import { useCartQuery, useUpdateCartItemMutation } from '../api/api';
 import { errorMessage } from '../api/errors';
-import type { CartItem } from '../api/types';
+import type { CartItem } from '../api/models';
 import { ErrorAlert, Loading } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { ProductImage } from '../components/ProductImage';

@@ -4,14 +4,14 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { useCategoriesQuery, useProductsInfiniteQuery } from '../api/api';
-import type { Product } from '../api/types';
+import type { ProductCard as ProductCardData } from '../api/models';
 import { AddToCart } from '../components/AddToCart';
 import { ErrorAlert, Loading } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { ProductImage } from '../components/ProductImage';
 import { StockBadge } from '../components/StockBadge';
 
-export function ProductCard({ product }: { product: Product }) {
+export function ProductCard({ product }: { product: ProductCardData }) {
   const href = `/products/${encodeURIComponent(product.sku)}`;
   return (
     <li className="product-card">

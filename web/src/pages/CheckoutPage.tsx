@@ -6,7 +6,7 @@ import { useMemo, useRef, useState, type FormEvent } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { useCartQuery, useCheckoutMutation } from '../api/api';
 import { fieldErrors } from '../api/errors';
-import type { Address } from '../api/types';
+import type { Address } from '../api/models';
 import { ErrorAlert, Loading } from '../components/Feedback';
 import { SelectField, TextField } from '../components/Field';
 import { Money } from '../components/Money';

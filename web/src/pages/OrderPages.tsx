@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { useCancelOrderMutation, useOrderQuery, useOrdersInfiniteQuery } from '../api/api';
-import type { OrderStatus } from '../api/types';
+import type { OrderStatus } from '../api/models';
 import { ErrorAlert, Loading, Notice } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { RequireSignIn } from '../components/RequireSignIn';

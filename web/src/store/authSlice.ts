@@ -4,7 +4,7 @@
 // through that cookie (`restoreSession` in store.ts), and so does an UNAUTHENTICATED answer
 // (baseQuery.ts).
 import { createSlice, type PayloadAction } from '@reduxjs/toolkit';
-import type { SessionPayload, User } from '../api/types';
+import type { SessionPayload, User } from '../api/models';
 
 export interface AuthState {
   accessToken: string | null;

@@ -7,7 +7,7 @@ import { MemoryRouter, Route, Routes, useLocation } from 'react-router';
 import { vi } from 'vitest';
 import { makeStore } from '../store/store';
 import type { AuthState } from '../store/authSlice';
-import type { Cart, Money, Order, Product, User } from '../api/types';
+import type { Cart, Money, Order, Product, User } from '../api/models';
 
 export interface SentRequest {
   operationName: string;
@@ -102,7 +102,7 @@ export function cart(items: { sku: string; quantity: number; unitMinor: number; 
     productArchived: false,
     unitPrice: eur(i.unitMinor),
     lineTotal: eur(i.unitMinor * i.quantity),
-    product: { id: `id-${i.sku}`, sku: i.sku, name: `Name of ${i.sku}`, imageUrl: '', category: 'kitchen', stock: { sku: i.sku, onHand: 0, reserved: 0, available: i.available ?? 50 } as never },
+    product: { id: `id-${i.sku}`, sku: i.sku, name: `Name of ${i.sku}`, imageUrl: '', category: 'kitchen', stock: { sku: i.sku, available: i.available ?? 50 } },
   }));
   return {
     id: 'cart-1',
