@@ -2,7 +2,9 @@
 # The web app's tasks (web/: React storefront + admin), so CI, the justfile and people run
 # them the same way from any directory:
 #   scripts/web.sh install   npm ci, skipped while node_modules matches package-lock.json
-#   scripts/web.sh build     typecheck + vite build into web/dist (the BFF serves it at /)
+#   scripts/web.sh build     typecheck + vite build into web/dist (the BFF serves it at /),
+#                            then web/scripts/bundle.mjs: fails above the first-load
+#                            JavaScript budget (150 KB gzip), writes .gz/.br siblings
 #   scripts/web.sh test      generated GraphQL code up to date + typecheck + Vitest
 #   scripts/web.sh codegen   regenerate web/src/gql/ from bff/schema.graphql and
 #                            web/src/api/operations.graphql (commit the result)
@@ -46,6 +48,8 @@ build() {
   typecheck
   say "vite build -> web/dist"
   (cd "$WEB_DIR" && npx --no-install vite build)
+  say "first-load budget + precompressed assets"
+  (cd "$WEB_DIR" && node scripts/bundle.mjs dist)
   du -sh "$WEB_DIR/dist" | sed 's/^/web:           dist size /'
 }
 
