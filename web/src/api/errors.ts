@@ -55,6 +55,8 @@ const MESSAGES: Record<string, string> = {
   TOO_MANY_OPEN_ORDERS:
     'You already have the most unpaid orders open at once. Pay for or cancel one of them before placing another.',
   LINE_QUANTITY_LIMIT: 'That is more of one item than a single order can hold. Please lower the quantity.',
+  ITEMS_AWAITING_PAYMENT:
+    'Some items in your cart belong to an order that is still waiting for payment. Complete or cancel that order first.',
   TOO_MANY_SUBSCRIPTIONS: 'Too many live order updates are open. Close some other tabs and reload.',
   [NETWORK_ERROR]: 'Cannot reach the shop. Check your connection and try again.',
   [BAD_RESPONSE]: 'The shop sent an answer we could not read. Please try again.',

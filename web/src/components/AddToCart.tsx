@@ -1,9 +1,18 @@
-// "Add to cart" for one SKU: disabled when nothing is available, confirms in a live region,
-// and explains a refusal (OUT_OF_STOCK and friends) where the shopper clicked.
-import { useEffect, useState } from 'react';
-import { useAddToCartMutation } from '../api/api';
+// "Add to cart" for one SKU. It knows the stock (`available`) and what the cart already
+// holds, so it never asks for more than exists: the refusal is said where the shopper
+// clicked, without a round trip. One message at a time (confirmation or problem), in a
+// live region. The button is never `disabled` while it has focus (that would drop keyboard
+// focus to the page): it is aria-disabled and ignores presses while busy or sold out.
+import { useEffect, useRef, useState } from 'react';
+import { useAddToCartMutation, useCartQuery } from '../api/api';
 import { errorMessage } from '../api/errors';
 import type { StockLevel } from '../api/models';
+import { addRefusal, quantityInCart } from '../lib/cartStock';
+
+type Message = { kind: 'added' | 'refused'; text: string } | null;
+
+/** How long "Added to cart" stays. */
+export const ADDED_MS = 2500;
 
 export function AddToCart({
   sku,
@@ -18,37 +27,51 @@ export function AddToCart({
   quantity?: number;
   compact?: boolean;
 }) {
-  const [addToCart, { isLoading, isSuccess, error, reset }] = useAddToCartMutation();
-  const [flash, setFlash] = useState(false);
+  const [addToCart, { isLoading }] = useAddToCartMutation();
+  const { data: cart } = useCartQuery();
+  const [message, setMessage] = useState<Message>(null);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const soldOut = !!stock && stock.available <= 0;
+  const inCart = quantityInCart(cart, sku);
 
-  useEffect(() => {
-    if (!isSuccess) return;
-    setFlash(true);
-    const timer = setTimeout(() => setFlash(false), 2500);
-    return () => clearTimeout(timer);
-  }, [isSuccess]);
+  useEffect(() => () => clearTimeout(timer.current), []);
+
+  const show = (next: Message) => {
+    clearTimeout(timer.current);
+    setMessage(next);
+    if (next?.kind === 'added') timer.current = setTimeout(() => setMessage(null), ADDED_MS);
+  };
+
+  const onClick = async () => {
+    if (isLoading || soldOut) return;
+    const refusal = addRefusal(stock?.available, inCart, quantity);
+    if (refusal) {
+      show({ kind: 'refused', text: refusal });
+      return;
+    }
+    show(null);
+    const result = await addToCart({ sku, quantity });
+    if ('error' in result) show({ kind: 'refused', text: errorMessage(result.error) });
+    else show({ kind: 'added', text: quantity === 1 ? 'Added to cart' : `Added ${quantity} to cart` });
+  };
 
   return (
     <div className={`add-to-cart${compact ? ' compact' : ''}`}>
       <button
         type="button"
         className="button primary"
-        disabled={soldOut || isLoading}
+        aria-disabled={soldOut || isLoading || undefined}
         aria-label={compact ? `Add ${name} to cart` : undefined}
-        onClick={() => {
-          reset();
-          void addToCart({ sku, quantity });
-        }}
+        onClick={() => void onClick()}
       >
         {soldOut ? 'Sold out' : isLoading ? 'Adding…' : 'Add to cart'}
       </button>
       <span className="add-to-cart-status" role="status" aria-live="polite">
-        {flash ? 'Added to cart' : ''}
+        {message?.kind === 'added' ? message.text : ''}
       </span>
-      {error ? (
-        <span className="field-error" role="alert">
-          {errorMessage(error)}
+      {message?.kind === 'refused' ? (
+        <span className="field-error add-to-cart-error" role="alert">
+          {message.text}
         </span>
       ) : null}
     </div>

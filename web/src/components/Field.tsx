@@ -1,5 +1,6 @@
 // A labelled form control with its error next to it (aria-invalid + aria-describedby, so
-// screen readers read the problem with the field).
+// screen readers read the problem with the field). Give `id` when an error summary links
+// to the field.
 import { useId, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes, type TextareaHTMLAttributes } from 'react';
 
 interface Common {
@@ -30,8 +31,9 @@ function Extras({ errorId, hintId, error, hint }: { errorId: string; hintId: str
   );
 }
 
-export function TextField({ label, error, hint, ...input }: Common & InputHTMLAttributes<HTMLInputElement>) {
-  const id = useId();
+export function TextField({ label, error, hint, id: givenId, ...input }: Common & InputHTMLAttributes<HTMLInputElement>) {
+  const generated = useId();
+  const id = givenId ?? generated;
   const errorId = `${id}-error`;
   const hintId = `${id}-hint`;
   return (
@@ -43,8 +45,9 @@ export function TextField({ label, error, hint, ...input }: Common & InputHTMLAt
   );
 }
 
-export function TextAreaField({ label, error, hint, ...input }: Common & TextareaHTMLAttributes<HTMLTextAreaElement>) {
-  const id = useId();
+export function TextAreaField({ label, error, hint, id: givenId, ...input }: Common & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  const generated = useId();
+  const id = givenId ?? generated;
   const errorId = `${id}-error`;
   const hintId = `${id}-hint`;
   return (
@@ -61,9 +64,11 @@ export function SelectField({
   error,
   hint,
   children,
+  id: givenId,
   ...select
 }: Common & SelectHTMLAttributes<HTMLSelectElement>) {
-  const id = useId();
+  const generated = useId();
+  const id = givenId ?? generated;
   const errorId = `${id}-error`;
   const hintId = `${id}-hint`;
   return (

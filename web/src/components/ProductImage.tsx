@@ -1,5 +1,6 @@
-// Product pictures come as URLs from the catalog; when one does not load (the demo catalog
-// points at /images/… paths nobody serves yet) a tinted tile with the initials stands in.
+// Product pictures come as URLs from the catalog (the demo seed writes one SVG per product
+// under /images/<category>/<sku>.svg, which the BFF serves). Only when there is no URL or
+// the image does not load does a tinted tile with the initials stand in.
 import { useState } from 'react';
 
 const HUES: Record<string, number> = {};
@@ -50,7 +51,10 @@ export function ProductImage({
       className={`product-image ${size}`}
       src={src}
       alt={name}
+      width={400}
+      height={300}
       loading="lazy"
+      decoding="async"
       onError={() => setFailed(true)}
     />
   );

@@ -2,11 +2,14 @@ import type { ReactNode } from 'react';
 import { Link, useLocation } from 'react-router';
 import { useAppSelector } from '../store/hooks';
 import { selectIsAdmin, selectIsRestoring, selectIsSignedIn } from '../store/authSlice';
+import { usePageTitle } from '../lib/page';
 
 export function RequireSignIn({ children, why }: { children: ReactNode; why: string }) {
   const signedIn = useAppSelector(selectIsSignedIn);
   const restoring = useAppSelector(selectIsRestoring);
   const location = useLocation();
+  // The page inside names itself; only the stand-ins here need a title of their own.
+  usePageTitle(signedIn ? undefined : restoring ? 'Checking your session' : 'Sign in');
   if (signedIn) return <>{children}</>;
   if (restoring) {
     return (
@@ -34,6 +37,8 @@ export function RequireSignIn({ children, why }: { children: ReactNode; why: str
 
 export function RequireAdmin({ children }: { children: ReactNode }) {
   const isAdmin = useAppSelector(selectIsAdmin);
+  const signedIn = useAppSelector(selectIsSignedIn);
+  usePageTitle(signedIn && !isAdmin ? 'Not allowed' : undefined);
   return (
     <RequireSignIn why="The admin area is for shop staff. Sign in with an admin account.">
       {isAdmin ? (

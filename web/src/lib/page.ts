@@ -10,10 +10,14 @@ export function pageTitle(title: string | null | undefined): string {
   return title ? `${title} · ${SITE_NAME}` : SITE_NAME;
 }
 
-/** Sets `document.title` to "<title> · shopmesh" while the page is shown. */
-export function usePageTitle(title: string | null | undefined): void {
+/**
+ * Sets `document.title` to "<title> · shopmesh". `undefined` leaves the title to a child:
+ * React runs a child's effects before its parent's, so a wrapper (RequireSignIn) that
+ * renders the page passes undefined rather than overwrite the page's own title.
+ */
+export function usePageTitle(title: string | undefined): void {
   useEffect(() => {
-    document.title = pageTitle(title);
+    if (title !== undefined) document.title = pageTitle(title);
   }, [title]);
 }
 

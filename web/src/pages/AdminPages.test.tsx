@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Route } from 'react-router';
-import { screen, waitFor } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { AdminPage, AdminProductPage, productPatch } from './AdminPages';
 import { connection, gqlError, mockGraphQL, product, renderApp, signedInAuth } from '../test/utils';
@@ -82,5 +82,28 @@ describe('admin', () => {
       price: { amountMinor: 1300, currency: 'EUR' },
       category: 'home',
     });
+  });
+
+  it('previews the image URL as it is typed and refuses one the shop would not accept', async () => {
+    const p = product(1, 4, { imageUrl: '' });
+    const fake = mockGraphQL({ Product: () => ({ data: { product: p } }) });
+    renderApp(<AdminProductPage />, { route: '/admin/products/KIT-001', path: '/admin/products/:sku', auth: signedInAuth('ADMIN') });
+    const field = await screen.findByLabelText('Image URL');
+    await waitFor(() => expect(document.title).toBe('Product 1 · Admin · shopmesh'));
+    expect(screen.getByText('No image: the shop shows the product’s initials.')).toBeInTheDocument();
+    await userEvent.type(field, '/images/kitchen/KIT-001.svg');
+    const preview = await screen.findByRole('img', { name: 'Preview of the product image' });
+    expect(preview).toHaveAttribute('src', '/images/kitchen/KIT-001.svg');
+    act(() => {
+      preview.dispatchEvent(new Event('error'));
+    });
+    expect(await screen.findByText('This image could not be loaded: check the address.')).toBeInTheDocument();
+
+    await userEvent.clear(field);
+    await userEvent.type(field, 'ftp://example.com/a.png');
+    await userEvent.click(screen.getByRole('button', { name: 'Save changes' }));
+    const summary = await screen.findByRole('alert');
+    expect(within(summary).getByRole('link', { name: /^Image URL: Use a path on this shop/ })).toBeInTheDocument();
+    expect(fake.sent('UpdateProduct')).toHaveLength(0);
   });
 });

@@ -6,11 +6,12 @@ import { Link, Navigate, useNavigate, useParams, useSearchParams } from 'react-r
 import { useCreateProductMutation, useProductQuery, useProductsInfiniteQuery, useSetStockMutation, useUpdateProductMutation } from '../api/api';
 import { fieldErrors } from '../api/errors';
 import type { Product, ProductPatch } from '../api/models';
-import { ErrorAlert, Loading, Notice } from '../components/Feedback';
+import { ErrorAlert, ErrorSummary, Loading, Notice, summaryItems } from '../components/Feedback';
 import { SelectField, TextAreaField, TextField } from '../components/Field';
 import { Money } from '../components/Money';
 import { RequireAdmin } from '../components/RequireSignIn';
 import { parseMajorAmount, toMajorText } from '../lib/money';
+import { usePageTitle } from '../lib/page';
 
 /** Currencies the services accept (shop-kit's Money). */
 export const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CAD', 'AUD', 'JPY', 'KRW'];
@@ -33,7 +34,64 @@ function validate(form: ProductForm, creating: boolean): Record<string, string> 
   if (!form.name.trim()) errors.name = 'Please enter a name.';
   if (parseMajorAmount(form.price, form.currency) === null) errors.price = 'Please enter a price such as 12.50.';
   if (!/^[a-z0-9-]+$/.test(form.category.trim().toLowerCase())) errors.category = "A slug of a-z, 0-9 and '-', e.g. kitchen.";
+  const image = form.imageUrl.trim();
+  if (image && !isImageUrl(image)) errors.imageUrl = 'Use a path on this shop such as /images/kitchen/KIT-001.svg, or an https:// URL.';
   return errors;
+}
+
+/** What the Product service accepts as an image: a path on this shop or an https URL. */
+export function isImageUrl(url: string): boolean {
+  if (/^\/[^/\\]/.test(url)) return !/\s/.test(url);
+  try {
+    return new URL(url).protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+const FIELD_LABELS: Record<keyof ProductForm, string> = {
+  sku: 'SKU',
+  name: 'Name',
+  description: 'Description',
+  price: 'Price',
+  currency: 'Currency',
+  category: 'Category',
+  imageUrl: 'Image URL',
+};
+
+/** How long the preview waits for typing to pause before loading an image. */
+export const PREVIEW_DELAY_MS = 300;
+
+/** The image as the shop will show it, while the admin types its URL. */
+export function ImagePreview({ url }: { url: string }) {
+  const [shown, setShown] = useState(url.trim());
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      setShown(url.trim());
+      setFailed(false);
+    }, PREVIEW_DELAY_MS);
+    return () => clearTimeout(timer);
+  }, [url]);
+  const usable = shown !== '' && isImageUrl(shown);
+  return (
+    <figure className="image-preview" aria-live="polite">
+      {usable && !failed ? (
+        <img key={shown} src={shown} alt="Preview of the product image" onError={() => setFailed(true)} />
+      ) : (
+        <div className="image-preview-empty" />
+      )}
+      <figcaption className="muted small">
+        {!shown
+          ? 'No image: the shop shows the product’s initials.'
+          : !usable
+            ? 'Not an image address the shop accepts.'
+            : failed
+              ? 'This image could not be loaded: check the address.'
+              : 'Preview'}
+      </figcaption>
+    </figure>
+  );
 }
 
 function ProductFields({
@@ -41,21 +99,23 @@ function ProductFields({
   setForm,
   errors,
   creating,
+  idFor,
 }: {
   form: ProductForm;
   setForm: (update: (f: ProductForm) => ProductForm) => void;
   errors: Record<string, string | undefined>;
   creating: boolean;
+  idFor: (field: string) => string;
 }) {
   const set = (key: keyof ProductForm) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
   return (
     <>
-      {creating ? <TextField label="SKU" name="sku" required value={form.sku} error={errors.sku} onChange={set('sku')} hint="Cannot be changed later." /> : null}
-      <TextField label="Name" name="name" required value={form.name} error={errors.name} onChange={set('name')} />
-      <TextAreaField label="Description" name="description" rows={3} value={form.description} error={errors.description} onChange={set('description')} />
+      {creating ? <TextField id={idFor('sku')} label="SKU" name="sku" required value={form.sku} error={errors.sku} onChange={set('sku')} hint="Cannot be changed later." /> : null}
+      <TextField id={idFor('name')} label="Name" name="name" required value={form.name} error={errors.name} onChange={set('name')} />
+      <TextAreaField id={idFor('description')} label="Description" name="description" rows={3} value={form.description} error={errors.description} onChange={set('description')} />
       <div className="field-row">
-        <TextField label="Price" name="price" inputMode="decimal" required value={form.price} error={errors.price} onChange={set('price')} />
-        <SelectField label="Currency" name="currency" value={form.currency} error={errors.currency} onChange={set('currency')}>
+        <TextField id={idFor('price')} label="Price" name="price" inputMode="decimal" required value={form.price} error={errors.price} onChange={set('price')} />
+        <SelectField id={idFor('currency')} label="Currency" name="currency" value={form.currency} error={errors.currency} onChange={set('currency')}>
           {CURRENCIES.map((c) => (
             <option key={c} value={c}>
               {c}
@@ -63,23 +123,41 @@ function ProductFields({
           ))}
         </SelectField>
       </div>
-      <TextField label="Category" name="category" required value={form.category} error={errors.category} onChange={set('category')} />
-      <TextField label="Image URL" name="imageUrl" value={form.imageUrl} error={errors.imageUrl} onChange={set('imageUrl')} hint="An http(s) URL or a path starting with /; optional." />
+      <TextField id={idFor('category')} label="Category" name="category" required value={form.category} error={errors.category} onChange={set('category')} />
+      <TextField
+        id={idFor('imageUrl')}
+        label="Image URL"
+        name="imageUrl"
+        inputMode="url"
+        value={form.imageUrl}
+        error={errors.imageUrl}
+        onChange={set('imageUrl')}
+        hint="Optional: a path on this shop (/images/…) or an https:// URL."
+      />
+      <ImagePreview url={form.imageUrl} />
     </>
   );
 }
 
+const createId = (field: string) => `new-product-${field}`;
+const editId = (field: string) => `edit-product-${field}`;
+
 function CreateProduct() {
   const navigate = useNavigate();
-  const [create, { isLoading, error }] = useCreateProductMutation();
+  const [create, { isLoading, error, reset }] = useCreateProductMutation();
   const [form, setForm] = useState<ProductForm>({ sku: '', name: '', description: '', price: '', currency: 'EUR', category: '', imageUrl: '' });
   const [local, setLocal] = useState<Record<string, string>>({});
+  const [attempt, setAttempt] = useState(0);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const problems = validate(form, true);
     setLocal(problems);
-    if (Object.keys(problems).length) return;
+    if (Object.keys(problems).length) {
+      reset();
+      setAttempt((n) => n + 1);
+      return;
+    }
     const result = await create({
       sku: form.sku.trim(),
       name: form.name.trim(),
@@ -96,8 +174,9 @@ function CreateProduct() {
     <section className="panel">
       <h2>New product</h2>
       <form onSubmit={onSubmit} noValidate aria-label="New product">
+        <ErrorSummary items={summaryItems(local, FIELD_LABELS, createId)} attempt={attempt} />
         <ErrorAlert error={error} title="The product was not created." />
-        <ProductFields form={form} setForm={setForm} errors={errors} creating />
+        <ProductFields form={form} setForm={setForm} errors={errors} creating idFor={createId} />
         <button type="submit" className="button primary" disabled={isLoading}>
           {isLoading ? 'Creating…' : 'Create product'}
         </button>
@@ -132,6 +211,7 @@ function ProductTable() {
       </form>
       <ErrorAlert error={error} />
       {isLoading ? <Loading /> : null}
+      <div className="table-scroll" role="region" aria-label="Products table" tabIndex={0}>
       <table className="lines">
         <thead>
           <tr>
@@ -166,6 +246,7 @@ function ProductTable() {
           ))}
         </tbody>
       </table>
+      </div>
       {hasNextPage ? (
         <div className="load-more">
           <button type="button" className="button" disabled={isFetchingNextPage} onClick={() => void fetchNextPage()}>
@@ -177,14 +258,23 @@ function ProductTable() {
   );
 }
 
-export function AdminPage() {
+function AdminHome() {
+  usePageTitle('Admin');
   return (
-    <RequireAdmin>
+    <>
       <h1>Admin</h1>
       <div className="admin-grid">
         <ProductTable />
         <CreateProduct />
       </div>
+    </>
+  );
+}
+
+export function AdminPage() {
+  return (
+    <RequireAdmin>
+      <AdminHome />
     </RequireAdmin>
   );
 }
@@ -219,6 +309,7 @@ function EditProduct({ product }: { product: Product }) {
   const [update, { isLoading, error, isSuccess, reset }] = useUpdateProductMutation();
   const [form, setForm] = useState(() => toForm(product));
   const [local, setLocal] = useState<Record<string, string>>({});
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => setForm(toForm(product)), [product]);
 
   const onSubmit = async (event: FormEvent) => {
@@ -226,7 +317,10 @@ function EditProduct({ product }: { product: Product }) {
     reset();
     const problems = validate(form, false);
     setLocal(problems);
-    if (Object.keys(problems).length) return;
+    if (Object.keys(problems).length) {
+      setAttempt((n) => n + 1);
+      return;
+    }
     const patch = productPatch(toForm(product), form);
     if (Object.keys(patch).length === 0) {
       setLocal({ _form: 'Nothing changed.' });
@@ -240,10 +334,11 @@ function EditProduct({ product }: { product: Product }) {
     <section className="panel">
       <h2>Details</h2>
       <form onSubmit={onSubmit} noValidate aria-label="Edit product">
+        <ErrorSummary items={summaryItems(local, FIELD_LABELS, editId)} attempt={attempt} />
         <ErrorAlert error={error} title="The product was not saved." />
         {isSuccess ? <Notice tone="success">Saved.</Notice> : null}
         {errors._form ? <p className="field-error">{errors._form}</p> : null}
-        <ProductFields form={form} setForm={setForm} errors={errors} creating={false} />
+        <ProductFields form={form} setForm={setForm} errors={errors} creating={false} idFor={editId} />
         <button type="submit" className="button primary" disabled={isLoading}>
           {isLoading ? 'Saving…' : 'Save changes'}
         </button>
@@ -300,9 +395,19 @@ function AdminProduct({ sku }: { sku: string }) {
   const { data: product, error, isLoading } = useProductQuery(sku);
   const [params] = useSearchParams();
   const created = params.get('created') === '1';
+  usePageTitle(product ? `${product.name} · Admin` : isLoading ? 'Loading product · Admin' : 'Product not found · Admin');
   if (isLoading) return <Loading />;
   if (error) return <ErrorAlert error={error} />;
-  if (!product) return <p className="empty">No product {sku}.</p>;
+  if (!product) {
+    return (
+      <section className="panel narrow">
+        <h1>Product not found</h1>
+        <p>
+          There is no product {sku}. <Link to="/admin">Back to the admin</Link>
+        </p>
+      </section>
+    );
+  }
   // One cache entry per product: always under its canonical (upper-case) SKU.
   if (product.sku !== sku) return <Navigate to={`/admin/products/${encodeURIComponent(product.sku)}`} replace />;
   return (

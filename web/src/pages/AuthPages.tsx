@@ -5,16 +5,18 @@ import { useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { useChangePasswordMutation, useLoginMutation, useRegisterMutation } from '../api/api';
 import { fieldErrors, isApiError } from '../api/errors';
-import { ErrorAlert } from '../components/Feedback';
+import { ErrorAlert, ErrorSummary, summaryItems } from '../components/Feedback';
 import { TextField } from '../components/Field';
 import { RequireSignIn } from '../components/RequireSignIn';
 import { safeNext } from '../lib/nav';
+import { usePageTitle } from '../lib/page';
 
 export function LoginPage() {
   const [params] = useSearchParams();
   const next = safeNext(params.get('next'));
   const navigate = useNavigate();
   const [login, { isLoading, error }] = useLoginMutation();
+  usePageTitle('Sign in');
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
 
@@ -57,13 +59,18 @@ export function LoginPage() {
   );
 }
 
+const REGISTER_LABELS = { name: 'Name', email: 'Email', password: 'Password' };
+const registerId = (field: string) => `register-${field}`;
+
 export function RegisterPage() {
   const [params] = useSearchParams();
   const next = safeNext(params.get('next'));
   const navigate = useNavigate();
-  const [register, { isLoading, error }] = useRegisterMutation();
+  const [register, { isLoading, error, reset }] = useRegisterMutation();
+  usePageTitle('Create an account');
   const [form, setForm] = useState({ name: '', email: '', password: '' });
   const [local, setLocal] = useState<Record<string, string>>({});
+  const [attempt, setAttempt] = useState(0);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -73,7 +80,11 @@ export function RegisterPage() {
     if (!/^\S+@\S+\.\S+$/.test(form.email.trim())) problems.email = 'Please enter an email address like name@example.com.';
     if (form.password.length < 10) problems.password = 'Use at least 10 characters.';
     setLocal(problems);
-    if (Object.keys(problems).length) return;
+    if (Object.keys(problems).length) {
+      reset();
+      setAttempt((n) => n + 1);
+      return;
+    }
     const result = await register({ name: form.name.trim(), email: form.email.trim(), password: form.password });
     if (result.data) navigate(next, { replace: true });
   };
@@ -85,11 +96,13 @@ export function RegisterPage() {
   return (
     <section className="panel narrow">
       <h1>Create an account</h1>
-      <form onSubmit={onSubmit} noValidate>
+      <form onSubmit={onSubmit} noValidate aria-label="Create an account">
+        <ErrorSummary items={summaryItems(local, REGISTER_LABELS, registerId)} attempt={attempt} />
         <ErrorAlert error={error} />
-        <TextField label="Name" name="name" autoComplete="name" required value={form.name} error={errors.name} onChange={set('name')} />
-        <TextField label="Email" type="email" name="email" autoComplete="email" required value={form.email} error={errors.email} onChange={set('email')} />
+        <TextField id={registerId('name')} label="Name" name="name" autoComplete="name" required value={form.name} error={errors.name} onChange={set('name')} />
+        <TextField id={registerId('email')} label="Email" type="email" name="email" autoComplete="email" required value={form.email} error={errors.email} onChange={set('email')} />
         <TextField
+          id={registerId('password')}
           label="Password"
           type="password"
           name="password"
@@ -121,10 +134,15 @@ export function ChangePasswordPage() {
   );
 }
 
+const PASSWORD_LABELS = { currentPassword: 'Current password', newPassword: 'New password', repeat: 'Repeat the new password' };
+const passwordId = (field: string) => `password-${field}`;
+
 function ChangePasswordForm() {
-  const [change, { isLoading, error, isSuccess }] = useChangePasswordMutation();
+  const [change, { isLoading, error, isSuccess, reset }] = useChangePasswordMutation();
+  usePageTitle('Change password');
   const [form, setForm] = useState({ currentPassword: '', newPassword: '', repeat: '' });
   const [local, setLocal] = useState<Record<string, string>>({});
+  const [attempt, setAttempt] = useState(0);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -134,7 +152,11 @@ function ChangePasswordForm() {
     if (form.newPassword.length < 10) problems.newPassword = 'Use at least 10 characters.';
     else if (form.newPassword !== form.repeat) problems.repeat = 'The two new passwords differ.';
     setLocal(problems);
-    if (Object.keys(problems).length) return;
+    if (Object.keys(problems).length) {
+      reset();
+      setAttempt((n) => n + 1);
+      return;
+    }
     const result = await change({ currentPassword: form.currentPassword, newPassword: form.newPassword });
     if (result.data) setForm({ currentPassword: '', newPassword: '', repeat: '' });
   };
@@ -145,7 +167,8 @@ function ChangePasswordForm() {
   return (
     <section className="panel narrow">
       <h1>Change password</h1>
-      <form onSubmit={onSubmit} noValidate>
+      <form onSubmit={onSubmit} noValidate aria-label="Change password">
+        <ErrorSummary items={summaryItems(local, PASSWORD_LABELS, passwordId)} attempt={attempt} />
         <ErrorAlert error={error} />
         {isSuccess && !error ? (
           <p role="status" className="notice">
@@ -155,6 +178,7 @@ function ChangePasswordForm() {
         <TextField
           label="Current password"
           type="password"
+          id={passwordId('currentPassword')}
           name="currentPassword"
           autoComplete="current-password"
           required
@@ -165,6 +189,7 @@ function ChangePasswordForm() {
         <TextField
           label="New password"
           type="password"
+          id={passwordId('newPassword')}
           name="newPassword"
           autoComplete="new-password"
           required
@@ -176,6 +201,7 @@ function ChangePasswordForm() {
         <TextField
           label="Repeat the new password"
           type="password"
+          id={passwordId('repeat')}
           name="repeat"
           autoComplete="new-password"
           required

@@ -3,7 +3,7 @@ import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { CartPage } from './CartPage';
 import { Header } from '../components/Header';
-import { cart, mockGraphQL, renderApp } from '../test/utils';
+import { cart, gqlError, mockGraphQL, renderApp } from '../test/utils';
 
 describe('CartPage', () => {
   it('changes quantities, removes lines with 0 and keeps the header count current', async () => {
@@ -54,5 +54,39 @@ describe('CartPage', () => {
     renderApp(<CartPage />);
     expect(await screen.findByText(/Only 2 left: lower the quantity/)).toBeInTheDocument();
     expect(screen.getByRole('link', { name: 'Check out' })).toHaveAttribute('aria-disabled', 'true');
+  });
+
+  it('refuses more than is available before asking the server, next to the highlighted field', async () => {
+    const fake = mockGraphQL({ Cart: () => ({ data: { cart: cart([{ sku: 'KIT-001', quantity: 5, unitMinor: 100, available: 5 }]) } }) });
+    renderApp(<CartPage />);
+    expect(await screen.findByRole('heading', { name: 'Your cart' })).toBeInTheDocument();
+    expect(document.title).toBe('Cart · shopmesh');
+    await userEvent.click(screen.getByRole('button', { name: 'Increase quantity of Name of KIT-001' }));
+    const qty = screen.getByLabelText('Quantity of Name of KIT-001');
+    expect(qty).toHaveAttribute('aria-invalid', 'true');
+    expect(qty).toHaveAccessibleDescription('Only 5 available.');
+    await userEvent.clear(qty);
+    await userEvent.type(qty, '7{Enter}');
+    expect(qty).toHaveAccessibleDescription('Only 5 available.');
+    expect(fake.sent('UpdateCartItem')).toHaveLength(0);
+  });
+
+  it('shows the server’s per-line limit next to the quantity it highlights, not a vague alert', async () => {
+    mockGraphQL({
+      Cart: () => ({ data: { cart: cart([{ sku: 'KIT-001', quantity: 1, unitMinor: 100, available: 20000 }]) } }),
+      UpdateCartItem: () =>
+        gqlError('BAD_USER_INPUT', 'invalid input: quantity: must be at most 99 units per line', {
+          field: 'quantity',
+          fields: [{ field: 'quantity', message: 'must be at most 99 units per line' }],
+        }),
+    });
+    renderApp(<CartPage />);
+    const qty = await screen.findByLabelText('Quantity of Name of KIT-001');
+    await userEvent.clear(qty);
+    await userEvent.type(qty, '9999{Enter}');
+    await waitFor(() => expect(qty).toHaveAttribute('aria-invalid', 'true'));
+    expect(qty).toHaveAccessibleDescription('Quantity must be at most 99 units per line.');
+    expect(screen.queryByText(/Please check the highlighted fields/)).not.toBeInTheDocument();
+    expect(screen.getAllByRole('alert')).toHaveLength(1);
   });
 });

@@ -3,16 +3,25 @@
 import { useEffect, useState } from 'react';
 import { Link } from 'react-router';
 import { useCartQuery, useUpdateCartItemMutation } from '../api/api';
-import { errorMessage } from '../api/errors';
+import { errorMessage, fieldErrors, isApiError } from '../api/errors';
 import type { CartItem } from '../api/models';
 import { ErrorAlert, Loading } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { ProductImage } from '../components/ProductImage';
 import { availability, availabilityLabel } from '../lib/stock';
+import { usePageTitle } from '../lib/page';
+
+/** A server's field message as a sentence about the quantity ("must be at most 99 units
+ * per line" -> "Quantity must be at most 99 units per line."). */
+function quantitySentence(message: string): string {
+  const text = /^[a-z]/.test(message) ? `Quantity ${message}` : message;
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
 
 function CartLine({ item }: { item: CartItem }) {
-  const [update, { isLoading, error }] = useUpdateCartItemMutation();
+  const [update, { isLoading, error, reset }] = useUpdateCartItemMutation();
   const [draft, setDraft] = useState(String(item.quantity));
+  const [local, setLocal] = useState<string | null>(null);
   useEffect(() => setDraft(String(item.quantity)), [item.quantity]);
   const name = item.product?.name ?? item.productName;
   const stock = item.product?.stock;
@@ -20,14 +29,29 @@ function CartLine({ item }: { item: CartItem }) {
   const short = !!stock && stock.available < item.quantity;
 
   const set = (quantity: number) => {
+    if (isLoading) return;
     if (!Number.isInteger(quantity) || quantity < 0) {
       setDraft(String(item.quantity));
       return;
     }
+    // More than exists is refused here; the service has its own per-line limit, and its
+    // message is shown next to the field when it refuses.
+    if (stock && quantity > item.quantity && quantity > stock.available) {
+      reset();
+      setLocal(stock.available <= 0 ? 'Out of stock: no more can be added.' : `Only ${stock.available} available.`);
+      return;
+    }
+    setLocal(null);
     if (quantity !== item.quantity) void update({ sku: item.sku, quantity });
   };
 
+  const serverField = fieldErrors(error);
+  const serverQuantity = serverField.quantity ?? (isApiError(error) && error.code === 'BAD_USER_INPUT' ? Object.values(serverField)[0] : undefined);
+  const quantityError = local ?? (serverQuantity ? quantitySentence(serverQuantity) : null);
+  const otherError = error && !serverQuantity ? errorMessage(error) : null;
+
   const inputId = `qty-${item.sku}`;
+  const errorId = `${inputId}-error`;
   return (
     <li className="cart-line" aria-busy={isLoading || undefined}>
       <ProductImage src={item.product?.imageUrl ?? ''} name={name} category={item.product?.category ?? ''} size="thumb" />
@@ -45,39 +69,49 @@ function CartLine({ item }: { item: CartItem }) {
         ) : a.kind === 'low' ? (
           <p className="muted small">{availabilityLabel(a)}</p>
         ) : null}
-        {error ? (
+        {otherError ? (
           <p className="field-error" role="alert">
-            {errorMessage(error)}
+            {otherError}
           </p>
         ) : null}
       </div>
-      <div className="cart-line-qty">
-        <button type="button" className="button icon" aria-label={`Decrease quantity of ${name}`} disabled={isLoading} onClick={() => set(item.quantity - 1)}>
-          −
-        </button>
-        <label htmlFor={inputId} className="visually-hidden">
-          Quantity of {name}
-        </label>
-        <input
-          id={inputId}
-          type="number"
-          min={0}
-          inputMode="numeric"
-          value={draft}
-          disabled={isLoading}
-          onChange={(e) => setDraft(e.target.value)}
-          onBlur={() => set(Number(draft))}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter') set(Number(draft));
-          }}
-        />
-        <button type="button" className="button icon" aria-label={`Increase quantity of ${name}`} disabled={isLoading} onClick={() => set(item.quantity + 1)}>
-          +
-        </button>
+      <div className={`cart-line-qty${quantityError ? ' has-error' : ''}`}>
+        <div className="qty-controls">
+          <button type="button" className="button icon" aria-label={`Decrease quantity of ${name}`} aria-disabled={isLoading || undefined} onClick={() => set(item.quantity - 1)}>
+            −
+          </button>
+          <label htmlFor={inputId} className="visually-hidden">
+            Quantity of {name}
+          </label>
+          <input
+            id={inputId}
+            type="number"
+            min={0}
+            max={stock ? Math.max(stock.available, item.quantity) : undefined}
+            inputMode="numeric"
+            value={draft}
+            readOnly={isLoading}
+            aria-invalid={quantityError ? true : undefined}
+            aria-describedby={quantityError ? errorId : undefined}
+            onChange={(e) => setDraft(e.target.value)}
+            onBlur={() => set(Number(draft))}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') set(Number(draft));
+            }}
+          />
+          <button type="button" className="button icon" aria-label={`Increase quantity of ${name}`} aria-disabled={isLoading || undefined} onClick={() => set(item.quantity + 1)}>
+            +
+          </button>
+        </div>
+        {quantityError ? (
+          <p className="field-error" id={errorId} role="alert">
+            {quantityError}
+          </p>
+        ) : null}
       </div>
       <div className="cart-line-total">
         <Money value={item.lineTotal} />
-        <button type="button" className="button link danger" aria-label={`Remove ${name}`} disabled={isLoading} onClick={() => set(0)}>
+        <button type="button" className="button link danger" aria-label={`Remove ${name}`} aria-disabled={isLoading || undefined} onClick={() => set(0)}>
           Remove
         </button>
       </div>
@@ -86,6 +120,7 @@ function CartLine({ item }: { item: CartItem }) {
 }
 
 export function CartPage() {
+  usePageTitle('Cart');
   const { data: cart, error, isLoading } = useCartQuery();
   if (isLoading) return <Loading label="Loading your cart…" />;
   if (error || !cart) return <ErrorAlert error={error} title="Could not load your cart." />;

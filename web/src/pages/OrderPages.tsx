@@ -8,6 +8,7 @@ import { ErrorAlert, Loading, Notice } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { RequireSignIn } from '../components/RequireSignIn';
 import { countryName } from '../lib/countries';
+import { usePageTitle } from '../lib/page';
 import { STATUS_DETAILS, STATUS_LABELS, cancelReasonText, formatDate, isCancellable, isFinal, paymentMethodLabel } from '../lib/orders';
 
 export function StatusBadge({ status }: { status: OrderStatus }) {
@@ -22,9 +23,17 @@ function OrderView({ id }: { id: string }) {
   const { data: order, error, isLoading } = useOrderQuery(id);
   const [cancel, { isLoading: cancelling, error: cancelError }] = useCancelOrderMutation();
   const [confirming, setConfirming] = useState(false);
+  usePageTitle(order ? `Order ${shortId(order.id)} (${STATUS_LABELS[order.status]})` : isLoading ? 'Loading order' : 'Order not found');
 
   if (isLoading) return <Loading label="Loading order…" />;
-  if (error) return <ErrorAlert error={error} title="Could not load this order." />;
+  if (error) {
+    return (
+      <section>
+        <h1>Order unavailable</h1>
+        <ErrorAlert error={error} title="Could not load this order." />
+      </section>
+    );
+  }
   if (!order) {
     return (
       <section className="panel narrow">
@@ -92,6 +101,7 @@ function OrderView({ id }: { id: string }) {
 
       <section className="panel">
         <h2>Items</h2>
+        <div className="table-scroll" role="region" aria-label="Order items" tabIndex={0}>
         <table className="lines">
           <thead>
             <tr>
@@ -136,6 +146,7 @@ function OrderView({ id }: { id: string }) {
             </tr>
           </tfoot>
         </table>
+        </div>
       </section>
 
       <div className="order-facts">
@@ -181,6 +192,7 @@ export function OrderPage() {
 function OrderList() {
   const { data, error, isLoading, hasNextPage, fetchNextPage, isFetchingNextPage } = useOrdersInfiniteQuery();
   const orders = data?.pages.flatMap((p) => p.edges.map((e) => e.node)) ?? [];
+  usePageTitle('Your orders');
   if (isLoading) return <Loading label="Loading your orders…" />;
   return (
     <section>

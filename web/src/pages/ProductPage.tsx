@@ -1,19 +1,30 @@
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { useProductQuery } from '../api/api';
+import { useCartQuery, useProductQuery } from '../api/api';
 import { AddToCart } from '../components/AddToCart';
 import { ErrorAlert, Loading } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { ProductImage } from '../components/ProductImage';
 import { StockBadge } from '../components/StockBadge';
+import { quantityInCart } from '../lib/cartStock';
+import { usePageTitle } from '../lib/page';
 
 export function ProductPage() {
   const { sku = '' } = useParams();
   const { data: product, error, isLoading } = useProductQuery(sku);
+  const { data: cart } = useCartQuery();
   const [quantity, setQuantity] = useState(1);
+  usePageTitle(isLoading ? 'Loading product' : error ? 'Product unavailable' : product ? product.name : 'Product not found');
 
   if (isLoading) return <Loading label="Loading product…" />;
-  if (error) return <ErrorAlert error={error} title="Could not load this product." />;
+  if (error) {
+    return (
+      <section>
+        <h1>Product unavailable</h1>
+        <ErrorAlert error={error} title="Could not load this product." />
+      </section>
+    );
+  }
   if (!product) {
     return (
       <section className="panel narrow">
@@ -26,6 +37,7 @@ export function ProductPage() {
   }
   const available = product.stock?.available ?? 0;
   const max = Math.max(1, Math.min(available, 99));
+  const inCart = quantityInCart(cart, product.sku);
 
   return (
     <article className="product-detail">
@@ -60,6 +72,11 @@ export function ProductPage() {
               </div>
               <AddToCart sku={product.sku} name={product.name} stock={product.stock} quantity={quantity} />
             </div>
+          ) : null}
+          {inCart > 0 ? (
+            <p className="muted small" data-testid="in-cart">
+              {inCart} in <Link to="/cart">your cart</Link>
+            </p>
           ) : null}
         </div>
       </div>

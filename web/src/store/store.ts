@@ -7,6 +7,7 @@ import { configureStore, createListenerMiddleware, isAnyOf } from '@reduxjs/tool
 import { setupListeners } from '@reduxjs/toolkit/query';
 import { api } from '../api/api';
 import { refreshSession } from '../api/session';
+import { forgetCheckoutAddress } from '../lib/checkoutAddress';
 import {
   authReducer,
   forgetStoredAuth,
@@ -36,6 +37,11 @@ export function makeStore(preloadedAuth: AuthState = signedOutState, storage?: S
       // orders never show for the next.
       listenerApi.dispatch(api.util.invalidateTags(['Me', 'Cart', 'Order']));
     },
+  });
+  listener.startListening({
+    actionCreator: signedOut,
+    // The next person at this browser does not get the last shipping address.
+    effect: () => forgetCheckoutAddress(),
   });
   return store;
 }
