@@ -10,7 +10,9 @@
 #                            web/src/api/operations.graphql (commit the result)
 #   scripts/web.sh e2e       Playwright (playwright-core + Debian chromium) against the
 #                            running stack at ${SHOP_WEB_URL:-http://127.0.0.1:8080}
-#                            (needs scripts/up.sh + shop-seed, with web/dist built before up)
+#                            (needs scripts/up.sh + shop-seed, with web/dist built before up);
+#                            SHOP_UPDATE_SCREENSHOTS=1 copies the README's screenshots from
+#                            web/e2e-artifacts/ to docs/screenshots/ after a passing run
 set -euo pipefail
 
 WEB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)"
@@ -100,6 +102,14 @@ e2e() {
     die "$url/ does not serve the web app: run 'scripts/web.sh build' and restart the BFF (it serves web/dist only if it existed at start)"
   say "e2e against $url"
   (cd "$WEB_DIR" && SHOP_WEB_URL="$url" CHROMIUM_PATH="$CHROMIUM" npx --no-install vitest run --config vitest.e2e.config.ts)
+  if [[ "${SHOP_UPDATE_SCREENSHOTS:-}" == 1 ]]; then
+    local docs="$WEB_DIR/../docs/screenshots" name
+    mkdir -p "$docs"
+    for name in catalog-desktop product-desktop order-desktop catalog-phone; do
+      cp "$WEB_DIR/e2e-artifacts/$name.png" "$docs/$name.png"
+    done
+    say "README screenshots copied to docs/screenshots/"
+  fi
 }
 
 case "${1:-}" in
