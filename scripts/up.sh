@@ -58,6 +58,9 @@ if [[ ! -f "$SHOP_JWT_PUBLIC_KEY_FILE" ]]; then
   openssl pkey -in "$SHOP_JWT_PRIVATE_KEY_FILE" -pubout -out "$SHOP_JWT_PUBLIC_KEY_FILE"
   say keys "wrote public key $SHOP_JWT_PUBLIC_KEY_FILE"
 fi
+# Product pictures: shop-seed writes the demo catalog's here, the BFF serves them at /images.
+export SHOP_IMAGES_DIR="${SHOP_IMAGES_DIR:-$SHOP_RUN/images}"
+mkdir -p "$SHOP_IMAGES_DIR"
 export SHOP_BOOTSTRAP_ADMIN_EMAIL="${SHOP_BOOTSTRAP_ADMIN_EMAIL:-admin@shopmesh.dev}"
 export SHOP_BOOTSTRAP_ADMIN_PASSWORD="${SHOP_BOOTSTRAP_ADMIN_PASSWORD:-shopmesh-admin}"
 export RUST_LOG="${RUST_LOG:-info}"
@@ -68,6 +71,9 @@ export SHOP_STRIPE_BASE_URL="${SHOP_STRIPE_BASE_URL:-http://127.0.0.1:12111/}"
 export SHOP_STRIPE_API_KEY="${SHOP_STRIPE_API_KEY:-sk_test_shopmesh_dev}"
 export SHOP_STRIPE_WEBHOOK_SECRET="${SHOP_STRIPE_WEBHOOK_SECRET:-whsec_shopmesh_dev}"
 export SHOP_STRIPE_WEBHOOK_URL="${SHOP_STRIPE_WEBHOOK_URL:-http://127.0.0.1:9106/stripe/webhook}"
+# A card that needs 3-D Secure sends the shopper to the fake's page, which returns them to
+# the storefront's order page (real Stripe: the issuer's page).
+export SHOP_STOREFRONT_URL="${SHOP_STOREFRONT_URL:-http://127.0.0.1:8080}"
 
 # --- RabbitMQ: topology by the administrator, one user per service ----------------------
 # The service users of deploy/rabbitmq/permissions.tsv may not declare durable queues, so the

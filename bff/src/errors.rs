@@ -398,7 +398,11 @@ mod tests {
 
     #[test]
     fn order_limits_pass_through_as_codes() {
-        for reason in ["TOO_MANY_OPEN_ORDERS", "LINE_QUANTITY_LIMIT"] {
+        for reason in [
+            "TOO_MANY_OPEN_ORDERS",
+            "LINE_QUANTITY_LIMIT",
+            "ITEMS_AWAITING_PAYMENT",
+        ] {
             let status: tonic::Status = ServiceError::FailedPrecondition {
                 reason,
                 message: "limit".into(),

@@ -449,6 +449,12 @@ impl Order {
     async fn payment_client_secret(&self) -> Option<&str> {
         Some(self.0.payment_client_secret.as_str()).filter(|secret| !secret.is_empty())
     }
+    /// Set while the order is AWAITING_PAYMENT and the shopper must authenticate the
+    /// payment (3-D Secure) on their card issuer's page: send the browser here; it comes
+    /// back to `/orders/{id}` with the outcome.
+    async fn payment_action_url(&self) -> Option<&str> {
+        Some(self.0.payment_redirect_url.as_str()).filter(|url| !url.is_empty())
+    }
     async fn shipping_address(&self) -> Option<Address> {
         self.0.shipping_address.as_ref().map(|a| Address {
             name: a.name.clone(),

@@ -14,6 +14,16 @@ pub enum MysqlError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// SQLSTATE of "Deadlock found when trying to get lock; try restarting transaction".
+const DEADLOCK: &str = "40001";
+
+/// InnoDB picked this transaction as a deadlock victim and rolled it back: running it again
+/// from the start is the documented remedy (concurrent inserts into one index range, e.g.
+/// checkouts of many users at once, can lock each other in a circle).
+pub fn is_deadlock(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(DEADLOCK))
+}
+
 pub async fn connect_and_migrate(
     url: &str,
     max_connections: u32,

@@ -17,6 +17,8 @@
 //!
 //! GET  /_fake/payment_intents                 every intent, oldest first (?status=, ?metadata[k]=v)
 //! POST /_fake/payment_intents/{id}/authenticate?outcome=succeed|fail   finish 3-D Secure
+//! GET  /_fake/3ds/{id}, POST with outcome=   the customer's 3-D Secure page (a
+//!                                             `redirect_to_url` next action points here)
 //! GET  /_fake/refunds, /_fake/events (?type=), /_fake/webhook_deliveries
 //! POST /_fake/webhook_endpoint                url=&secret= (no parameters: stop sending)
 //! GET  /healthz
@@ -94,6 +96,10 @@ pub(crate) fn router(fake: Arc<Fake>) -> Router {
         .route(
             "/_fake/payment_intents/{id}/authenticate",
             post(fake_authenticate),
+        )
+        .route(
+            "/_fake/3ds/{id}",
+            get(crate::authentication_page::show).post(crate::authentication_page::submit),
         )
         .route("/_fake/refunds", get(fake_refunds))
         .route("/_fake/events", get(fake_events))

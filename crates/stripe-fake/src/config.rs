@@ -30,6 +30,11 @@ pub struct FakeStripeConfig {
     /// Wait before the first retry; doubles per retry (`SHOP_STRIPE_WEBHOOK_BACKOFF_MS`).
     #[serde(rename = "stripe_webhook_backoff_ms")]
     pub webhook_backoff_ms: u64,
+    /// The origin browsers reach the fake at (`SHOP_STRIPE_FAKE_PUBLIC_URL`), for the 3-D
+    /// Secure page a `redirect_to_url` next action sends the customer to; the bound address
+    /// when unset (right on one machine, wrong behind a proxy or in a container).
+    #[serde(rename = "stripe_fake_public_url")]
+    pub public_url: Option<String>,
 }
 
 impl Default for FakeStripeConfig {
@@ -40,6 +45,7 @@ impl Default for FakeStripeConfig {
             webhook_secret: None,
             webhook_max_attempts: 5,
             webhook_backoff_ms: 500,
+            public_url: None,
         }
     }
 }

@@ -21,6 +21,7 @@
 //! craft signed payloads of their own.
 
 mod api;
+mod authentication_page;
 mod cards;
 mod config;
 mod error;

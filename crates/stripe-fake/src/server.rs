@@ -47,8 +47,14 @@ impl FakeStripe {
         let templates = Templates::load()?;
         let (webhooks, webhook_worker) =
             Webhooks::start(config.webhook_endpoint()?, config.retry_policy())?;
+        let public_url = config
+            .public_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map_or_else(|| format!("http://{addr}"), str::to_owned);
         let fake = Arc::new(Fake {
-            store: Store::new(templates),
+            store: Store::new(templates, public_url.trim_end_matches('/')),
             idempotency: IdempotencyKeys::default(),
             webhooks,
         });

@@ -193,6 +193,8 @@ struct State {
 pub(crate) struct Store {
     state: Mutex<State>,
     templates: Templates,
+    /// Origin of the fake's own pages (the 3-D Secure page), without a trailing slash.
+    public_url: String,
 }
 
 const MAX_AMOUNT: i64 = 99_999_999;
@@ -237,10 +239,11 @@ fn unmodelled(params: &Params) -> Result<(), ApiError> {
 }
 
 impl Store {
-    pub fn new(templates: Templates) -> Self {
+    pub fn new(templates: Templates, public_url: &str) -> Self {
         Self {
             state: Mutex::new(State::default()),
             templates,
+            public_url: public_url.to_owned(),
         }
     }
 
@@ -258,6 +261,7 @@ impl Store {
         let mut tx = Tx {
             state: &mut state,
             templates: &self.templates,
+            public_url: &self.public_url,
             request,
             events: Vec::new(),
         };
@@ -486,16 +490,21 @@ impl State {
 struct Tx<'a> {
     state: &'a mut State,
     templates: &'a Templates,
+    public_url: &'a str,
     request: &'a RequestInfo,
     events: Vec<Value>,
 }
 
 /// What `confirm` was asked to do beyond charging the card.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct ConfirmOptions {
     /// The customer is not there to authenticate (`off_session`), or the caller asked to fail
     /// instead of waiting for authentication (`error_on_requires_action`).
     no_authentication: bool,
+    /// Where the customer comes back to after authenticating on a page (`return_url`): with
+    /// one, 3-D Secure is a `redirect_to_url` next action instead of Stripe.js's
+    /// `use_stripe_sdk`.
+    return_url: Option<String>,
 }
 
 /// A `payment_method` parameter, resolved.
@@ -774,16 +783,23 @@ impl Tx<'_> {
                 Err(self.decline(id, &pm_id, card, AUTHENTICATION_REQUIRED))
             }
             Behaviour::RequiresAuthentication => {
+                let page = format!("{}/_fake/3ds/{id}", self.public_url);
                 let intent = self.intent_mut(id)?;
                 intent.status = IntentStatus::RequiresAction;
-                intent.next_action = Some(json!({
-                    "type": "use_stripe_sdk",
-                    "use_stripe_sdk": {
-                        "type": "three_d_secure_redirect",
-                        "source": object_id("src"),
-                        "stripe_js": "https://hooks.stripe.com/redirect/authenticate"
-                    }
-                }));
+                intent.next_action = Some(match options.return_url {
+                    Some(return_url) => json!({
+                        "type": "redirect_to_url",
+                        "redirect_to_url": { "url": page, "return_url": return_url }
+                    }),
+                    None => json!({
+                        "type": "use_stripe_sdk",
+                        "use_stripe_sdk": {
+                            "type": "three_d_secure_redirect",
+                            "source": object_id("src"),
+                            "stripe_js": "https://hooks.stripe.com/redirect/authenticate"
+                        }
+                    }),
+                });
                 let object = self.intent_json(id);
                 self.emit("payment_intent.requires_action", object);
                 Ok(())
@@ -1197,8 +1213,18 @@ fn confirm_options(params: &Params) -> Result<ConfirmOptions, ApiError> {
         }
     };
     let error_on_requires_action = params.bool("error_on_requires_action")?.unwrap_or(false);
+    let return_url = params.string("return_url");
+    if let Some(url) = &return_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(ApiError::invalid_value(
+            "return_url",
+            format!("Invalid URL: {url}"),
+        ));
+    }
     Ok(ConfirmOptions {
         no_authentication: off_session || error_on_requires_action,
+        return_url,
     })
 }
 
@@ -1312,7 +1338,7 @@ mod tests {
     use super::*;
 
     fn store() -> Store {
-        Store::new(Templates::load().unwrap())
+        Store::new(Templates::load().unwrap(), "http://fake.test")
     }
 
     fn request() -> RequestInfo {

@@ -129,6 +129,22 @@ fn too_many_open_orders(max: i64) -> ServiceError {
     }
 }
 
+/// How many times a checkout's transaction runs when InnoDB keeps choosing it as a deadlock
+/// victim (many users checking out at once insert into the same index ranges).
+const PLACE_ATTEMPTS: u32 = 4;
+
+/// What one run of the checkout transaction decided.
+enum Placement {
+    /// Inserted with its `order.created` event.
+    Placed,
+    /// A retry (same key) of an order that exists.
+    Existing(Box<OrderRecord>),
+    /// The user has this many unpaid orders, the cap or more.
+    TooManyOpen(i64),
+    /// An open order already holds one of the items.
+    Held { order_id: String, sku: String },
+}
+
 pub fn to_proto(record: &OrderRecord) -> pb::Order {
     let o = &record.order;
     let money = |amount_minor| {
@@ -168,6 +184,12 @@ pub fn to_proto(record: &OrderRecord) -> pb::Order {
             .and_then(domain::CancelReason::parse)
             .map_or(0, |r| r.to_proto() as i32),
         payment_client_secret: o.payment_client_secret.clone().unwrap_or_default(),
+        // Only while the payment waits for the shopper: a spent page is no use to anyone.
+        payment_redirect_url: o
+            .payment_redirect_url
+            .clone()
+            .filter(|_| o.status == OrderStatus::AwaitingPayment.as_str())
+            .unwrap_or_default(),
         created_at: Some(shop_kit::time::from_chrono(o.created_at)),
         updated_at: Some(shop_kit::time::from_chrono(o.updated_at)),
         version: o.version,
@@ -245,6 +267,38 @@ impl OrderApi {
             products,
             limits,
         }
+    }
+
+    /// One run of the checkout transaction: under the user's checkout lock (so a burst of
+    /// parallel checkouts by one user is decided one after another), answer a retry with the
+    /// order it placed, refuse past the open-order cap or items an open order holds, else
+    /// insert the order and its `order.created` event.
+    async fn try_place(
+        &self,
+        user_id: &str,
+        key: &str,
+        record: &OrderRecord,
+    ) -> Result<Placement, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        store::lock_user_checkouts(&mut tx, user_id).await?;
+        // A retry of an order that exists (same key) is answered with it, even at the cap.
+        if let Some(existing) = store::by_idempotency_key_in(&mut tx, user_id, key).await? {
+            return Ok(Placement::Existing(Box::new(existing)));
+        }
+        let open = store::count_open(&mut tx, user_id).await?;
+        if open >= self.limits.max_open_orders_per_user {
+            return Ok(Placement::TooManyOpen(open));
+        }
+        // Units held by an order still waiting for its payment are not orderable twice: a
+        // second order would hold the stock again and charge for it again.
+        let skus: Vec<&str> = record.lines.iter().map(|line| line.sku.as_str()).collect();
+        if let Some((order_id, sku)) = store::open_order_holding(&mut tx, user_id, &skus).await? {
+            return Ok(Placement::Held { order_id, sku });
+        }
+        store::insert(&mut tx, record).await?;
+        shop_bus::outbox::enqueue(&mut tx, &events::order_created(record)).await?;
+        tx.commit().await?;
+        Ok(Placement::Placed)
     }
 
     /// The order if the caller may see it; NOT_FOUND otherwise, so ids of other people's
@@ -419,6 +473,7 @@ impl OrderService for OrderApi {
                 payment_method,
                 payment_id: None,
                 payment_client_secret: None,
+                payment_redirect_url: None,
                 cart_guest_id: match &cart {
                     CheckoutCart::Guest(id) => Some(id.clone()),
                     CheckoutCart::User(_) => None,
@@ -435,47 +490,40 @@ impl OrderService for OrderApi {
         };
         tracing::Span::current().record("order_id", record.order.id.as_str());
 
-        let mut tx = self.pool.begin().await.map_err(ServiceError::internal)?;
-        // The cap is counted and the order inserted while holding the user's checkout lock,
-        // so a burst of parallel checkouts is counted one after another. A retry of an
-        // order that exists (same key) is answered with it, even at the cap.
-        store::lock_user_checkouts(&mut tx, &claims.sub)
-            .await
-            .map_err(ServiceError::from)?;
-        if let Some(existing) = store::by_idempotency_key_in(&mut tx, &claims.sub, &key)
-            .await
-            .map_err(ServiceError::from)?
-        {
-            tx.rollback().await.map_err(ServiceError::internal)?;
-            return replay(existing);
-        }
-        let open = store::count_open(&mut tx, &claims.sub)
-            .await
-            .map_err(ServiceError::from)?;
-        if open >= self.limits.max_open_orders_per_user {
-            tx.rollback().await.map_err(ServiceError::internal)?;
-            tracing::warn!(open, "checkout refused: too many open orders");
-            return Err(too_many_open_orders(self.limits.max_open_orders_per_user).into());
-        }
-        match store::insert(&mut tx, &record).await {
-            Ok(()) => {}
-            Err(StoreError::DuplicateKey) => {
-                // A concurrent call with the same key won the race: answer as a retry.
-                tx.rollback().await.map_err(ServiceError::internal)?;
-                let existing = store::by_idempotency_key(&self.pool, &claims.sub, &key)
-                    .await
-                    .map_err(ServiceError::from)?
-                    .ok_or_else(|| {
-                        ServiceError::internal(anyhow::anyhow!("duplicate key without order"))
-                    })?;
-                return replay(existing);
+        let mut attempt = 0;
+        let placement = loop {
+            attempt += 1;
+            match self.try_place(&claims.sub, &key, &record).await {
+                Err(StoreError::Database(error))
+                    if attempt < PLACE_ATTEMPTS && shop_kit::mysql::is_deadlock(&error) =>
+                {
+                    tracing::info!(
+                        attempt,
+                        "checkout transaction chosen as deadlock victim; retrying"
+                    );
+                }
+                other => break other.map_err(ServiceError::from)?,
             }
-            Err(other) => return Err(ServiceError::from(other).into()),
+        };
+        match placement {
+            Placement::Placed => {}
+            Placement::Existing(existing) => return replay(*existing),
+            Placement::TooManyOpen(open) => {
+                tracing::warn!(open, "checkout refused: too many open orders");
+                return Err(too_many_open_orders(self.limits.max_open_orders_per_user).into());
+            }
+            Placement::Held { order_id, sku } => {
+                tracing::info!(held_by = %order_id, %sku, "checkout refused: items in an open order");
+                return Err(ServiceError::FailedPrecondition {
+                    reason: "ITEMS_AWAITING_PAYMENT",
+                    message: format!(
+                        "order {order_id} already holds {sku} and is waiting for its payment; \
+                         complete or cancel that order before ordering these items again"
+                    ),
+                }
+                .into());
+            }
         }
-        shop_bus::outbox::enqueue(&mut tx, &events::order_created(&record))
-            .await
-            .map_err(ServiceError::internal)?;
-        tx.commit().await.map_err(ServiceError::internal)?;
         self.saga.relay().notify();
         tracing::info!(total = %total, lines = record.lines.len(), "order placed");
         Ok(Response::new(pb::PlaceOrderResponse {

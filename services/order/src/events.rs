@@ -131,6 +131,9 @@ struct Incoming {
     input: Input,
     payment_id: Option<String>,
     client_secret: Option<String>,
+    /// The issuer's page for 3-D Secure; only web addresses are kept, since the storefront
+    /// sends the shopper's browser there.
+    redirect_url: Option<String>,
     /// What `payment.succeeded` says was captured.
     amount: Option<shop_proto::shop::common::v1::Money>,
 }
@@ -202,6 +205,7 @@ fn interpret(envelope: &Envelope) -> Option<Incoming> {
         input,
         payment_id: None,
         client_secret: None,
+        redirect_url: None,
         amount: None,
     };
     match envelope.payload.as_ref()? {
@@ -227,6 +231,8 @@ fn interpret(envelope: &Envelope) -> Option<Incoming> {
         Payload::PaymentRequiresAction(e) => Some(Incoming {
             payment_id: Some(e.payment_id.clone()),
             client_secret: Some(e.client_secret.clone()),
+            redirect_url: Some(e.redirect_url.clone())
+                .filter(|url| url.starts_with("https://") || url.starts_with("http://")),
             ..incoming(&e.order_id, Input::PaymentRequiresAction)
         }),
         _ => None,
@@ -366,6 +372,7 @@ impl Saga {
             input,
             payment_id,
             client_secret,
+            redirect_url,
             amount,
         } = incoming;
         let result = self
@@ -382,9 +389,11 @@ impl Saga {
                     match input {
                         Input::PaymentRequiresAction => {
                             order.payment_client_secret = client_secret;
+                            order.payment_redirect_url = redirect_url;
                         }
                         Input::PaymentSucceeded | Input::PaymentFailed { .. } => {
                             order.payment_client_secret = None;
+                            order.payment_redirect_url = None;
                         }
                         _ => {}
                     }
@@ -442,6 +451,7 @@ mod tests {
             payment_method: "pm_card_visa".into(),
             payment_id: payment_id.map(str::to_owned),
             payment_client_secret: None,
+            payment_redirect_url: None,
             cart_guest_id: None,
             cart_user_id: None,
             created_at: now,

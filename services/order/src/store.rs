@@ -34,6 +34,7 @@ pub struct OrderRow {
     pub payment_method: String,
     pub payment_id: Option<String>,
     pub payment_client_secret: Option<String>,
+    pub payment_redirect_url: Option<String>,
     pub cart_guest_id: Option<String>,
     pub cart_user_id: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -60,7 +61,7 @@ pub struct OrderRecord {
 const COLUMNS: &str = "id, user_id, idempotency_key, request_hash, status, cancel_reason, \
     cancel_note, currency, total_minor, ship_name, ship_line1, ship_line2, ship_city, \
     ship_postal_code, ship_country, payment_method, payment_id, payment_client_secret, \
-    cart_guest_id, cart_user_id, created_at, updated_at, version";
+    payment_redirect_url, cart_guest_id, cart_user_id, created_at, updated_at, version";
 
 pub fn now() -> DateTime<Utc> {
     // DATETIME(6) keeps microseconds; what we return must equal what a read returns.
@@ -70,7 +71,7 @@ pub fn now() -> DateTime<Utc> {
 pub async fn insert(tx: &mut MySqlConnection, record: &OrderRecord) -> Result<(), StoreError> {
     let o = &record.order;
     sqlx::query(&format!(
-        "INSERT INTO orders ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO orders ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&o.id)
     .bind(&o.user_id)
@@ -90,6 +91,7 @@ pub async fn insert(tx: &mut MySqlConnection, record: &OrderRecord) -> Result<()
     .bind(&o.payment_method)
     .bind(&o.payment_id)
     .bind(&o.payment_client_secret)
+    .bind(&o.payment_redirect_url)
     .bind(&o.cart_guest_id)
     .bind(&o.cart_user_id)
     .bind(o.created_at)
@@ -196,6 +198,34 @@ pub async fn count_open(tx: &mut MySqlConnection, user_id: &str) -> Result<i64, 
     .await?)
 }
 
+/// One of the user's open (PENDING or AWAITING_PAYMENT) orders that holds any of `skus`,
+/// with the first such SKU, oldest order first.
+pub async fn open_order_holding(
+    tx: &mut MySqlConnection,
+    user_id: &str,
+    skus: &[&str],
+) -> Result<Option<(String, String)>, StoreError> {
+    if skus.is_empty() {
+        return Ok(None);
+    }
+    let mut query = sqlx::QueryBuilder::new(
+        "SELECT o.id, l.sku FROM orders o JOIN order_lines l ON l.order_id = o.id \
+         WHERE o.user_id = ",
+    );
+    query
+        .push_bind(user_id)
+        .push(" AND o.status IN ('PENDING', 'AWAITING_PAYMENT') AND l.sku IN (");
+    let mut separated = query.separated(", ");
+    for sku in skus {
+        separated.push_bind(*sku);
+    }
+    query.push(") ORDER BY o.created_at, l.line_no LIMIT 1");
+    Ok(query
+        .build_query_as::<(String, String)>()
+        .fetch_optional(tx)
+        .await?)
+}
+
 /// [`by_idempotency_key`] inside a transaction (after [`lock_user_checkouts`], it sees
 /// what a concurrent checkout with the same key committed).
 pub async fn by_idempotency_key_in(
@@ -231,13 +261,15 @@ pub async fn save_state(tx: &mut MySqlConnection, order: &mut OrderRow) -> Resul
     order.version += 1;
     sqlx::query(
         "UPDATE orders SET status = ?, cancel_reason = ?, cancel_note = ?, payment_id = ?, \
-         payment_client_secret = ?, updated_at = ?, version = ? WHERE id = ?",
+         payment_client_secret = ?, payment_redirect_url = ?, updated_at = ?, version = ? \
+         WHERE id = ?",
     )
     .bind(&order.status)
     .bind(&order.cancel_reason)
     .bind(&order.cancel_note)
     .bind(&order.payment_id)
     .bind(&order.payment_client_secret)
+    .bind(&order.payment_redirect_url)
     .bind(order.updated_at)
     .bind(order.version)
     .bind(&order.id)

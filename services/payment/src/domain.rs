@@ -166,6 +166,9 @@ pub enum IntentOutcome {
     RequiresAction {
         intent_id: String,
         client_secret: String,
+        /// Stripe's `next_action.redirect_to_url.url`: the issuer's page the shopper must
+        /// visit; `None` when Stripe.js is to finish the action with the client secret.
+        redirect_url: Option<String>,
     },
     Succeeded {
         intent_id: String,
@@ -200,6 +203,8 @@ pub struct IntentView<'a> {
     pub id: &'a str,
     pub status: &'a str,
     pub client_secret: Option<&'a str>,
+    /// `next_action.redirect_to_url.url`, when the next action is a redirect.
+    pub redirect_url: Option<&'a str>,
     pub last_error: Option<Failure>,
 }
 
@@ -210,6 +215,7 @@ pub fn outcome_of(intent: IntentView<'_>) -> IntentOutcome {
         "requires_action" => IntentOutcome::RequiresAction {
             intent_id,
             client_secret: intent.client_secret.unwrap_or_default().to_owned(),
+            redirect_url: intent.redirect_url.map(str::to_owned),
         },
         "canceled" => IntentOutcome::Canceled { intent_id },
         // We always confirm with a payment method, so an intent that wants one again has
@@ -477,6 +483,7 @@ mod tests {
             Input::Intent(IntentOutcome::RequiresAction {
                 intent_id: id(),
                 client_secret: "s".into(),
+                redirect_url: None,
             }),
             Input::Intent(IntentOutcome::Succeeded { intent_id: id() }),
             Input::Intent(IntentOutcome::Failed {
@@ -550,6 +557,7 @@ mod tests {
         let action = Input::Intent(IntentOutcome::RequiresAction {
             intent_id: "pi".into(),
             client_secret: "pi_secret".into(),
+            redirect_url: Some("https://hooks.stripe.com/3ds".into()),
         });
         assert_eq!(
             decide(Status::Pending, &action),
@@ -712,6 +720,7 @@ mod tests {
             id: "pi_1",
             status,
             client_secret: Some("pi_1_secret_x"),
+            redirect_url: None,
             last_error: None,
         };
         assert_eq!(
@@ -724,7 +733,8 @@ mod tests {
             outcome_of(view("requires_action")),
             IntentOutcome::RequiresAction {
                 intent_id: "pi_1".into(),
-                client_secret: "pi_1_secret_x".into()
+                client_secret: "pi_1_secret_x".into(),
+                redirect_url: None,
             }
         );
         assert!(matches!(

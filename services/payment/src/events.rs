@@ -165,16 +165,22 @@ fn event_for(row: &PaymentRow, emit: Emit, input: &Input) -> Envelope {
             provider_payment_intent_id: row.provider_payment_intent_id.clone().unwrap_or_default(),
         }),
         (Emit::RequiresAction, input) => {
-            let client_secret = match input {
-                Input::Intent(IntentOutcome::RequiresAction { client_secret, .. }) => {
-                    client_secret.clone()
-                }
-                _ => String::new(),
+            let (client_secret, redirect_url) = match input {
+                Input::Intent(IntentOutcome::RequiresAction {
+                    client_secret,
+                    redirect_url,
+                    ..
+                }) => (
+                    client_secret.clone(),
+                    redirect_url.clone().unwrap_or_default(),
+                ),
+                _ => (String::new(), String::new()),
             };
             Payload::PaymentRequiresAction(ev::PaymentRequiresAction {
                 order_id,
                 payment_id,
                 client_secret,
+                redirect_url,
             })
         }
         (Emit::Failed, _) => Payload::PaymentFailed(ev::PaymentFailed {

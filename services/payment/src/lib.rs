@@ -62,6 +62,11 @@ pub struct PaymentConfig {
     pub pending_stale_secs: u64,
     pub jwt_public_key_pem: Option<String>,
     pub jwt_public_key_file: Option<String>,
+    /// The storefront's origin (`SHOP_STOREFRONT_URL`, e.g. `https://shop.example`): a card
+    /// that needs 3-D Secure sends the shopper to the issuer's page, which returns them to
+    /// `<origin>/orders/<order id>`. Unset, 3-D Secure is left to Stripe.js (the intent's
+    /// client secret), as a shop with its own card form would do it.
+    pub storefront_url: Option<String>,
 }
 
 impl Default for PaymentConfig {
@@ -81,6 +86,7 @@ impl Default for PaymentConfig {
             pending_stale_secs: 300,
             jwt_public_key_pem: None,
             jwt_public_key_file: None,
+            storefront_url: None,
         }
     }
 }
@@ -120,6 +126,33 @@ impl PaymentConfig {
         Ok(())
     }
 
+    /// The storefront origin without a trailing slash; refused unless it is a bare web
+    /// origin (Stripe sends shoppers' browsers there), and unless https in production.
+    fn storefront_origin(&self) -> anyhow::Result<Option<String>> {
+        let Some(url) = self
+            .storefront_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+        else {
+            return Ok(None);
+        };
+        let url = url.trim_end_matches('/');
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        match host {
+            Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@']) => {}
+            _ => anyhow::bail!(
+                "SHOP_STOREFRONT_URL must be an origin like https://shop.example, not {url:?}"
+            ),
+        }
+        if self.env.is_production() && !url.starts_with("https://") {
+            anyhow::bail!("SHOP_STOREFRONT_URL must use https in production");
+        }
+        Ok(Some(url.to_owned()))
+    }
+
     /// The base URL as `async-stripe` wants it: it appends `v1/...` directly.
     fn stripe_base(&self) -> String {
         format!("{}/", self.stripe_base_url.trim().trim_end_matches('/'))
@@ -145,6 +178,7 @@ impl App {
             config.stripe_api_key.trim(),
             &config.stripe_base(),
             Duration::from_millis(config.stripe_deadline_ms),
+            config.storefront_origin()?,
         )
         .context("Stripe client")?;
         let pool = shop_kit::mysql::connect_and_migrate(

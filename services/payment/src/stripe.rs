@@ -64,6 +64,9 @@ pub enum Refund {
 #[derive(Clone)]
 pub struct Stripe {
     client: Client,
+    /// The storefront origin 3-D Secure returns the shopper to (see
+    /// `PaymentConfig::storefront_url`); `None` leaves the action to Stripe.js.
+    storefront_origin: Option<String>,
 }
 
 fn idempotent(order_id: &str, call: StripeCall) -> Result<RequestStrategy, CallError> {
@@ -86,6 +89,11 @@ pub fn intent_outcome(intent: &PaymentIntent) -> IntentOutcome {
         id: intent.id.as_str(),
         status: intent.status.as_str(),
         client_secret: intent.client_secret.as_deref(),
+        redirect_url: intent
+            .next_action
+            .as_ref()
+            .and_then(|action| action.redirect_to_url.as_ref())
+            .and_then(|redirect| redirect.url.as_deref()),
         last_error: intent.last_payment_error.as_deref().map(failure_of),
     })
 }
@@ -117,7 +125,12 @@ fn code_of(error: &ApiErrors) -> &str {
 impl Stripe {
     /// A client for `base_url` (`https://api.stripe.com/` in production); every attempt
     /// is bounded by `deadline`.
-    pub fn new(api_key: &str, base_url: &str, deadline: Duration) -> Result<Self, StripeError> {
+    pub fn new(
+        api_key: &str,
+        base_url: &str,
+        deadline: Duration,
+        storefront_origin: Option<String>,
+    ) -> Result<Self, StripeError> {
         // The client builds its HTTPS connector now, which needs the process's rustls
         // provider chosen (see shop_kit::tls).
         shop_kit::tls::install_crypto_provider();
@@ -126,7 +139,10 @@ impl Stripe {
             .timeout(deadline)
             .app_info("shopmesh-payment", None, None)
             .build()?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            storefront_origin,
+        })
     }
 
     /// Creates and confirms the order's PaymentIntent (create key). A second call for the
@@ -143,10 +159,11 @@ impl Stripe {
             ("order_id".to_owned(), charge.order_id.to_owned()),
             ("payment_id".to_owned(), charge.payment_id.to_owned()),
         ]);
-        let request = CreatePaymentIntent::new(charge.amount_minor, currency)
+        let mut request = CreatePaymentIntent::new(charge.amount_minor, currency)
             .payment_method(charge.payment_method)
-            // Server-side confirmation: no redirect-based methods, so no return_url; 3-D Secure
-            // still comes back as requires_action for Stripe.js to finish.
+            // Server-side confirmation and no redirect-based payment methods; 3-D Secure still
+            // comes back as requires_action: a redirect to the issuer's page when a return URL
+            // is set, else for Stripe.js to finish with the client secret.
             .automatic_payment_methods(CreatePaymentIntentAutomaticPaymentMethods {
                 enabled: true,
                 allow_redirects: Some(
@@ -156,6 +173,9 @@ impl Stripe {
             .confirm(true)
             .description(format!("shopmesh order {}", charge.order_id))
             .metadata(metadata);
+        if let Some(origin) = &self.storefront_origin {
+            request = request.return_url(format!("{origin}/orders/{}", charge.order_id));
+        }
         let result = request
             .customize()
             .request_strategy(idempotent(charge.order_id, StripeCall::Create)?)

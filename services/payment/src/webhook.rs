@@ -218,6 +218,8 @@ async fn handle(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> Answe
         id: &intent.id,
         status: &intent.status,
         client_secret: intent.client_secret.as_deref(),
+        // Only succeeded and failed intents get this far, and they have no next action.
+        redirect_url: None,
         last_error: intent.last_payment_error.as_ref().map(|error| {
             Failure::from_stripe(
                 error.kind.as_deref().unwrap_or_default(),

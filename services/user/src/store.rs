@@ -8,8 +8,6 @@ use uuid::Uuid;
 
 /// MySQL's "duplicate entry" error code.
 const ER_DUP_ENTRY: &str = "23000";
-/// SQLSTATE of "Deadlock found when trying to get lock; try restarting transaction".
-const DEADLOCK: &str = "40001";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,11 +45,6 @@ pub struct NewUser<'a> {
 fn is_duplicate(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(ER_DUP_ENTRY)
         || db.message().contains("Duplicate entry"))
-}
-
-/// InnoDB picked this transaction as a deadlock victim; it was rolled back and may be retried.
-pub fn is_deadlock(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(DEADLOCK))
 }
 
 pub async fn insert_user(pool: &MySqlPool, user: NewUser<'_>) -> Result<UserRow, StoreError> {

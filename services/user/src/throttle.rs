@@ -129,7 +129,7 @@ impl LoginThrottle {
             tries += 1;
             match self.try_begin_attempt(pool, account).await {
                 Err(StoreError::Database(error))
-                    if tries < DEADLOCK_RETRIES && store::is_deadlock(&error) => {}
+                    if tries < DEADLOCK_RETRIES && shop_kit::mysql::is_deadlock(&error) => {}
                 Err(error) => return Err(error.into()),
                 Ok(Decision::Allowed { .. }) => return Ok(()),
                 Ok(Decision::Locked { retry_after }) => {

@@ -329,3 +329,93 @@ async fn parameters_the_fake_does_not_model_are_refused() {
         .unwrap();
     assert_eq!(pi.status, PaymentIntentStatus::RequiresPaymentMethod);
 }
+
+/// With a `return_url` the customer authenticates on a page (Stripe's `redirect_to_url`), and
+/// the page sends the browser back to the shop with the outcome, as Stripe's does.
+#[tokio::test]
+async fn three_d_secure_on_a_page_returns_the_customer_to_the_shop() {
+    let (fake, client) = start_plain().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (button, status, final_status) in [
+        ("succeed", "succeeded", "succeeded"),
+        ("fail", "failed", "requires_payment_method"),
+    ] {
+        let pi = CreatePaymentIntent::new(4200, Currency::EUR)
+            .payment_method("pm_card_threeDSecure2Required")
+            .allowed_payment_method_types(vec![PaymentIntentAllowedPaymentMethodTypes::Card])
+            .return_url("https://shop.example/orders/o-1?from=3ds")
+            .confirm(true)
+            .send(&client)
+            .await
+            .unwrap();
+        assert_eq!(pi.status, PaymentIntentStatus::RequiresAction);
+        let next = pi.next_action.as_ref().unwrap();
+        assert_eq!(next.type_, "redirect_to_url");
+        let redirect = next.redirect_to_url.as_ref().unwrap();
+        assert_eq!(
+            redirect.return_url.as_deref(),
+            Some("https://shop.example/orders/o-1?from=3ds")
+        );
+        let page_url = redirect.url.clone().unwrap();
+        assert_eq!(
+            page_url,
+            format!("{}_fake/3ds/{}", fake.base_url(), pi.id.as_str())
+        );
+
+        let page = http.get(&page_url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Complete authentication") && html.contains("Fail authentication"));
+        assert!(html.contains("42.00 EUR"), "{html}");
+
+        let back = http
+            .post(&page_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("outcome={button}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(back.status(), 303);
+        let location = back.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(
+            location,
+            format!(
+                "https://shop.example/orders/o-1?from=3ds&payment_intent={id}&payment_intent_client_secret={secret}&redirect_status={status}",
+                id = pi.id.as_str(),
+                secret = pi.client_secret.as_deref().unwrap(),
+            )
+        );
+        assert_eq!(
+            fake.payment_intent(pi.id.as_str()).unwrap()["status"],
+            final_status
+        );
+
+        // Spent: the page is gone, and a second submit changes nothing.
+        assert_eq!(http.get(&page_url).send().await.unwrap().status(), 404);
+    }
+    // A forged id is reflected escaped, never as markup.
+    let forged = http
+        .get(format!("{}_fake/3ds/%3Cscript%3E", fake.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+    assert!(!forged.text().await.unwrap().contains("<script>"));
+}
+
+#[tokio::test]
+async fn a_return_url_must_be_a_web_address() {
+    let (_fake, client) = start_plain().await;
+    let result = CreatePaymentIntent::new(900, Currency::USD)
+        .payment_method("pm_card_threeDSecure2Required")
+        .return_url("javascript:alert(1)")
+        .confirm(true)
+        .send(&client)
+        .await;
+    let (error, status) = stripe_error(result);
+    assert_eq!(status, 400);
+    assert_eq!(error.param.as_deref(), Some("return_url"));
+}

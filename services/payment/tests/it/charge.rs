@@ -6,7 +6,7 @@ use shop_stripe_fake::AuthenticationOutcome;
 use shop_testkit::wait_until;
 
 use crate::support::{
-    DEADLINE, DECLINED, Harness, THREE_DS, VISA, new_order_id, payment_requested,
+    DEADLINE, DECLINED, Harness, STOREFRONT, THREE_DS, VISA, new_order_id, payment_requested,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,6 +173,18 @@ async fn three_d_secure_waits_for_the_customer_then_the_webhook_completes_it() {
         intents[0]["client_secret"].as_str().unwrap()
     );
     assert_eq!(action.payment_id, row.id);
+    // The shopper is sent to the issuer's page, which brings them back to the order.
+    assert_eq!(
+        intents[0]["next_action"]["redirect_to_url"]["return_url"],
+        format!("{STOREFRONT}/orders/{order_id}")
+    );
+    assert_eq!(
+        action.redirect_url,
+        intents[0]["next_action"]["redirect_to_url"]["url"]
+            .as_str()
+            .unwrap()
+    );
+    assert!(action.redirect_url.contains("/_fake/3ds/"), "{action:?}");
 
     // A redelivered request while the customer authenticates changes nothing.
     h.publish(&payment_requested(&order_id, "user-1", 3100, THREE_DS))

@@ -31,6 +31,8 @@ pub const WEBHOOK_SECRET: &str = "whsec_shopmesh_payment_tests";
 pub const VISA: &str = "pm_card_visa";
 pub const DECLINED: &str = "pm_card_chargeDeclined";
 pub const THREE_DS: &str = "pm_card_threeDSecure2Required";
+/// The storefront origin the service is configured with (`storefront_url`).
+pub const STOREFRONT: &str = "https://shop.example";
 /// How long a test waits for something that should happen.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -169,6 +171,7 @@ impl Harness {
         harness
     }
 
+    /// 3-D Secure returns the shopper to this storefront's order page.
     pub fn config(&self) -> PaymentConfig {
         let stripe_base_url = match &self.gate {
             Some(gate) => gate.base_url(),
@@ -189,6 +192,7 @@ impl Harness {
             pending_stale_secs: 0,
             jwt_public_key_pem: Some(keys().public_pem.clone()),
             jwt_public_key_file: None,
+            storefront_url: Some(STOREFRONT.into()),
         }
     }
 
