@@ -67,12 +67,26 @@ pub fn router(state: AppState) -> Router {
         // Vite names every asset by its content hash, so a cached copy can never be stale;
         // a missing one is a 404 (a stale page asking for an old bundle must fail loudly,
         // not receive index.html as JavaScript).
+        // The build writes `.br` and `.gz` beside every asset (web/scripts): served to the
+        // clients that accept them, at no CPU cost per request.
+        let assets = ServeDir::new(dist.join("assets"))
+            .precompressed_br()
+            .precompressed_gzip();
+        let images = config
+            .images_dir
+            .as_deref()
+            .map(str::trim)
+            .filter(|dir| !dir.is_empty())
+            .map_or_else(|| dist.join("images"), std::path::PathBuf::from);
         router = router
             .nest_service(
                 "/assets",
-                axum::middleware::map_response(immutable).layer(ServeDir::new(dist.join("assets"))),
+                axum::middleware::map_response(immutable).layer(assets),
             )
-            .nest_service("/images", ServeDir::new(dist.join("images")))
+            .nest_service(
+                "/images",
+                axum::middleware::map_response(long_lived).layer(ServeDir::new(images)),
+            )
             // A single-page app: the client routes a path without a file extension, so it
             // gets index.html; a missing file (`/favicon.ico`, `/robots.txt`) is a 404.
             .fallback_service(
@@ -116,8 +130,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestHost {
     }
 }
 
-/// The web app's policy: everything from this origin only, images also as data: URLs,
-/// the subscription's WebSocket to this host, never framed (clickjacking).
+/// The web app's policy: everything from this origin only, images also as data: URLs and
+/// from any https origin (an admin may point a product at a CDN; an image cannot run
+/// script), the subscription's WebSocket to this host, never framed (clickjacking).
 fn content_security_policy(host: Option<&str>, production: bool) -> String {
     let sockets = match (host, production) {
         (Some(host), true) => format!(" wss://{host}"),
@@ -125,7 +140,7 @@ fn content_security_policy(host: Option<&str>, production: bool) -> String {
         (None, _) => String::new(),
     };
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
          font-src 'self'; connect-src 'self'{sockets}; object-src 'none'; base-uri 'self'; \
          form-action 'self'; frame-ancestors 'none'"
     )
@@ -175,6 +190,19 @@ async fn immutable<B>(mut response: http::Response<B>) -> http::Response<B> {
         response.headers_mut().insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
+    response
+}
+
+/// `Cache-Control` for product images: a week. A catalog image is replaced by pointing the
+/// product at a new URL (the seed names them by SKU), so a stale copy is at worst a week old
+/// and never wrong for long; revalidation would cost a round trip per card.
+async fn long_lived<B>(mut response: http::Response<B>) -> http::Response<B> {
+    if response.status().is_success() {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=604800"),
         );
     }
     response

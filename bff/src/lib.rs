@@ -81,6 +81,9 @@ pub struct BffConfig {
     pub ws_max_subscriptions_per_user: usize,
     /// The built web app; served at / when the directory exists.
     pub web_dist: String,
+    /// Product images, served at /images (`SHOP_IMAGES_DIR`; `shop-seed` writes the demo
+    /// catalog's there); `<web_dist>/images` when unset.
+    pub images_dir: Option<String>,
     /// Serve GraphiQL on GET /graphql (development).
     pub graphiql: bool,
     /// Mark the cookies (guest cart, refresh token) `Secure` (production, behind HTTPS).
@@ -120,6 +123,7 @@ impl Default for BffConfig {
             ws_max_subscriptions_per_connection: 10,
             ws_max_subscriptions_per_user: 20,
             web_dist: "web/dist".into(),
+            images_dir: None,
             graphiql: true,
             cookie_secure: false,
             env: shop_kit::config::Environment::default(),

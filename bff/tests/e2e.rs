@@ -1078,9 +1078,17 @@ async fn the_web_app_is_served_at_the_root() -> anyhow::Result<()> {
     std::fs::create_dir_all(dist.join("assets"))?;
     std::fs::write(dist.join("index.html"), "<html>shopmesh storefront</html>")?;
     std::fs::write(dist.join("assets/app.js"), "console.log('shop')")?;
+    // What the build writes beside each asset (the bytes only need to be told apart here).
+    std::fs::write(dist.join("assets/app.js.br"), "brotli bytes")?;
+    std::fs::write(dist.join("assets/app.js.gz"), "gzip bytes")?;
+    let images = dist.with_extension("images");
+    std::fs::create_dir_all(images.join("kitchen"))?;
+    std::fs::write(images.join("kitchen/kit-0101.svg"), "<svg/>")?;
     let web_dist = dist.to_string_lossy().into_owned();
+    let images_dir = images.to_string_lossy().into_owned();
     let (addr, bff) = lone_bff(&amqp, "http://127.0.0.1:9", |config| {
         config.web_dist = web_dist;
+        config.images_dir = Some(images_dir);
         config.graphiql = false;
     })
     .await?;
@@ -1120,6 +1128,58 @@ async fn the_web_app_is_served_at_the_root() -> anyhow::Result<()> {
         "{:?}",
         asset.headers()
     );
+    // The precompressed twin goes to a client that takes it, the plain file to one that
+    // does not, and caches keep them apart (Vary).
+    for (accept, encoding, body) in [
+        ("br, gzip", Some("br"), "brotli bytes"),
+        ("gzip", Some("gzip"), "gzip bytes"),
+        ("identity", None, "console.log('shop')"),
+    ] {
+        let response = http
+            .get(format!("http://{addr}/assets/app.js"))
+            .header("accept-encoding", accept)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        assert_eq!(
+            headers
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+            encoding,
+            "{accept}"
+        );
+        assert!(
+            headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("javascript")),
+            "{headers:?}"
+        );
+        assert!(
+            headers
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("immutable"))
+        );
+        assert_eq!(response.text().await?, body, "{accept}");
+    }
+    // Product images come from the images directory, cached for a week.
+    let image = http
+        .get(format!("http://{addr}/images/kitchen/kit-0101.svg"))
+        .send()
+        .await?;
+    assert_eq!(image.status(), 200);
+    assert_eq!(
+        image.headers().get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"public, max-age=604800"[..])
+    );
+    assert!(
+        image
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"image/svg+xml"))
+    );
     // What does not exist is a 404, never the app's page with 200: a missing script or
     // image, a file at the root, an API path.
     for missing in [
@@ -1139,6 +1199,7 @@ async fn the_web_app_is_served_at_the_root() -> anyhow::Result<()> {
     assert_eq!(graphiql.status(), 405);
     bff.stop().await?;
     std::fs::remove_dir_all(dist).ok();
+    std::fs::remove_dir_all(images).ok();
     Ok(())
 }
 
@@ -1477,7 +1538,10 @@ async fn every_response_carries_the_security_headers() -> anyhow::Result<()> {
             .unwrap_or_default();
         assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-        assert!(csp.contains("img-src 'self' data:"), "{path}: {csp}");
+        assert!(
+            csp.contains("img-src 'self' data: https:;"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains(&format!("ws://{addr}")), "{path}: {csp}");
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
         assert_eq!(

@@ -4,6 +4,7 @@
 //! the services use; the admin credentials are the bootstrap admin's.
 
 pub mod catalog;
+pub mod illustration;
 
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! `shop-seed` (`just seed`): loads the demo catalog into Product and its stock into
-//! Inventory. Idempotent: products are created with an idempotency key per SKU (a re-run
-//! finds them) and stock is set absolutely.
+//! Inventory, and writes each product's picture where the BFF serves `/images`
+//! (`SHOP_IMAGES_DIR`, `.run/images` as `just up` sets it). Idempotent: products are created
+//! with an idempotency key per SKU (a re-run finds them), stock is set absolutely, and a
+//! picture is rewritten only when it differs.
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
@@ -72,6 +74,16 @@ async fn main() -> anyhow::Result<()> {
     let products = ProductServiceClient::new(connect(&product_url()).await?);
     let inventory = InventoryServiceClient::new(connect(&inventory_url()).await?);
     let catalog = demo_catalog();
+    let images_dir = std::env::var_os("SHOP_IMAGES_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| std::path::PathBuf::from(".run/images"), Into::into);
+    let pictures = shop_tools::illustration::write_all(&images_dir, &catalog)
+        .with_context(|| format!("writing product pictures to {}", images_dir.display()))?;
+    println!(
+        "product pictures: {} in {} ({pictures} written)",
+        catalog.len(),
+        images_dir.display()
+    );
 
     let bar = ProgressBar::new(catalog.len() as u64);
     bar.set_style(
