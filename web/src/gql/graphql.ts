@@ -84,7 +84,7 @@ export type ProductFullFragment = { id: string, sku: string, name: string, descr
 
 export type CartPartsFragment = { id: string, itemCount: number, subtotal: { amountMinor: number, currency: string, formatted: string }, items: Array<{ sku: string, quantity: number, productName: string, productArchived: boolean, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string }, product: { id: string, sku: string, name: string, imageUrl: string, category: string, stock: { sku: string, available: number } | null } | null }> };
 
-export type OrderPartsFragment = { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null };
+export type OrderPartsFragment = { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, paymentActionUrl: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null };
 
 export type OrderSummaryPartsFragment = { id: string, status: OrderStatus, cancelReason: CancelReason | null, createdAt: string | null, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number }> };
 
@@ -171,14 +171,14 @@ export type CheckoutMutationVariables = Exact<{
 }>;
 
 
-export type CheckoutMutation = { checkout: { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null } };
+export type CheckoutMutation = { checkout: { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, paymentActionUrl: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null } };
 
 export type OrderQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type OrderQuery = { order: { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null } | null };
+export type OrderQuery = { order: { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, paymentActionUrl: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null } | null };
 
 export type OrdersQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -194,14 +194,14 @@ export type CancelOrderMutationVariables = Exact<{
 }>;
 
 
-export type CancelOrderMutation = { cancelOrder: { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null } };
+export type CancelOrderMutation = { cancelOrder: { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, paymentActionUrl: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null } };
 
 export type OrderUpdatedSubscriptionVariables = Exact<{
   orderId: string;
 }>;
 
 
-export type OrderUpdatedSubscription = { orderUpdated: { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null } };
+export type OrderUpdatedSubscription = { orderUpdated: { id: string, status: OrderStatus, cancelReason: CancelReason | null, cancelNote: string | null, paymentMethod: string, paymentClientSecret: string | null, paymentActionUrl: string | null, createdAt: string | null, updatedAt: string | null, version: number, total: { amountMinor: number, currency: string, formatted: string }, lines: Array<{ sku: string, productName: string, quantity: number, unitPrice: { amountMinor: number, currency: string, formatted: string }, lineTotal: { amountMinor: number, currency: string, formatted: string } }>, shippingAddress: { name: string, line1: string, line2: string | null, city: string, postalCode: string, country: string } | null } };
 
 export type CreateProductMutationVariables = Exact<{
   input: ProductInput;
@@ -374,6 +374,7 @@ export const OrderPartsFragmentDoc = new TypedDocumentString(`
   cancelNote
   paymentMethod
   paymentClientSecret
+  paymentActionUrl
   createdAt
   updatedAt
   version
@@ -754,6 +755,7 @@ fragment OrderParts on Order {
   cancelNote
   paymentMethod
   paymentClientSecret
+  paymentActionUrl
   createdAt
   updatedAt
   version
@@ -798,6 +800,7 @@ fragment OrderParts on Order {
   cancelNote
   paymentMethod
   paymentClientSecret
+  paymentActionUrl
   createdAt
   updatedAt
   version
@@ -876,6 +879,7 @@ fragment OrderParts on Order {
   cancelNote
   paymentMethod
   paymentClientSecret
+  paymentActionUrl
   createdAt
   updatedAt
   version
@@ -920,6 +924,7 @@ fragment OrderParts on Order {
   cancelNote
   paymentMethod
   paymentClientSecret
+  paymentActionUrl
   createdAt
   updatedAt
   version

@@ -17,9 +17,18 @@ vi.mock('../api/orderFeed', () => ({
   },
 }));
 
+const left: string[] = [];
+vi.mock('../lib/browser', () => ({
+  isWebUrl: (url: string) => /^https?:\/\//.test(url),
+  leaveTo: (url: string) => left.push(url),
+}));
+
 beforeEach(() => {
   feeds.length = 0;
+  left.length = 0;
 });
+
+const ACTION_URL = 'http://127.0.0.1:12111/_fake/3ds/pi_123';
 
 const ID = order().id;
 
@@ -88,6 +97,55 @@ describe('OrderPage', () => {
     mockGraphQL({ Order: () => ({ data: { order: null } }) });
     renderOrder();
     expect(await screen.findByRole('heading', { name: 'Order not found' })).toBeInTheDocument();
+  });
+});
+
+describe('OrderPage and 3-D Secure', () => {
+  const backend = () =>
+    mockGraphQL({
+      Order: () => ({ data: { order: order() } }),
+      Cart: () => ({ data: { cart: { id: 'c', items: [], itemCount: 0, subtotal: { amountMinor: 0, currency: 'EUR', formatted: '' } } } }),
+      Orders: () => ({ data: { orders: connection([], null, false) } }),
+    });
+
+  it('sends the shopper to the bank as soon as the order just placed asks for it', async () => {
+    backend();
+    renderApp(<OrderPage />, { route: { pathname: `/orders/${ID}`, state: { justPlaced: true } }, path: '/orders/:id', auth: signedInAuth() });
+    await waitFor(() => expect(feeds).toHaveLength(1));
+    expect(left).toEqual([]);
+    act(() => feeds[0]!.handlers.next(order({ status: 'AWAITING_PAYMENT', paymentActionUrl: ACTION_URL, version: 2 })));
+    await waitFor(() => expect(left).toEqual([ACTION_URL]));
+    expect(screen.getByRole('link', { name: 'Complete payment' })).toHaveAttribute('href', ACTION_URL);
+  });
+
+  it('offers "Complete payment" on an order viewed later, without leaving by itself', async () => {
+    mockGraphQL({ Order: () => ({ data: { order: order({ status: 'AWAITING_PAYMENT', paymentActionUrl: ACTION_URL }) } }) });
+    renderOrder();
+    const link = await screen.findByRole('link', { name: 'Complete payment' });
+    expect(link).toHaveAttribute('href', ACTION_URL);
+    expect(screen.getByText(/Your bank needs you to confirm this payment/)).toBeInTheDocument();
+    expect(left).toEqual([]);
+  });
+
+  it('back from the bank, shows the outcome and then the live status', async () => {
+    mockGraphQL({
+      Order: () => ({ data: { order: order({ status: 'AWAITING_PAYMENT', paymentActionUrl: ACTION_URL, version: 2 }) } }),
+      Cart: () => ({ data: { cart: { id: 'c', items: [], itemCount: 0, subtotal: { amountMinor: 0, currency: 'EUR', formatted: '' } } } }),
+      Orders: () => ({ data: { orders: connection([], null, false) } }),
+    });
+    renderApp(<OrderPage />, {
+      route: { pathname: `/orders/${ID}`, search: '?payment_intent=pi_123&redirect_status=failed' },
+      path: '/orders/:id',
+      auth: signedInAuth(),
+    });
+    expect(await screen.findByTestId('payment-return')).toHaveTextContent('did not succeed');
+    await waitFor(() => expect(feeds).toHaveLength(1));
+    act(() => feeds[0]!.handlers.next(order({ status: 'CANCELLED', cancelReason: 'PAYMENT_FAILED', version: 3 })));
+    expect(await screen.findByTestId('cancel-reason')).toHaveTextContent('The payment could not be processed.');
+    expect(screen.queryByTestId('payment-return')).not.toBeInTheDocument();
+    expect(screen.queryByRole('link', { name: 'Complete payment' })).not.toBeInTheDocument();
+    expect(left).toEqual([]);
+    expect(document.title).toBe('Order ABCD5678 (Cancelled) · shopmesh');
   });
 });
 

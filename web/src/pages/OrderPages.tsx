@@ -1,7 +1,7 @@
 // An order, live (the `order` query follows `orderUpdated`, see api.ts), and the order
 // history with cursor paging.
-import { useState } from 'react';
-import { Link, useParams } from 'react-router';
+import { useEffect, useState } from 'react';
+import { Link, useLocation, useNavigate, useParams, useSearchParams } from 'react-router';
 import { useCancelOrderMutation, useOrderQuery, useOrdersInfiniteQuery } from '../api/api';
 import type { OrderStatus } from '../api/models';
 import { ErrorAlert, Loading, Notice } from '../components/Feedback';
@@ -9,6 +9,8 @@ import { Money } from '../components/Money';
 import { RequireSignIn } from '../components/RequireSignIn';
 import { countryName } from '../lib/countries';
 import { usePageTitle } from '../lib/page';
+import { isWebUrl, leaveTo } from '../lib/browser';
+import type { PlacedOrderState } from './CheckoutPage';
 import { STATUS_DETAILS, STATUS_LABELS, cancelReasonText, formatDate, isCancellable, isFinal, paymentMethodLabel } from '../lib/orders';
 
 export function StatusBadge({ status }: { status: OrderStatus }) {
@@ -19,10 +21,37 @@ function shortId(id: string): string {
   return id.replace(/-/g, '').slice(-8).toUpperCase();
 }
 
+function justPlaced(state: unknown): boolean {
+  return !!state && typeof state === 'object' && (state as Partial<PlacedOrderState>).justPlaced === true;
+}
+
+/** The card issuer's outcome when 3-D Secure sends the shopper back (Stripe's
+ * `redirect_status`), while the order itself has not caught up yet. */
+const RETURN_NOTES: Record<string, string> = {
+  succeeded: 'You completed the payment check with your bank. We are confirming the payment now…',
+  failed: 'The payment check with your bank did not succeed. We are updating your order…',
+};
+
 function OrderView({ id }: { id: string }) {
-  const { data: order, error, isLoading } = useOrderQuery(id);
+  // Always read again on opening: after 3-D Secure the shopper comes back to a new state.
+  const { data: order, error, isLoading } = useOrderQuery(id, { refetchOnMountOrArgChange: true });
   const [cancel, { isLoading: cancelling, error: cancelError }] = useCancelOrderMutation();
   const [confirming, setConfirming] = useState(false);
+  const location = useLocation();
+  const navigate = useNavigate();
+  const [params] = useSearchParams();
+  const returned = params.get('redirect_status');
+  const actionUrl = order?.status === 'AWAITING_PAYMENT' && order.paymentActionUrl && isWebUrl(order.paymentActionUrl) ? order.paymentActionUrl : null;
+  const placedHere = justPlaced(location.state);
+
+  // Right after "Place order": when the payment needs the shopper (3-D Secure), go there
+  // at once. The history entry forgets that it was just placed first, so coming back to
+  // it (back button) shows the order instead of bouncing to the bank again.
+  useEffect(() => {
+    if (!actionUrl || !placedHere) return;
+    navigate({ pathname: location.pathname, search: location.search }, { replace: true, state: null });
+    leaveTo(actionUrl);
+  }, [actionUrl, placedHere, navigate, location.pathname, location.search]);
   usePageTitle(order ? `Order ${shortId(order.id)} (${STATUS_LABELS[order.status]})` : isLoading ? 'Loading order' : 'Order not found');
 
   if (isLoading) return <Loading label="Loading order…" />;
@@ -56,7 +85,7 @@ function OrderView({ id }: { id: string }) {
       <div className={`order-status panel status-${order.status.toLowerCase()}`} aria-live="polite" data-testid="order-status">
         <p className="order-status-line">
           Status: <StatusBadge status={order.status} />
-          {!isFinal(order.status) ? <span className="live-dot" aria-label="updating live" /> : null}
+          {!isFinal(order.status) ? <span className="live-dot" role="img" aria-label="updating live" /> : null}
         </p>
         <p>{STATUS_DETAILS[order.status]}</p>
         {reason ? (
@@ -70,10 +99,23 @@ function OrderView({ id }: { id: string }) {
             Your items are still in your cart. <Link to="/checkout">Try another payment method</Link>.
           </p>
         ) : null}
-        {order.status === 'AWAITING_PAYMENT' && order.paymentClientSecret ? (
+        {order.status === 'AWAITING_PAYMENT' && returned && RETURN_NOTES[returned] ? (
+          <p data-testid="payment-return">{RETURN_NOTES[returned]}</p>
+        ) : null}
+        {actionUrl ? (
+          <div className="payment-action">
+            <p>
+              <strong>Your bank needs you to confirm this payment (3-D Secure).</strong> Your items are reserved until then; if the payment is
+              not completed in time, the order is cancelled and nothing is charged.
+            </p>
+            <a className="button primary" href={actionUrl}>
+              Complete payment
+            </a>
+          </div>
+        ) : order.status === 'AWAITING_PAYMENT' && order.paymentClientSecret ? (
           <Notice tone="warning">
-            This card needs 3-D Secure confirmation, which this test storefront cannot show. If the payment is not completed, the order is
-            cancelled automatically and the items are released.
+            This card needs 3-D Secure confirmation. If the payment is not completed, the order is cancelled automatically and the items are
+            released.
           </Notice>
         ) : null}
       </div>

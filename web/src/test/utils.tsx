@@ -120,6 +120,7 @@ export function order(overrides: Partial<Order> = {}): Order {
     cancelNote: null,
     paymentMethod: 'pm_card_visa',
     paymentClientSecret: null,
+    paymentActionUrl: null,
     createdAt: '2025-01-02T10:00:00Z',
     updatedAt: '2025-01-02T10:00:00Z',
     version: 1,
@@ -142,7 +143,7 @@ export function renderApp(
     path = '/',
     auth = signedOutAuth,
     extra,
-  }: { route?: string; path?: string; auth?: AuthState; extra?: ReactElement } = {},
+  }: { route?: string | { pathname: string; search?: string; state?: unknown }; path?: string; auth?: AuthState; extra?: ReactElement } = {},
 ) {
   const store = makeStore(auth);
   const utils = render(
