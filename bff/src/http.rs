@@ -81,11 +81,11 @@ pub fn router(state: AppState) -> Router {
         router = router
             .nest_service(
                 "/assets",
-                axum::middleware::map_response(immutable).layer(assets),
+                axum::middleware::map_response(cached(IMMUTABLE)).layer(assets),
             )
             .nest_service(
                 "/images",
-                axum::middleware::map_response(long_lived).layer(ServeDir::new(images)),
+                axum::middleware::map_response(cached(A_WEEK)).layer(ServeDir::new(images)),
             )
             // A single-page app: the client routes a path without a file extension, so it
             // gets index.html; a missing file (`/favicon.ico`, `/robots.txt`) is a 404.
@@ -185,27 +185,26 @@ async fn no_such_endpoint(OriginalUri(uri): OriginalUri) -> Response {
 }
 
 /// `Cache-Control` for content-hashed assets: a year, never revalidated.
-async fn immutable<B>(mut response: http::Response<B>) -> http::Response<B> {
-    if response.status().is_success() {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
-        );
-    }
-    response
-}
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// `Cache-Control` for product images: a week. A catalog image is replaced by pointing the
 /// product at a new URL (the seed names them by SKU), so a stale copy is at worst a week old
 /// and never wrong for long; revalidation would cost a round trip per card.
-async fn long_lived<B>(mut response: http::Response<B>) -> http::Response<B> {
-    if response.status().is_success() {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=604800"),
-        );
+const A_WEEK: &str = "public, max-age=604800";
+
+/// Sets `policy` as the `Cache-Control` of a successful response (a 404 must not be cached
+/// for a year).
+fn cached<B>(
+    policy: &'static str,
+) -> impl Fn(http::Response<B>) -> std::future::Ready<http::Response<B>> + Clone {
+    move |mut response| {
+        if response.status().is_success() {
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+        }
+        std::future::ready(response)
     }
-    response
 }
 
 /// The web app's page for a client-side route; revalidated on every load, so a deploy is
