@@ -10,6 +10,7 @@ import type { GraphQLRequest, TypedDocument } from './graphql';
 import type {
   SessionPayload,
   Cart,
+  CategoryCount,
   CheckoutInput,
   Connection,
   Order,
@@ -87,10 +88,14 @@ export const api = createApi({
       providesTags: [{ type: 'Product', id: 'LIST' }],
     }),
 
-    categories: build.query<string[], void>({
+    /** The catalog's categories. Until the BFF has a `categories` query, the first 100
+     * products name the ones in use (without counts). */
+    categories: build.query<CategoryCount[], void>({
       query: () => gql(ops.CategoriesDocument, {}),
       transformResponse: (data: ops.CategoriesQuery) =>
-        [...new Set(data.products.edges.map((e) => e.node.category).filter(Boolean))].sort(),
+        [...new Set(data.products.edges.map((e) => e.node.category).filter(Boolean))]
+          .sort()
+          .map((slug) => ({ slug, productCount: 0 })),
       providesTags: [{ type: 'Product', id: 'LIST' }],
     }),
 

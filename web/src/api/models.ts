@@ -40,6 +40,11 @@ export type CartItem = Cart['items'][number];
 export type Order = OrderPartsFragment;
 export type Address = NonNullable<Order['shippingAddress']>;
 export type OrderSummary = OrderSummaryPartsFragment;
+/** A category of the catalog and how many products it has (0: not known). */
+export interface CategoryCount {
+  slug: string;
+  productCount: number;
+}
 /** A Relay page as the connections in the schema share it. */
 export interface Connection<T> {
   edges: { cursor: string; node: T }[];

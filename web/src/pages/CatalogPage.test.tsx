@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { CatalogPage } from './CatalogPage';
-import { connection, mockGraphQL, product, renderApp } from '../test/utils';
+import { connection, gqlError, mockGraphQL, product, renderApp } from '../test/utils';
 
 function catalogBackend() {
   return mockGraphQL({
@@ -72,5 +72,44 @@ describe('CatalogPage', () => {
     renderApp(<CatalogPage />);
     await userEvent.click(await screen.findByRole('button', { name: 'Add Product 1 to cart' }));
     expect(await screen.findByRole('alert')).toHaveTextContent('not enough stock');
+  });
+
+  it('never labels the old list with a new search while it loads or after it failed', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    mockGraphQL({
+      Categories: () => ({ data: { products: connection([], null, false) } }),
+      Products: async (vars) => {
+        if (vars.search === 'lamp') {
+          await gate;
+          return { data: { products: connection([product(5, 9, { name: 'Headlamp' })], null, false) } };
+        }
+        if (vars.search === 'tent') return gqlError('UNAVAILABLE', 'product service down');
+        return { data: { products: connection([product(1), product(2)], null, false) } };
+      },
+    });
+    renderApp(<CatalogPage />);
+    expect(await screen.findByText('Showing 2 products')).toBeInTheDocument();
+    expect(document.title).toBe('Products · shopmesh');
+
+    await userEvent.type(screen.getByLabelText('Search products'), 'lamp');
+    await userEvent.click(screen.getByRole('button', { name: 'Search' }));
+    expect(await screen.findByRole('status')).toHaveTextContent('Searching for “lamp”…');
+    expect(screen.queryByText(/for “lamp”/, { selector: 'p.muted' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('link', { name: 'Product 1' })).not.toBeInTheDocument();
+    release();
+    expect(await screen.findByText('Showing 1 product for “lamp”')).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: 'Headlamp' })).toBeInTheDocument();
+    expect(document.title).toBe('Search: “lamp” · shopmesh');
+
+    await userEvent.clear(screen.getByLabelText('Search products'));
+    await userEvent.type(screen.getByLabelText('Search products'), 'tent');
+    await userEvent.click(screen.getByRole('button', { name: 'Search' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent('Could not load products for “tent”.');
+    expect(screen.queryByRole('link', { name: 'Headlamp' })).not.toBeInTheDocument();
+    expect(screen.queryByText(/^Showing/)).not.toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Try again' })).toBeInTheDocument();
   });
 });

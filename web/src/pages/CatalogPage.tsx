@@ -1,5 +1,6 @@
-// The catalog: search (every word a prefix, as the BFF documents), a category filter and
-// cursor paging. The filters live in the URL (?q=…&category=…), so results can be shared
+// The catalog: search (the server matches inside words and forgives a typo; nothing is
+// filtered here), a category filter from the `categories` query (with counts) and cursor
+// paging. The filters live in the URL (?q=…&category=…), so results can be shared
 // and the back button works.
 import { useEffect, useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
@@ -10,6 +11,7 @@ import { ErrorAlert, Loading } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { ProductImage } from '../components/ProductImage';
 import { StockBadge } from '../components/StockBadge';
+import { usePageTitle } from '../lib/page';
 
 export function ProductCard({ product }: { product: ProductCardData }) {
   const href = `/products/${encodeURIComponent(product.sku)}`;
@@ -33,17 +35,26 @@ export function ProductCard({ product }: { product: ProductCardData }) {
   );
 }
 
+/** "kitchen" -> "Kitchen", for display (the slug stays the value). */
+function categoryName(slug: string): string {
+  return `${slug[0]?.toUpperCase() ?? ''}${slug.slice(1)}`;
+}
+
 export function CatalogPage() {
   const [params, setParams] = useSearchParams();
   const search = params.get('q') ?? '';
   const category = params.get('category') ?? '';
   const [draft, setDraft] = useState(search);
   useEffect(() => setDraft(search), [search]);
+  usePageTitle(search ? `Search: “${search}”` : category ? categoryName(category) : 'Products');
 
   const { data: categories } = useCategoriesQuery();
-  const { data, error, isLoading, isFetching, isFetchingNextPage, hasNextPage, fetchNextPage } =
+  // `currentData` is only ever the answer for this search and category: while a new one
+  // loads, or after it failed, the previous list is not shown under the new words.
+  const { currentData, error, isError, isFetching, isFetchingNextPage, hasNextPage, fetchNextPage, refetch } =
     useProductsInfiniteQuery({ search, category });
-  const products = data?.pages.flatMap((page) => page.edges.map((edge) => edge.node)) ?? [];
+  const products = currentData?.pages.flatMap((page) => page.edges.map((edge) => edge.node)) ?? [];
+  const what = `${search ? ` for “${search}”` : ''}${category ? ` in ${categoryName(category)}` : ''}`;
 
   const update = (next: { q?: string; category?: string }) => {
     const merged = { q: search, category, ...next };
@@ -58,7 +69,9 @@ export function CatalogPage() {
     update({ q: draft });
   };
 
-  const categoryOptions = [...new Set([...(categories ?? []), ...(category ? [category] : [])])].sort();
+  const options = [...(categories ?? [])];
+  if (category && !options.some((c) => c.slug === category)) options.push({ slug: category, productCount: 0 });
+  const total = (categories ?? []).reduce((n, c) => n + c.productCount, 0);
 
   return (
     <section>
@@ -78,11 +91,11 @@ export function CatalogPage() {
         <div className="field">
           <label htmlFor="category">Category</label>
           <select id="category" value={category} onChange={(e) => update({ category: e.target.value })}>
-            <option value="">All categories</option>
-            {categoryOptions.map((c) => (
-              <option key={c} value={c}>
-                {c[0]?.toUpperCase()}
-                {c.slice(1)}
+            <option value="">All categories{total ? ` (${total})` : ''}</option>
+            {options.map((c) => (
+              <option key={c.slug} value={c.slug}>
+                {categoryName(c.slug)}
+                {c.productCount ? ` (${c.productCount})` : ''}
               </option>
             ))}
           </select>
@@ -97,21 +110,22 @@ export function CatalogPage() {
         ) : null}
       </form>
 
-      <ErrorAlert error={error} title="Could not load products." />
-      {isLoading ? <Loading label="Loading products…" /> : null}
-      {!isLoading && !error && products.length === 0 ? (
-        <p className="empty">
-          No products match{search ? ` “${search}”` : ''}
-          {category ? ` in ${category}` : ''}.
-        </p>
+      {isError && !currentData ? (
+        <div className="catalog-error">
+          <ErrorAlert error={error} title={search || category ? `Could not load products${what}.` : 'Could not load products.'} />
+          <button type="button" className="button" onClick={() => void refetch()}>
+            Try again
+          </button>
+        </div>
       ) : null}
+      {!currentData && isFetching ? <Loading label={search ? `Searching for “${search}”…` : `Loading products${what}…`} /> : null}
+      {currentData && products.length === 0 ? <p className="empty">No products match{what ? what.replace(/^ for/, '') : ''}.</p> : null}
 
       {products.length > 0 ? (
         <>
           <p className="muted small" aria-live="polite">
             Showing {products.length} product{products.length === 1 ? '' : 's'}
-            {search ? ` for “${search}”` : ''}
-            {category ? ` in ${category}` : ''}
+            {what}
             {isFetching && !isFetchingNextPage ? ' (updating…)' : ''}
           </p>
           <ul className="product-grid" aria-label="Products">
@@ -122,9 +136,9 @@ export function CatalogPage() {
         </>
       ) : null}
 
-      {hasNextPage ? (
+      {currentData && hasNextPage ? (
         <div className="load-more">
-          <button type="button" className="button" disabled={isFetchingNextPage} onClick={() => void fetchNextPage()}>
+          <button type="button" className="button" aria-disabled={isFetchingNextPage || undefined} onClick={() => !isFetchingNextPage && void fetchNextPage()}>
             {isFetchingNextPage ? 'Loading…' : 'Load more'}
           </button>
         </div>
