@@ -25,8 +25,9 @@
 //!
 //! # Atomicity
 //!
-//! Every change is one Lua script (EVALSHA; ClearCart is a single `DEL`), which Redis runs
-//! without interleaving any other command: the script reads the line, checks the limits it is given, writes, bumps
+//! Every change is one Lua script (`src/lua/*.lua`, run by EVALSHA; ClearCart is a single
+//! `DEL`), which Redis runs without interleaving any other command: the script reads the
+//! line, checks the limits it is given, writes, bumps
 //! `updated_at`, sets `PEXPIRE` and returns the resulting cart, all in one step. Rust never
 //! reads, decides and writes back, so concurrent AddItem calls cannot lose updates, and a
 //! reply always shows a state that really existed. The scripts are loaded at start-up and
@@ -45,172 +46,33 @@ use crate::domain::{CartRef, IdempotencyKey, Limits, Line};
 
 /// Helpers shared by every script. Each script returns `snapshot(...)`:
 /// `{status, detail, pttl, field1, value1, ...}` of the cart hash after the change.
-const PRELUDE: &str = r#"
-local function snapshot(key, status, detail)
-  local out = {status, detail, redis.call('PTTL', key)}
-  local fields = redis.call('HGETALL', key)
-  for i = 1, #fields do out[#out + 1] = fields[i] end
-  return out
-end
-
-local function line_count(key)
-  local n = 0
-  for _, field in ipairs(redis.call('HKEYS', key)) do
-    if string.sub(field, 1, 2) == 'q:' then n = n + 1 end
-  end
-  return n
-end
-
-local function quantity(key, sku)
-  return tonumber(redis.call('HGET', key, 'q:' .. sku) or '0')
-end
-
-local function append_line(key, sku, units)
-  local seq = redis.call('HINCRBY', key, 'seq', 1)
-  redis.call('HSET', key, 'q:' .. sku, units, 'o:' .. sku, seq)
-end
-
-local function touch(key, now, ttl)
-  redis.call('HSET', key, 'updated_at', now)
-  redis.call('PEXPIRE', key, ttl)
-end
-"#;
+const PRELUDE: &str = include_str!("lua/prelude.lua");
 
 /// KEYS: cart. A consistent snapshot (lines, order, updated_at and TTL from one instant).
-const GET: &str = r#"
-return snapshot(KEYS[1], 'OK', 0)
-"#;
+const GET: &str = include_str!("lua/get.lua");
 
 /// KEYS: cart [, idempotency key]. ARGV: sku, units, max quantity, max lines, ttl ms,
 /// now ms, idempotency ttl ms, request fingerprint.
-const ADD: &str = r#"
-local cart, sku, units = KEYS[1], ARGV[1], tonumber(ARGV[2])
-local max_quantity, max_lines = tonumber(ARGV[3]), tonumber(ARGV[4])
-local idem = KEYS[2]
-if idem then
-  local seen = redis.call('GET', idem)
-  if seen then
-    if seen == ARGV[8] then return snapshot(cart, 'REPLAYED', 0) end
-    return snapshot(cart, 'KEY_REUSED', 0)
-  end
-end
-local current = quantity(cart, sku)
-if current == 0 then
-  if line_count(cart) >= max_lines then return snapshot(cart, 'TOO_MANY_LINES', max_lines) end
-  append_line(cart, sku, units)
-else
-  if current + units > max_quantity then return snapshot(cart, 'LINE_LIMIT', current) end
-  redis.call('HINCRBY', cart, 'q:' .. sku, units)
-end
-touch(cart, ARGV[6], ARGV[5])
-if idem then redis.call('SET', idem, ARGV[8], 'PX', ARGV[7]) end
-return snapshot(cart, 'OK', current + units)
-"#;
+const ADD: &str = include_str!("lua/add.lua");
 
 /// KEYS: cart. ARGV: sku, quantity (≥ 1), max lines, ttl ms, now ms.
-const SET: &str = r#"
-local cart, sku, units, max_lines = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if quantity(cart, sku) > 0 then
-  redis.call('HSET', cart, 'q:' .. sku, units)
-else
-  if line_count(cart) >= max_lines then return snapshot(cart, 'TOO_MANY_LINES', max_lines) end
-  append_line(cart, sku, units)
-end
-touch(cart, ARGV[5], ARGV[4])
-return snapshot(cart, 'OK', units)
-"#;
+const SET: &str = include_str!("lua/set.lua");
 
 /// KEYS: cart. ARGV: sku, ttl ms, now ms. Removing the last line deletes the cart; removing
 /// an absent line changes nothing but the TTL of an existing cart.
-const REMOVE: &str = r#"
-local cart, sku = KEYS[1], ARGV[1]
-if redis.call('HDEL', cart, 'q:' .. sku, 'o:' .. sku) > 0 then
-  if line_count(cart) == 0 then
-    redis.call('DEL', cart)
-  else
-    touch(cart, ARGV[3], ARGV[2])
-  end
-else
-  redis.call('PEXPIRE', cart, ARGV[2])
-end
-return snapshot(cart, 'OK', 0)
-"#;
+const REMOVE: &str = include_str!("lua/remove.lua");
 
 /// KEYS: guest cart, user cart. ARGV: max quantity, max lines, user ttl ms, now ms.
 /// Guest lines are visited in their cart order: a SKU already in the user cart has the
 /// quantities summed (capped at the per-line limit) and keeps its place; a new SKU is
 /// appended while the user cart has room, and dropped (counted in `detail`) once it holds
 /// max lines. Then the guest cart is deleted. A missing guest cart changes nothing.
-const MERGE: &str = r#"
-local guest, user = KEYS[1], KEYS[2]
-local max_quantity, max_lines = tonumber(ARGV[1]), tonumber(ARGV[2])
-local fields = redis.call('HGETALL', guest)
-local units, order, lines = {}, {}, {}
-for i = 1, #fields, 2 do
-  local kind, sku = string.sub(fields[i], 1, 2), string.sub(fields[i], 3)
-  if kind == 'q:' then
-    units[sku] = tonumber(fields[i + 1])
-    lines[#lines + 1] = sku
-  elseif kind == 'o:' then
-    order[sku] = tonumber(fields[i + 1])
-  end
-end
-if #lines == 0 then
-  redis.call('DEL', guest)
-  return snapshot(user, 'OK', 0)
-end
-table.sort(lines, function(a, b)
-  local oa, ob = order[a] or 0, order[b] or 0
-  if oa ~= ob then return oa < ob end
-  return a < b
-end)
-local count, dropped = line_count(user), 0
-for _, sku in ipairs(lines) do
-  local current = quantity(user, sku)
-  if current > 0 then
-    redis.call('HSET', user, 'q:' .. sku, math.min(current + units[sku], max_quantity))
-  elseif count < max_lines then
-    append_line(user, sku, math.min(units[sku], max_quantity))
-    count = count + 1
-  else
-    dropped = dropped + 1
-  end
-end
-touch(user, ARGV[4], ARGV[3])
-redis.call('DEL', guest)
-return snapshot(user, 'OK', dropped)
-"#;
+const MERGE: &str = include_str!("lua/merge.lua");
 
 /// KEYS: cart, marker. ARGV: marker ttl ms, now ms, then `sku, units` pairs. Takes what an
 /// order bought out of the cart (lines added since checkout stay) once per event: the
 /// marker (SET NX) makes a redelivered `order.confirmed` a no-op.
-const SUBTRACT_ORDERED: &str = r#"
-local cart, marker = KEYS[1], KEYS[2]
-if not redis.call('SET', marker, '1', 'NX', 'PX', ARGV[1]) then
-  return snapshot(cart, 'REPLAYED', 0)
-end
-local changed = false
-for i = 3, #ARGV, 2 do
-  local sku, units = ARGV[i], tonumber(ARGV[i + 1])
-  local current = quantity(cart, sku)
-  if current > 0 then
-    changed = true
-    if current <= units then
-      redis.call('HDEL', cart, 'q:' .. sku, 'o:' .. sku)
-    else
-      redis.call('HINCRBY', cart, 'q:' .. sku, -units)
-    end
-  end
-end
-if changed then
-  if line_count(cart) == 0 then
-    redis.call('DEL', cart)
-  else
-    redis.call('HSET', cart, 'updated_at', ARGV[2])
-  end
-end
-return snapshot(cart, 'OK', 0)
-"#;
+const SUBTRACT_ORDERED: &str = include_str!("lua/subtract_ordered.lua");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
