@@ -16,6 +16,7 @@ pub mod money;
 pub mod mongo;
 pub mod mysql;
 pub mod paging;
+pub mod payment_method;
 pub mod server;
 pub mod shutdown;
 pub mod sku;
@@ -25,4 +26,5 @@ pub mod tls;
 
 pub use error::{FieldViolations, ServiceError};
 pub use money::{Currency, Money};
+pub use payment_method::PaymentMethod;
 pub use sku::Sku;

@@ -387,7 +387,7 @@ impl OrderService for OrderApi {
         let address = Address::parse(request.shipping_address.as_ref(), &mut violations);
         let payment_method = violations.check(
             "payment_method",
-            domain::parse_payment_method(&request.payment_method),
+            shop_kit::PaymentMethod::parse(&request.payment_method),
         );
         violations.into_result()?;
         let (Some(key), Some(cart), Some(address), Some(payment_method)) =
@@ -397,6 +397,7 @@ impl OrderService for OrderApi {
                 ServiceError::internal(anyhow::anyhow!("validated request incomplete")).into(),
             );
         };
+        let payment_method = payment_method.into_string();
         let hash = request_hash(&cart, &address, &payment_method);
 
         let replay = |existing: OrderRecord| -> Result<Response<pb::PlaceOrderResponse>, Status> {

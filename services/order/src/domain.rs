@@ -291,21 +291,6 @@ impl Address {
     }
 }
 
-/// Stripe-style payment method ids (`pm_card_visa`, `pm_1Abc...`).
-pub fn parse_payment_method(raw: &str) -> Result<String, &'static str> {
-    let method = raw.trim();
-    if method.starts_with("pm_")
-        && (4..=100).contains(&method.len())
-        && method
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        Ok(method.to_owned())
-    } else {
-        Err("must be a payment method id such as pm_card_visa")
-    }
-}
-
 pub fn parse_idempotency_key(raw: &str) -> Result<String, &'static str> {
     let key = raw.trim();
     if key.is_empty() {
@@ -477,8 +462,6 @@ mod tests {
                 "shipping_address.country"
             ]
         );
-        assert!(parse_payment_method("pm_card_visa").is_ok());
-        assert!(parse_payment_method("card").is_err());
         assert!(parse_idempotency_key(" ").is_err());
     }
 }

@@ -409,21 +409,6 @@ pub fn parse_payment_id(raw: &str) -> Result<String, &'static str> {
         .map_err(|_| "must be a payment id (UUID)")
 }
 
-/// Stripe PaymentMethod ids (`pm_card_visa`, `pm_1Abc...`).
-pub fn parse_payment_method(raw: &str) -> Result<String, &'static str> {
-    let method = raw.trim();
-    if method.starts_with("pm_")
-        && (4..=100).contains(&method.len())
-        && method
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        Ok(method.to_owned())
-    } else {
-        Err("must be a payment method id such as pm_card_visa")
-    }
-}
-
 /// A validated `order.payment_requested`: what one charge is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRequest {
@@ -447,8 +432,9 @@ impl ChargeRequest {
         let amount = Money::from_proto(event.amount.as_ref())
             .and_then(Money::positive)
             .map_err(|e| format!("amount: {e}"))?;
-        let payment_method = parse_payment_method(&event.payment_method)
-            .map_err(|e| format!("payment_method {e}"))?;
+        let payment_method = shop_kit::PaymentMethod::parse(&event.payment_method)
+            .map_err(|e| format!("payment_method {e}"))?
+            .into_string();
         let payment_id = if event.payment_id.trim().is_empty() {
             None
         } else {
