@@ -63,29 +63,30 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/{*rest}", any(no_such_endpoint))
         .with_state(state);
     let dist = Path::new(&config.web_dist);
+    // Product images do not need the web app: an API-only BFF with SHOP_IMAGES_DIR serves them.
+    let images = config
+        .images_dir
+        .as_deref()
+        .map(str::trim)
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| dist.join("images"), std::path::PathBuf::from);
+    router = router.nest_service(
+        "/images",
+        axum::middleware::map_response(cached(A_WEEK)).layer(ServeDir::new(images)),
+    );
     if dist.is_dir() {
         // Vite names every asset by its content hash, so a cached copy can never be stale;
         // a missing one is a 404 (a stale page asking for an old bundle must fail loudly,
-        // not receive index.html as JavaScript).
-        // The build writes `.br` and `.gz` beside every asset (web/scripts): served to the
-        // clients that accept them, at no CPU cost per request.
+        // not receive index.html as JavaScript). The build writes `.br` and `.gz` beside
+        // every asset (scripts/web.sh): served to the clients that accept them, at no CPU
+        // cost per request.
         let assets = ServeDir::new(dist.join("assets"))
             .precompressed_br()
             .precompressed_gzip();
-        let images = config
-            .images_dir
-            .as_deref()
-            .map(str::trim)
-            .filter(|dir| !dir.is_empty())
-            .map_or_else(|| dist.join("images"), std::path::PathBuf::from);
         router = router
             .nest_service(
                 "/assets",
                 axum::middleware::map_response(cached(IMMUTABLE)).layer(assets),
-            )
-            .nest_service(
-                "/images",
-                axum::middleware::map_response(cached(A_WEEK)).layer(ServeDir::new(images)),
             )
             // A single-page app: the client routes a path without a file extension, so it
             // gets index.html; a missing file (`/favicon.ico`, `/robots.txt`) is a 404.

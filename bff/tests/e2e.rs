@@ -1203,6 +1203,40 @@ async fn the_web_app_is_served_at_the_root() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An API-only BFF (no web app built) still serves the product images it is pointed at.
+#[tokio::test]
+async fn images_are_served_without_the_web_app() -> anyhow::Result<()> {
+    let amqp = shop_testkit::TestAmqp::create().await?;
+    let images = std::env::temp_dir().join(format!("bff-images-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(images.join("toys"))?;
+    std::fs::write(images.join("toys/toy-0101.svg"), "<svg/>")?;
+    let images_dir = images.to_string_lossy().into_owned();
+    let (addr, bff) = lone_bff(&amqp, "http://127.0.0.1:9", |config| {
+        config.web_dist = "/nonexistent/web/dist".into();
+        config.images_dir = Some(images_dir);
+    })
+    .await?;
+    let http = reqwest::Client::new();
+    let image = http
+        .get(format!("http://{addr}/images/toys/toy-0101.svg"))
+        .send()
+        .await?;
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.text().await?, "<svg/>");
+    let missing = http
+        .get(format!("http://{addr}/images/toys/none.svg"))
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing.headers().get("cache-control").is_none(),
+        "a 404 is not cached"
+    );
+    bff.stop().await?;
+    std::fs::remove_dir_all(images).ok();
+    Ok(())
+}
+
 /// A hung upstream costs the client the request timeout (TIMEOUT, 504), and an upstream
 /// past its deadline or down is UNAVAILABLE: never a 500, never a hang.
 #[tokio::test]
