@@ -61,10 +61,24 @@ export function AddToCart({
         type="button"
         className="button primary"
         aria-disabled={soldOut || isLoading || undefined}
-        aria-label={compact ? `Add ${name} to cart` : undefined}
         onClick={() => void onClick()}
       >
-        {soldOut ? 'Sold out' : isLoading ? 'Adding…' : 'Add to cart'}
+        {/* In a grid of cards the product's name tells the buttons apart; it is part of the
+            text (visually hidden), not an aria-label, so what is seen is what is named. */}
+        {soldOut ? (
+          <>
+            {'Sold out'}
+            {compact ? <span className="visually-hidden">{`: ${name}`}</span> : null}
+          </>
+        ) : isLoading ? (
+          'Adding…'
+        ) : (
+          <>
+            {'Add '}
+            {compact ? <span className="visually-hidden">{name}</span> : null}
+            {compact ? ' to cart' : 'to cart'}
+          </>
+        )}
       </button>
       <span className="add-to-cart-status" role="status" aria-live="polite">
         {message?.kind === 'added' ? message.text : ''}

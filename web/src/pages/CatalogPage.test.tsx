@@ -26,7 +26,7 @@ describe('CatalogPage', () => {
     expect(screen.getByText(new Intl.NumberFormat(undefined, { style: 'currency', currency: 'EUR' }).format(10.01))).toBeInTheDocument();
     expect(screen.getByText('Only 3 left')).toBeInTheDocument();
     expect(screen.getByText('Out of stock')).toBeInTheDocument();
-    expect(screen.getByRole('button', { name: 'Add Product 4 to cart' })).toHaveAttribute('aria-disabled', 'true');
+    expect(screen.getByRole('button', { name: 'Sold out: Product 4' })).toHaveAttribute('aria-disabled', 'true');
     expect(screen.getByRole('button', { name: 'Add Product 1 to cart' })).not.toHaveAttribute('aria-disabled');
 
     await userEvent.click(screen.getByRole('button', { name: 'Load more' }));

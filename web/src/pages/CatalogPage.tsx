@@ -24,7 +24,7 @@ export function ProductCard({ product }: { product: ProductCardData }) {
         <h2 className="product-card-title">
           <Link to={href}>{product.name}</Link>
         </h2>
-        <p className="muted small">{product.category}</p>
+        <p className="muted small category-name">{product.category}</p>
         <p className="product-card-price">
           <Money value={product.price} />
           <StockBadge stock={product.stock} />

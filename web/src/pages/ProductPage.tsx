@@ -42,7 +42,7 @@ export function ProductPage() {
   return (
     <article className="product-detail">
       <p className="breadcrumbs">
-        <Link to="/">Shop</Link> › <Link to={`/?category=${encodeURIComponent(product.category)}`}>{product.category}</Link>
+        <Link to="/">Shop</Link> › <Link className="category-name" to={`/?category=${encodeURIComponent(product.category)}`}>{product.category}</Link>
       </p>
       <div className="product-detail-grid">
         <ProductImage src={product.imageUrl} name={product.name} category={product.category} size="large" />
