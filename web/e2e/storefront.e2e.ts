@@ -108,6 +108,17 @@ async function screenshot(p: Page, name: string): Promise<void> {
   await p.screenshot({ path: `${ARTIFACTS}${name}.png`, animations: 'disabled', caret: 'hide' });
 }
 
+/** WCAG contrast ratio of an `rgb(r, g, b)` colour against white. */
+function contrastWithWhite(color: string): number {
+  const [r = 0, g = 0, b = 0] = (color.match(/\d+(\.\d+)?/g) ?? []).map(Number);
+  const channel = (c: number) => {
+    const v = c / 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  return 1.05 / (luminance + 0.05);
+}
+
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -351,6 +362,14 @@ describe.sequential('storefront against the running stack', () => {
     const card = grid.getByRole('listitem').filter({ has: page.locator('button:not([aria-disabled])') }).first();
     const name = (await card.getByRole('heading').textContent())?.trim() ?? '';
     await tabTo(page, new RegExp(`^a:${escapeRegExp(name)}$`));
+    // The focus ring is seen: at least 2 px and 3:1 against the white card.
+    const ring = await page.evaluate(() => {
+      const style = getComputedStyle(document.activeElement as Element);
+      return { width: parseFloat(style.outlineWidth), style: style.outlineStyle, color: style.outlineColor };
+    });
+    expect(ring.style).not.toBe('none');
+    expect(ring.width).toBeGreaterThanOrEqual(2);
+    expect(contrastWithWhite(ring.color)).toBeGreaterThanOrEqual(3);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name }).waitFor();
     await expect(focused(page)).resolves.toBe(`h1:${name}`);
