@@ -187,7 +187,12 @@ describe.sequential('storefront against the running stack', () => {
   });
 
   it('serves the app and pages through the catalog', async () => {
+    const script = page.waitForResponse((r) => /\/assets\/index-[\w-]+\.js$/.test(r.url()));
     const response = await page.goto(BASE);
+    // The hashed bundle comes precompressed (scripts/bundle.mjs wrote .br/.gz) and immutable.
+    const bundle = await script;
+    expect(bundle.headers()['content-encoding']).toMatch(/^(br|gzip)$/);
+    expect(bundle.headers()['cache-control']).toContain('immutable');
     // The app runs under the BFF's strict CSP (no inline script, same-origin only).
     expect(response?.headers()['content-security-policy']).toContain("default-src 'self'");
     expect(response?.headers()['x-content-type-options']).toBe('nosniff');
