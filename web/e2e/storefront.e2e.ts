@@ -335,6 +335,24 @@ describe.sequential('storefront against the running stack', () => {
     // The app sends the browser to the issuer's page by itself once the order asks for it.
     await page.getByRole('button', { name: 'Complete authentication' }).waitFor({ timeout: SAGA_MS });
     expect(page.url()).not.toContain(BASE);
+
+    // The shopper wanders off instead: the same items cannot be ordered again meanwhile.
+    await page.goto(`${BASE}/checkout`);
+    await page.getByRole('heading', { name: 'Checkout' }).waitFor();
+    await page.getByLabel(/test card: succeeds/).check();
+    await page.getByRole('button', { name: 'Place order' }).click();
+    const refusal = page.getByRole('alert').filter({ hasText: 'waiting for its payment' });
+    await refusal.waitFor();
+    await audit(page, 'checkout, items awaiting payment');
+    await refusal.getByRole('link', { name: 'See your orders' }).click();
+    const awaiting = page.getByRole('list', { name: 'Orders' }).getByRole('listitem').filter({ hasText: 'Awaiting payment' });
+    await awaiting.getByRole('link').click();
+
+    // The order offers to finish the payment; the issuer sends the shopper back.
+    await page.getByRole('link', { name: 'Complete payment' }).waitFor();
+    await screenshot(page, 'order-awaiting-payment');
+    await audit(page, 'order, awaiting payment');
+    await page.getByRole('link', { name: 'Complete payment' }).click();
     await page.getByRole('button', { name: 'Complete authentication' }).click();
     await page.waitForURL(new RegExp(`^${escapeRegExp(BASE)}/orders/[0-9a-f-]{36}\\?.*redirect_status=succeeded`));
     const status = page.getByTestId('order-status');
