@@ -35,6 +35,7 @@ impl From<StoreError> for ServiceError {
                 "the catalog query took too long; retry, or narrow the search".into(),
             ),
             StoreError::Mongo(error) => ServiceError::internal(error),
+            StoreError::Backfill(why) => ServiceError::internal(anyhow::anyhow!(why)),
         }
     }
 }

@@ -246,7 +246,10 @@ mod tests {
         assert!(near("dla", "headlamp"));
         // Each kind of edit, at the start, inside and at the end.
         assert!(near("lamps", "headlamp"), "extra character at the end");
-        assert!(near("xheadlamp", "headlamp"), "extra character at the start");
+        assert!(
+            near("xheadlamp", "headlamp"),
+            "extra character at the start"
+        );
         assert!(near("headlxamp", "headlamp"), "extra character inside");
         assert!(near("hedlamp", "headlamp"), "missing character");
         assert!(near("headlemp", "headlamp"), "wrong character");
@@ -280,8 +283,7 @@ mod tests {
                     let mut best = (d[i - 1][j - 1] + usize::from(term[i - 1] != word[j - 1]))
                         .min(d[i - 1][j] + 1)
                         .min(d[i][j - 1] + 1);
-                    if i > 1 && j > 1 && term[i - 1] == word[j - 2] && term[i - 2] == word[j - 1]
-                    {
+                    if i > 1 && j > 1 && term[i - 1] == word[j - 2] && term[i - 2] == word[j - 1] {
                         best = best.min(d[i - 2][j - 2] + 1);
                     }
                     d[i][j] = best;
@@ -322,8 +324,7 @@ mod tests {
     }
 
     const CATALOG: &[&str] = &[
-        "headlamp", "lamp", "camping", "stove", "mug", "summer", "music", "tent", "kettle",
-        "0101",
+        "headlamp", "lamp", "camping", "stove", "mug", "summer", "music", "tent", "kettle", "0101",
     ];
 
     #[test]
@@ -333,7 +334,10 @@ mod tests {
         assert_eq!(v.expand("lamps", false), ["lamps", "lamp", "headlamp"]);
         assert_eq!(v.expand("haedlamp", false), ["haedlamp", "headlamp"]);
         assert_eq!(v.expand("headlmap", false), ["headlmap", "headlamp"]);
-        assert_eq!(v.expand("amp", false), ["amp", "lamp", "camping", "headlamp"]);
+        assert_eq!(
+            v.expand("amp", false),
+            ["amp", "lamp", "camping", "headlamp"]
+        );
         // Short terms only begin words; three letters are not forgiven a typo.
         assert_eq!(v.expand("mu", false), ["mu", "mug", "music"]);
         assert_eq!(v.expand("um", false), ["um"]);
@@ -397,8 +401,18 @@ mod tests {
         summary.invalidate().await;
         assert_eq!(*summary.get(fetch).await.unwrap(), 101, "fetched again");
         assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
-        assert!(summary.get(|| async { Err::<u32, _>("down") }).await.is_ok());
+        assert!(
+            summary
+                .get(|| async { Err::<u32, _>("down") })
+                .await
+                .is_ok()
+        );
         let uncached = Summary::<u32>::new(Duration::ZERO);
-        assert!(uncached.get(|| async { Err::<u32, _>("down") }).await.is_err());
+        assert!(
+            uncached
+                .get(|| async { Err::<u32, _>("down") })
+                .await
+                .is_err()
+        );
     }
 }

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The query outlived `catalog_query_max_time_ms` and the server stopped it.
     #[error("catalog query exceeded its time limit")]
     TimedOut,
+    /// Some products could not be given their search words at start-up.
+    #[error("backfilling search words: {0}")]
+    Backfill(String),
     #[error(transparent)]
     Mongo(#[from] mongodb::error::Error),
 }
@@ -72,6 +75,7 @@ pub struct ProductDoc {
 
 #[derive(Clone)]
 pub struct Store {
+    database: mongodb::Database,
     products: Collection<ProductDoc>,
     /// `maxTimeMS` of the catalog queries whose cost a client's filters decide.
     max_time: std::time::Duration,
@@ -202,6 +206,7 @@ impl Store {
     /// them unbounded.
     pub fn new(database: &mongodb::Database, max_time: std::time::Duration) -> Self {
         Self {
+            database: database.clone(),
             products: database.collection("products"),
             max_time,
         }
@@ -425,25 +430,47 @@ impl Store {
             if batch.is_empty() {
                 break;
             }
-            for product in &batch {
-                let Some(id) = product.get("_id") else {
-                    continue;
-                };
-                let text = |field: &str| product.get_str(field).unwrap_or_default();
-                let words = crate::domain::product_words(
-                    text("name"),
-                    text("description"),
-                    text("sku"),
-                    text("category"),
-                );
-                let result = raw
-                    .update_one(
-                        doc! { "_id": id.clone(), "words": { "$exists": false } },
-                        doc! { "$set": { "words": words } },
-                    )
-                    .await?;
-                changed += result.modified_count;
+            // One `update` command per batch (any MongoDB takes many statements in one), not
+            // one round trip per product: on the stand-in that is ten times faster.
+            let updates: Vec<Document> = batch
+                .iter()
+                .filter_map(|product| {
+                    let id = product.get("_id")?;
+                    let text = |field: &str| product.get_str(field).unwrap_or_default();
+                    let words = crate::domain::product_words(
+                        text("name"),
+                        text("description"),
+                        text("sku"),
+                        text("category"),
+                    );
+                    Some(doc! {
+                        "q": { "_id": id.clone(), "words": { "$exists": false } },
+                        "u": { "$set": { "words": words } },
+                    })
+                })
+                .collect();
+            let reply = self
+                .database
+                .run_command(doc! {
+                    "update": self.products.name(),
+                    "updates": updates,
+                    "ordered": false,
+                })
+                .await?;
+            if let Ok(errors) = reply.get_array("writeErrors")
+                && let Some(first) = errors.first()
+            {
+                return Err(StoreError::Backfill(format!(
+                    "{} of {} products not updated, first: {first}",
+                    errors.len(),
+                    batch.len()
+                )));
             }
+            changed += match reply.get("nModified") {
+                Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or_default(),
+                Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or_default(),
+                _ => 0,
+            };
         }
         Ok(changed)
     }
