@@ -22,7 +22,7 @@
 //! scan every product. The vocabulary is small next to the catalog (distinct words, not
 //! products), so matching a term against it in memory is cheap, and exact.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +33,8 @@ pub const MAX_EXPANSIONS: usize = 64;
 /// A replica keeps at most this many distinct words; beyond it search still finds whole
 /// words (a term always stands for itself) but not every word a term occurs in.
 pub const MAX_VOCABULARY: usize = 200_000;
+/// Expansions remembered per vocabulary snapshot; the memo is emptied when it is full.
+const MEMO_CAPACITY: usize = 1024;
 /// Shorter terms match only at the start of a word.
 const INSIDE_FROM_CHARS: usize = 3;
 /// Shorter terms are not forgiven a typo: one edit away from a three-letter word is most of
@@ -53,6 +55,44 @@ enum Fit {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vocabulary {
     words: BTreeMap<String, bool>,
+    memo: Memo,
+}
+
+/// Expansions already computed from one snapshot of the vocabulary, by term and
+/// `include_archived`: paging through a search repeats its terms on every page, and a large
+/// vocabulary takes milliseconds per term to scan. A copy or a change of the vocabulary
+/// starts empty.
+#[derive(Default)]
+struct Memo(std::sync::Mutex<HashMap<(String, bool), Vec<String>>>);
+
+impl Memo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, bool), Vec<String>>> {
+        // A panic elsewhere while holding it leaves a map that is still valid.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Memo {
+    /// A cache says nothing about the vocabulary it belongs to.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo {}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Memo({} expansions)", self.lock().len())
+    }
 }
 
 impl Vocabulary {
@@ -72,7 +112,10 @@ impl Vocabulary {
             let is_live = live.contains(&word);
             words.insert(word, is_live);
         }
-        Self { words }
+        Self {
+            words,
+            memo: Memo::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -86,6 +129,7 @@ impl Vocabulary {
     /// Adds the words of a product this replica just wrote, so its own writes are
     /// searchable at once rather than after the next refresh.
     pub fn add_live(&mut self, words: &[String]) {
+        self.memo = Memo::default();
         for word in words {
             if let Some(live) = self.words.get_mut(word) {
                 *live = true;
@@ -99,6 +143,20 @@ impl Vocabulary {
     /// similar first, at most [`MAX_EXPANSIONS`]; always the term itself first, so a whole
     /// word written on another replica since the last refresh is still found.
     pub fn expand(&self, term: &str, include_archived: bool) -> Vec<String> {
+        let key = (term.to_owned(), include_archived);
+        if let Some(known) = self.memo.lock().get(&key) {
+            return known.clone();
+        }
+        let expansions = self.expand_afresh(term, include_archived);
+        let mut memo = self.memo.lock();
+        if memo.len() >= MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(key, expansions.clone());
+        expansions
+    }
+
+    fn expand_afresh(&self, term: &str, include_archived: bool) -> Vec<String> {
         let candidates = || {
             self.words
                 .iter()
@@ -122,8 +180,12 @@ impl Vocabulary {
             })
             .collect();
         if found.is_empty() && length >= TYPO_FROM_CHARS {
+            let (head, tail) = typo_fragments(&term_chars);
             let mut word_chars = Vec::new();
             for word in candidates() {
+                if !word.contains(head.as_str()) && !word.contains(tail.as_str()) {
+                    continue;
+                }
                 word_chars.clear();
                 word_chars.extend(word.chars());
                 if word_chars.len() + 1 >= length
@@ -144,6 +206,18 @@ impl Vocabulary {
         );
         expansions
     }
+}
+
+/// Two pieces of `term` (its start and its end, around the middle two characters) of which
+/// a word within one edit of it must contain at least one as it is: an edit left of the
+/// middle leaves the end intact, one right of it the start, and a swap across the middle
+/// leaves both. Two substring searches rule out most words before the dynamic programme.
+fn typo_fragments(term: &[char]) -> (String, String) {
+    let half = term.len() / 2;
+    (
+        term[..half.saturating_sub(1)].iter().collect(),
+        term[(half + 1).min(term.len())..].iter().collect(),
+    )
 }
 
 /// Whether `term` is at most one edit (insertion, deletion, substitution or swap of two
@@ -315,6 +389,36 @@ mod tests {
         }
     }
 
+    /// The shortcut in `expand` may only skip words that are not near: check it on every
+    /// term of 4 to 6 and every word of up to 6 characters over a small alphabet.
+    #[test]
+    fn typo_fragments_never_rule_out_a_near_word() {
+        fn all(length: u32) -> impl Iterator<Item = Vec<char>> {
+            (0..3usize.pow(length)).map(move |mut code| {
+                (0..length)
+                    .map(|_| {
+                        let c = ['a', 'b', 'c'][code % 3];
+                        code /= 3;
+                        c
+                    })
+                    .collect()
+            })
+        }
+        let words: Vec<Vec<char>> = (0..=6).flat_map(all).collect();
+        for term in (4..=6).flat_map(all) {
+            let (head, tail) = typo_fragments(&term);
+            for word in &words {
+                if within_one_edit_of_a_substring(&term, word) {
+                    let text: String = word.iter().collect();
+                    assert!(
+                        text.contains(head.as_str()) || text.contains(tail.as_str()),
+                        "{term:?} is near {text:?} but neither {head:?} nor {tail:?} is in it"
+                    );
+                }
+            }
+        }
+    }
+
     fn vocabulary(live: &[&str], archived: &[&str]) -> Vocabulary {
         let live_set: HashSet<String> = live.iter().map(|w| w.to_string()).collect();
         Vocabulary::new(
@@ -362,7 +466,11 @@ mod tests {
         assert_eq!(v.expand("lamp", true), ["lamp", "headlamp"]);
         let mut v = v;
         v.add_live(&["headlamp".to_owned()]);
-        assert_eq!(v.expand("lamp", false), ["lamp", "headlamp"]);
+        assert_eq!(
+            v.expand("lamp", false),
+            ["lamp", "headlamp"],
+            "not the remembered expansion from before the change"
+        );
         // A word only an archived product has does not hide a typo match among live ones.
         let v = vocabulary(&["headlamp"], &["lamps"]);
         assert_eq!(v.expand("lamps", false), ["lamps", "headlamp"]);
