@@ -158,8 +158,8 @@ impl ProductApi {
             cache,
             publisher,
             tokens,
-            vocabulary: Arc::new(Summary::new(summary_ttl)),
-            categories: Arc::new(Summary::new(summary_ttl)),
+            vocabulary: Arc::new(Summary::new("search vocabulary", summary_ttl)),
+            categories: Arc::new(Summary::new("category counts", summary_ttl)),
         }
     }
 
@@ -175,9 +175,9 @@ impl ProductApi {
         self.categories.invalidate().await;
     }
 
-    /// The search vocabulary. If it cannot be read, search degrades to whole words (every
-    /// term stands for itself) rather than failing: the list query that follows reports a
-    /// database that is really down.
+    /// The search vocabulary. If it cannot be read (and there is no earlier one to serve),
+    /// search degrades to whole words (every term stands for itself) rather than failing:
+    /// the list query that follows reports a database that is really down.
     async fn vocabulary(&self) -> Arc<Vocabulary> {
         let store = &self.store;
         let fetched = self

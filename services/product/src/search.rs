@@ -256,23 +256,28 @@ pub fn within_one_edit_of_a_substring(term: &[char], word: &[char]) -> bool {
 /// most once per `ttl` on this replica, by one caller at a time while the others wait for
 /// its answer, so a burst of searches costs one catalog-wide query, not one each.
 pub struct Summary<T> {
+    what: &'static str,
     ttl: Duration,
     state: tokio::sync::Mutex<Option<(Instant, Arc<T>)>>,
 }
 
 impl<T: Clone> Summary<T> {
-    /// `ttl` zero reads the value afresh every time.
-    pub fn new(ttl: Duration) -> Self {
+    /// `what` names it in logs; `ttl` zero reads the value afresh every time.
+    pub fn new(what: &'static str, ttl: Duration) -> Self {
         Self {
+            what,
             ttl,
             state: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// The value, fetched with `fetch` when there is none younger than the TTL. A failed
-    /// fetch is not remembered: the next caller tries again.
+    /// The value, fetched with `fetch` when there is none younger than the TTL. When the
+    /// fetch fails, the previous value (if any) serves for another TTL, so an overloaded
+    /// database is not asked again on every request; without one, the error is returned
+    /// and the next caller tries again.
     pub async fn get<E, F, Fut>(&self, fetch: F) -> Result<Arc<T>, E>
     where
+        E: std::fmt::Display,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -282,9 +287,21 @@ impl<T: Clone> Summary<T> {
         {
             return Ok(value.clone());
         }
-        let value = Arc::new(fetch().await?);
-        *state = Some((Instant::now(), value.clone()));
-        Ok(value)
+        match fetch().await {
+            Ok(value) => {
+                let value = Arc::new(value);
+                *state = Some((Instant::now(), value.clone()));
+                Ok(value)
+            }
+            Err(error) => match state.as_mut() {
+                Some((fetched, value)) => {
+                    tracing::warn!(summary = self.what, %error, "could not refresh; serving the previous one");
+                    *fetched = Instant::now();
+                    Ok(value.clone())
+                }
+                None => Err(error),
+            },
+        }
     }
 
     /// Edits the held value, if any, in place (for a change this replica made itself).
@@ -497,10 +514,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_summary_is_fetched_once_per_ttl_and_again_after_invalidation() {
-        let summary = Summary::<u32>::new(Duration::from_secs(60));
+        let summary = Summary::<u32>::new("test", Duration::from_secs(60));
         let fetches = std::sync::atomic::AtomicU32::new(0);
         let fetch = || async {
-            Ok::<_, ()>(fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 100)
+            Ok::<_, &str>(fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 100)
         };
         assert_eq!(*summary.get(fetch).await.unwrap(), 100);
         assert_eq!(*summary.get(fetch).await.unwrap(), 100);
@@ -515,12 +532,14 @@ mod tests {
                 .await
                 .is_ok()
         );
-        let uncached = Summary::<u32>::new(Duration::ZERO);
-        assert!(
-            uncached
-                .get(|| async { Err::<u32, _>("down") })
-                .await
-                .is_err()
+        let uncached = Summary::<u32>::new("test", Duration::ZERO);
+        let down = || async { Err::<u32, _>("down") };
+        assert!(uncached.get(down).await.is_err());
+        assert_eq!(*uncached.get(fetch).await.unwrap(), 102);
+        assert_eq!(
+            *uncached.get(down).await.unwrap(),
+            102,
+            "a failed refresh serves the previous value"
         );
     }
 }
