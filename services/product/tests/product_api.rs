@@ -1522,3 +1522,60 @@ async fn products_stored_before_search_words_get_them_at_start_up() {
     assert_eq!(store.backfill_words().await.expect("backfill"), 0);
     let (_again, _) = spawn(config(&mongo, &amqp, 30)).await;
 }
+
+#[tokio::test]
+async fn another_replica_sees_new_words_and_categories_within_its_summary_ttl() {
+    let mut h = start().await;
+    h.create(described("LP-1", "Desk Lamp", "Warm light.", "home"))
+        .await;
+    let (_replica, other) = spawn(ProductConfig {
+        search_summary_ttl_secs: 1,
+        ..config(&h.mongo, &h.amqp, 30)
+    })
+    .await;
+    let search = |mut client: ProductServiceClient<Channel>, text: &'static str| async move {
+        let found = client
+            .list_products(pb::ListProductsRequest {
+                search: text.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("search")
+            .into_inner()
+            .products;
+        names(&found)
+    };
+    let categories = |mut client: ProductServiceClient<Channel>| async move {
+        client
+            .list_categories(pb::ListCategoriesRequest {})
+            .await
+            .expect("categories")
+            .into_inner()
+            .categories
+            .into_iter()
+            .map(|c| c.slug)
+            .collect::<Vec<_>>()
+    };
+    // The other replica reads its vocabulary and category counts now...
+    assert_eq!(search(other.clone(), "lamp").await, ["Desk Lamp"]);
+    assert_eq!(categories(other.clone()).await, ["home"]);
+    // ...so a product written on the first replica reaches them after at most its TTL.
+    h.create(described("SC-1", "Wall Sconce", "Dimmable.", "lighting"))
+        .await;
+    wait_until(
+        std::time::Duration::from_secs(5),
+        "the other replica's vocabulary and categories",
+        || {
+            let other = other.clone();
+            async move {
+                (search(other.clone(), "dimma").await == ["Wall Sconce"]
+                    && categories(other).await == ["home", "lighting"])
+                .then_some(())
+            }
+        },
+    )
+    .await
+    .expect("within the TTL");
+    // A whole word needs no vocabulary at all.
+    assert_eq!(search(other, "sconce").await, ["Wall Sconce"]);
+}
