@@ -3,9 +3,12 @@
 use async_graphql::{Context, ID, Object};
 use shop_proto::shop::cart::v1::GetCartRequest;
 use shop_proto::shop::order::v1::{GetOrderRequest, ListOrdersRequest};
-use shop_proto::shop::product::v1::{GetProductRequest, ListProductsRequest, get_product_request};
+use shop_proto::shop::product::v1::{
+    GetProductRequest, ListCategoriesRequest, ListProductsRequest, get_product_request,
+};
 use shop_proto::shop::user::v1::GetMeRequest;
 
+use super::types::CategoryCount;
 use super::types::{
     Cart, Cursor, Order, OrderConnection, OrderEdge, Product, ProductConnection, ProductEdge, User,
     page_size, paginate,
@@ -64,8 +67,12 @@ impl Query {
         }
     }
 
-    /// A page of the catalog, optionally searched (every word a prefix of a word in the
-    /// name, SKU or category) and filtered by category.
+    /// A page of the catalog, optionally searched and filtered by category. Search is
+    /// case-insensitive and every word of it must match a word of the product's name,
+    /// description, SKU or category: a word of one or two letters as its beginning ("mu"
+    /// finds "Mug"), a longer one anywhere inside it ("lamp" finds "Headlamp"), and a word
+    /// of four or more letters that matches nothing that way is forgiven one typo ("lamps",
+    /// "haedlamp" find "Headlamp").
     #[tracing::instrument(skip_all)]
     #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn products(
@@ -125,6 +132,28 @@ impl Query {
                 .collect(),
             page_info,
         })
+    }
+
+    /// Every category that has listed products, with how many, sorted by slug: the
+    /// storefront's category filter, complete however large the catalog.
+    #[tracing::instrument(skip_all)]
+    async fn categories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CategoryCount>> {
+        let clients = clients(ctx)?;
+        let response = clients
+            .products
+            .clone()
+            .list_categories(clients.request(ListCategoriesRequest {}, None))
+            .await
+            .map_err(errors::from_status)?
+            .into_inner();
+        Ok(response
+            .categories
+            .into_iter()
+            .map(|category| CategoryCount {
+                slug: category.slug,
+                product_count: category.product_count,
+            })
+            .collect())
     }
 
     /// The viewer's cart: the user's when signed in, else the guest cart of the `cart_id`

@@ -226,6 +226,16 @@ pub struct ProductConnection {
     pub page_info: PageInfo,
 }
 
+/// A category of the catalog with how many listed products it has, for the category
+/// filter.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CategoryCount {
+    /// The slug that `products(category:)` filters by, e.g. "kitchen".
+    pub slug: String,
+    /// Non-archived products in it; at least 1.
+    pub product_count: i32,
+}
+
 /// A guest's or a user's cart, priced at current prices.
 pub struct Cart(pub cart_pb::Cart);
 

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::cache::ProductCache;
 use crate::domain::{self, NewProduct, ProductPatch};
 use crate::page_token::{self, TokenKeys};
+use crate::search::{Summary, Vocabulary};
 use crate::store::{ListQuery, PageStart, ProductDoc, SortKey, Store, StoreError};
 
 use shop_proto::limits::PRODUCT_BATCH_MAX as MAX_BATCH;
@@ -20,6 +21,8 @@ const DEFAULT_PAGE_SIZE: u32 = 20;
 const MAX_PAGE_SIZE: u32 = 100;
 /// Optimistic updates without an expected version retry this often under contention.
 const UPDATE_ATTEMPTS: usize = 5;
+/// ListCategories answers at most this many (the proto says so): a bounded reply.
+const MAX_CATEGORIES: i64 = 1000;
 
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
@@ -32,6 +35,7 @@ impl From<StoreError> for ServiceError {
                 "the catalog query took too long; retry, or narrow the search".into(),
             ),
             StoreError::Mongo(error) => ServiceError::internal(error),
+            StoreError::Backfill(why) => ServiceError::internal(anyhow::anyhow!(why)),
         }
     }
 }
@@ -42,6 +46,11 @@ pub struct ProductApi {
     cache: ProductCache,
     publisher: shop_bus::Publisher,
     tokens: TokenKeys,
+    /// The catalog's words that search terms expand into (see `search`).
+    vocabulary: Arc<Summary<Vocabulary>>,
+    /// ListCategories' answer: a catalog-wide aggregation, so it is reused for a few
+    /// seconds rather than run on every storefront page load.
+    categories: Arc<Summary<Vec<pb::CategoryCount>>>,
 }
 
 fn timestamp(time: mongodb::bson::DateTime) -> prost_types::Timestamp {
@@ -72,7 +81,12 @@ fn new_doc(product: NewProduct, creation_key: Option<String>) -> ProductDoc {
     let now = bson::DateTime::now();
     ProductDoc {
         id: uuid::Uuid::now_v7().to_string(),
-        keywords: domain::keywords(&product.name, product.sku.as_str(), &product.category),
+        words: domain::product_words(
+            &product.name,
+            &product.description,
+            product.sku.as_str(),
+            &product.category,
+        ),
         name_sort: product.name.to_lowercase(),
         sku: product.sku.into_string(),
         name: product.name,
@@ -97,6 +111,7 @@ fn patch_document(
 ) -> Result<bson::Document, ServiceError> {
     let mut set = bson::Document::new();
     let name = patch.name.as_deref().unwrap_or(&current.name);
+    let description = patch.description.as_deref().unwrap_or(&current.description);
     let category = patch.category.as_deref().unwrap_or(&current.category);
     if let Some(name) = &patch.name {
         set.insert("name", name);
@@ -121,23 +136,61 @@ fn patch_document(
             bson::to_bson(attributes).map_err(ServiceError::internal)?,
         );
     }
-    set.insert("keywords", domain::keywords(name, &current.sku, category));
+    set.insert(
+        "words",
+        domain::product_words(name, description, &current.sku, category),
+    );
     Ok(set)
 }
 
 impl ProductApi {
+    /// `summary_ttl`: how long the search vocabulary and the category counts are reused
+    /// (this replica's own writes show at once, other replicas' within it).
     pub fn new(
         store: Store,
         cache: ProductCache,
         publisher: shop_bus::Publisher,
         tokens: TokenKeys,
+        summary_ttl: std::time::Duration,
     ) -> Self {
         Self {
             store,
             cache,
             publisher,
             tokens,
+            vocabulary: Arc::new(Summary::new("search vocabulary", summary_ttl)),
+            categories: Arc::new(Summary::new("category counts", summary_ttl)),
         }
+    }
+
+    /// Keeps this replica's summaries in step with a write it just made: the product's
+    /// words join the vocabulary (removed words linger until the next refresh, where they
+    /// only cost a value in `$in`), and the category counts are read afresh.
+    async fn written(&self, product: &ProductDoc) {
+        if !product.archived {
+            self.vocabulary
+                .update(|vocabulary| vocabulary.add_live(&product.words))
+                .await;
+        }
+        self.categories.invalidate().await;
+    }
+
+    /// The search vocabulary. If it cannot be read (and there is no earlier one to serve),
+    /// search degrades to whole words (every term stands for itself) rather than failing:
+    /// the list query that follows reports a database that is really down.
+    async fn vocabulary(&self) -> Arc<Vocabulary> {
+        let store = &self.store;
+        let fetched = self
+            .vocabulary
+            .get(|| async {
+                let (all, live) = store.vocabulary().await?;
+                Ok::<_, StoreError>(Vocabulary::new(all, &live))
+            })
+            .await;
+        fetched.unwrap_or_else(|error| {
+            tracing::warn!(%error, "could not read the search vocabulary; matching whole words only");
+            Arc::new(Vocabulary::default())
+        })
     }
 
     /// Tells every replica (and the BFF) that `product` changed, so their caches drop it.
@@ -222,6 +275,7 @@ impl ProductApi {
                 .await?
             {
                 self.cache.invalidate(&updated).await;
+                self.written(&updated).await;
                 self.announce(&updated).await;
                 return Ok(updated);
             }
@@ -262,6 +316,7 @@ impl ProductService for ProductApi {
         let doc = new_doc(new, key.clone());
         match self.store.insert(&doc).await {
             Ok(()) => {
+                self.written(&doc).await;
                 self.announce(&doc).await;
                 Ok(Response::new(pb::CreateProductResponse {
                     product: Some(to_proto(&doc)),
@@ -476,11 +531,21 @@ impl ProductService for ProductApi {
             Some(after) => PageStart::After(after),
             None => PageStart::First(sort),
         };
+        let expansions: Vec<Vec<String>> = if query.terms.is_empty() {
+            Vec::new()
+        } else {
+            let vocabulary = self.vocabulary().await;
+            query
+                .terms
+                .iter()
+                .map(|term| vocabulary.expand(term, query.archived))
+                .collect()
+        };
         let mut products = self
             .store
             .list(ListQuery {
                 category: (!query.category.is_empty()).then_some(query.category.as_str()),
-                terms: &query.terms,
+                expansions: &expansions,
                 include_archived: query.archived,
                 start,
                 limit: i64::from(page_size) + 1,
@@ -504,6 +569,33 @@ impl ProductService for ProductApi {
         Ok(Response::new(pb::ListProductsResponse {
             products: products.iter().map(to_proto).collect(),
             next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_categories(
+        &self,
+        _request: Request<pb::ListCategoriesRequest>,
+    ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
+        let store = &self.store;
+        let categories = self
+            .categories
+            .get(|| async {
+                let counted = store.categories(MAX_CATEGORIES).await?;
+                Ok::<_, StoreError>(
+                    counted
+                        .into_iter()
+                        .map(|(slug, count)| pb::CategoryCount {
+                            slug,
+                            product_count: i32::try_from(count).unwrap_or(i32::MAX),
+                        })
+                        .collect(),
+                )
+            })
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(pb::ListCategoriesResponse {
+            categories: categories.as_ref().clone(),
         }))
     }
 }

@@ -1,10 +1,10 @@
-//! Catalog values that can only hold valid data, and the search rules.
+//! Catalog values that can only hold valid data, and the words search works on.
 //!
-//! Search works on a normalised keyword array with edge n-grams (`widget` → `w`, `wi`,
-//! `wid`, ...), matched by equality with `$all`: every query term must be a prefix of some
-//! word of the name, SKU or category. Equality on a multikey index is fast on real MongoDB
-//! and on the SecantusDB stand-in alike (which has no text indexes and no index-assisted
-//! `$regex`).
+//! Each product stores the distinct normalised words of its name, description, SKU and
+//! category (`words`); a query term is expanded against the catalog's vocabulary of such
+//! words (`search`), and the product filter is equality on `words` (`$in`), which a multikey
+//! index serves on real MongoDB and the SecantusDB stand-in alike (it has no text indexes
+//! and no index-assisted `$regex`).
 
 use std::collections::BTreeMap;
 
@@ -15,9 +15,9 @@ pub const NAME_MAX_CHARS: usize = 200;
 pub const DESCRIPTION_MAX_CHARS: usize = 5000;
 pub const IMAGE_URL_MAX_LEN: usize = 2048;
 pub const MAX_ATTRIBUTES: usize = 32;
-/// Longer words are indexed by their first 20 characters, and query terms are cut the same
-/// way, so a prefix match still works for them.
-pub const MAX_GRAM_LEN: usize = 20;
+/// Longer words are stored by their first 32 characters, and query terms are cut the same
+/// way, so they still match each other (and page tokens, which name the terms, stay small).
+pub const MAX_WORD_CHARS: usize = 32;
 /// More terms than this cannot narrow a catalog query meaningfully and would only cost.
 pub const MAX_SEARCH_TERMS: usize = 8;
 
@@ -255,33 +255,28 @@ impl ProductPatch {
     }
 }
 
-/// Lower-cased alphanumeric words of `text`.
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+/// Lower-cased alphanumeric words of `text`, each cut to [`MAX_WORD_CHARS`].
+fn split_words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
+        .map(|word| word.to_lowercase().chars().take(MAX_WORD_CHARS).collect())
 }
 
-/// Every prefix (1 to 20 characters) of every word of the name, SKU and category: what a
-/// search term is compared with.
-pub fn keywords(name: &str, sku: &str, category: &str) -> Vec<String> {
-    let mut grams = std::collections::BTreeSet::new();
-    for word in words(name).chain(words(sku)).chain(words(category)) {
-        let mut prefix = String::new();
-        for c in word.chars().take(MAX_GRAM_LEN) {
-            prefix.push(c);
-            grams.insert(prefix.clone());
-        }
-    }
-    grams.into_iter().collect()
+/// The distinct words of the name, description, SKU and category, sorted: what the query
+/// terms of a search are matched against (the stored `words` field).
+pub fn product_words(name: &str, description: &str, sku: &str, category: &str) -> Vec<String> {
+    let words: std::collections::BTreeSet<String> = split_words(name)
+        .chain(split_words(description))
+        .chain(split_words(sku))
+        .chain(split_words(category))
+        .collect();
+    words.into_iter().collect()
 }
 
-/// The normalised terms of a search query (at most 8, each cut to 20 characters); empty
+/// The normalised terms of a search query (at most 8, each cut to 32 characters); empty
 /// when the query has no words.
 pub fn search_terms(query: &str) -> Vec<String> {
-    let mut terms: Vec<String> = words(query)
-        .map(|word| word.chars().take(MAX_GRAM_LEN).collect())
-        .collect();
+    let mut terms: Vec<String> = split_words(query).collect();
     terms.sort();
     terms.dedup();
     terms.truncate(MAX_SEARCH_TERMS);
@@ -364,12 +359,22 @@ mod tests {
     }
 
     #[test]
-    fn keywords_are_edge_ngrams_of_name_sku_and_category() {
-        let grams = keywords("Enamel Mug", "MUG-01", "outdoor");
-        for expected in ["e", "en", "enamel", "m", "mug", "01", "o", "outdoor"] {
-            assert!(grams.contains(&expected.to_owned()), "{expected}");
-        }
-        assert!(!grams.contains(&"namel".to_owned()), "only prefixes");
+    fn product_words_are_the_distinct_words_of_every_searchable_field() {
+        let words = product_words(
+            "Enamel Mug",
+            "Holds 350 ml. A mug for camping.",
+            "MUG-01",
+            "outdoor-gear",
+        );
+        assert_eq!(
+            words,
+            [
+                "01", "350", "a", "camping", "enamel", "for", "gear", "holds", "ml", "mug",
+                "outdoor"
+            ]
+        );
+        let long = product_words(&"x".repeat(100), "", "S-1", "c");
+        assert_eq!(long, ["1", "c", "s", &"x".repeat(MAX_WORD_CHARS)]);
     }
 
     #[test]
@@ -377,6 +382,6 @@ mod tests {
         assert_eq!(search_terms("  Camping, MUG! "), ["camping", "mug"]);
         assert!(search_terms(" -- ").is_empty());
         let long = "a".repeat(40);
-        assert_eq!(search_terms(&long)[0].len(), MAX_GRAM_LEN);
+        assert_eq!(search_terms(&long)[0].len(), MAX_WORD_CHARS);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Admins create, update (AIP-134 field masks, optimistic versions) and archive products;
 //! everyone reads them by id or SKU, in batches (one round trip for a cart or a page of
-//! DataLoader keys) and as keyset-paged lists with category filter, sort and prefix search.
+//! DataLoader keys) and as keyset-paged lists with category filter, sort and search inside
+//! words that forgives a typo (`search`); ListCategories counts the catalog's categories.
 //! MongoDB holds the catalog; an in-process cache serves the hot reads.
 
 pub mod api;
@@ -10,6 +11,7 @@ pub mod cache;
 pub mod domain;
 pub mod events;
 pub mod page_token;
+pub mod search;
 pub mod store;
 
 use std::future::Future;
@@ -52,6 +54,10 @@ pub struct ProductConfig {
     /// stopped by the database and answered UNAVAILABLE instead of holding a connection
     /// and a server thread. 0 leaves them unbounded.
     pub catalog_query_max_time_ms: u64,
+    /// How long a replica reuses the search vocabulary and the category counts (each a
+    /// catalog-wide query) before reading them again. Its own writes show at once; other
+    /// replicas' after at most this long. 0 reads them on every request.
+    pub search_summary_ttl_secs: u64,
 }
 
 impl Default for ProductConfig {
@@ -70,6 +76,7 @@ impl Default for ProductConfig {
             page_token_key: page_token::DEV_PAGE_TOKEN_KEY.into(),
             page_token_previous_key: None,
             catalog_query_max_time_ms: 2000,
+            search_summary_ttl_secs: 5,
         }
     }
 }
@@ -110,6 +117,13 @@ impl App {
             Duration::from_millis(config.catalog_query_max_time_ms),
         );
         store.ensure_indexes().await.context("product indexes")?;
+        let backfilled = store
+            .backfill_words()
+            .await
+            .context("search words of older products")?;
+        if backfilled > 0 {
+            tracing::info!(backfilled, "gave older products their search words");
+        }
         let cache = cache::ProductCache::new(
             Duration::from_secs(config.cache_ttl_secs),
             config.cache_capacity,
@@ -124,6 +138,7 @@ impl App {
                 cache.clone(),
                 publisher,
                 tokens,
+                Duration::from_secs(config.search_summary_ttl_secs),
             )));
         shop_bus::consumer::register_metrics(host.metrics().registry())?;
         Ok(Self {

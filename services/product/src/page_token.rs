@@ -41,8 +41,9 @@ const VERSION: u8 = 1;
 /// Separates these tags from any other MAC someone might one day compute with the same key.
 const DOMAIN: &[u8] = b"shop.product.v1.ListProducts/page_token\0";
 const TAG_BYTES: usize = 32;
-/// Far above any token we issue (a 200-character name and 8 search terms of 20 characters
-/// stay under 2 KiB), and checked before decoding so a huge token costs nothing.
+/// Far above any token we issue (a 200-character name and 8 search terms of 32 characters
+/// stay under 3 KiB even in 4-byte UTF-8), and checked before decoding so a huge token
+/// costs nothing.
 const MAX_TOKEN_CHARS: usize = 4096;
 
 /// The query a token was issued for, which the request presenting it must repeat.

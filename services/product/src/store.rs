@@ -3,16 +3,19 @@
 //!
 //! Indexes (created idempotently at start-up, listed in docs/catalog.md):
 //! `sku` unique; `(category, name_sort, _id)`, `(name_sort, _id)`, `(price_minor, _id)` for
-//! the list orders (ids are UUIDv7, so `_id` order is creation order); `keywords` multikey
+//! the list orders (ids are UUIDv7, so `_id` order is creation order); `words` multikey
 //! for search.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use futures::TryStreamExt as _;
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::{FindOneAndUpdateOptions, IndexOptions, ReturnDocument};
 use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
+
+/// Products given their search words per round of [`Store::backfill_words`].
+pub const BACKFILL_BATCH: i64 = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,6 +24,9 @@ pub enum StoreError {
     /// The query outlived `catalog_query_max_time_ms` and the server stopped it.
     #[error("catalog query exceeded its time limit")]
     TimedOut,
+    /// Some products could not be given their search words at start-up.
+    #[error("backfilling search words: {0}")]
+    Backfill(String),
     #[error(transparent)]
     Mongo(#[from] mongodb::error::Error),
 }
@@ -38,7 +44,7 @@ impl StoreError {
     }
 }
 
-/// A product as stored. `name_sort` and `keywords` are derived from the other fields and
+/// A product as stored. `name_sort` and `words` are derived from the other fields and
 /// rewritten with them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductDoc {
@@ -57,7 +63,11 @@ pub struct ProductDoc {
     pub created_at: bson::DateTime,
     pub updated_at: bson::DateTime,
     pub version: i64,
-    pub keywords: Vec<String>,
+    /// The distinct words of name, description, SKU and category (`domain::product_words`).
+    /// Products stored before search used it get it from [`Store::backfill_words`] at
+    /// start-up; until then (or if an older replica wrote them) they read as having none.
+    #[serde(default)]
+    pub words: Vec<String>,
     /// The CreateProduct idempotency key that created this product, if any: a retry with
     /// the same key finds the product through its SKU and gets it back instead of an error.
     pub creation_key: Option<String>,
@@ -65,6 +75,7 @@ pub struct ProductDoc {
 
 #[derive(Clone)]
 pub struct Store {
+    database: mongodb::Database,
     products: Collection<ProductDoc>,
     /// `maxTimeMS` of the catalog queries whose cost a client's filters decide.
     max_time: std::time::Duration,
@@ -182,7 +193,9 @@ impl PageStart {
 
 pub struct ListQuery<'a> {
     pub category: Option<&'a str>,
-    pub terms: &'a [String],
+    /// Per search term, the words it stands for (`search::Vocabulary::expand`); a product
+    /// must have one word of every term.
+    pub expansions: &'a [Vec<String>],
     pub include_archived: bool,
     pub start: PageStart,
     pub limit: i64,
@@ -193,6 +206,7 @@ impl Store {
     /// them unbounded.
     pub fn new(database: &mongodb::Database, max_time: std::time::Duration) -> Self {
         Self {
+            database: database.clone(),
             products: database.collection("products"),
             max_time,
         }
@@ -223,7 +237,7 @@ impl Store {
                 ),
                 index(doc! { "name_sort": 1, "_id": 1 }, "name"),
                 index(doc! { "price_minor": 1, "_id": 1 }, "price"),
-                index(doc! { "keywords": 1 }, "keywords"),
+                index(doc! { "words": 1 }, "words"),
             ])
             .await?;
         Ok(())
@@ -303,8 +317,8 @@ impl Store {
         if let Some(category) = query.category {
             clauses.push(doc! { "category": category });
         }
-        if !query.terms.is_empty() {
-            clauses.push(doc! { "keywords": { "$all": query.terms } });
+        for words in query.expansions {
+            clauses.push(doc! { "words": { "$in": words } });
         }
         let sort = query.start.sort();
         if let PageStart::After(after) = &query.start {
@@ -332,5 +346,132 @@ impl Store {
             .try_collect()
             .await
             .map_err(StoreError::from_query)
+    }
+
+    /// Every distinct word of the catalog, and those of them that non-archived products
+    /// have: what search terms are expanded against. Two `distinct` commands, each bounded by
+    /// `maxTimeMS` (and, on MongoDB, by the 16 MiB reply limit, a few million words).
+    pub async fn vocabulary(&self) -> Result<(Vec<String>, HashSet<String>), StoreError> {
+        let strings = |values: Vec<Bson>| {
+            values.into_iter().filter_map(|value| match value {
+                Bson::String(word) => Some(word),
+                _ => None,
+            })
+        };
+        let all = self
+            .products
+            .distinct("words", doc! {})
+            .max_time(self.max_time)
+            .await
+            .map_err(StoreError::from_query)?;
+        let live = self
+            .products
+            .distinct("words", doc! { "archived": false })
+            .max_time(self.max_time)
+            .await
+            .map_err(StoreError::from_query)?;
+        Ok((strings(all).collect(), strings(live).collect()))
+    }
+
+    /// The categories of non-archived products with how many each, sorted by slug, at most
+    /// `limit`: one `$match` + `$group` aggregation, so the server counts and only one
+    /// document per category comes back.
+    pub async fn categories(&self, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let pipeline = [
+            doc! { "$match": { "archived": false } },
+            doc! { "$group": { "_id": "$category", "count": { "$sum": 1 } } },
+            doc! { "$sort": { "_id": 1 } },
+            doc! { "$limit": limit },
+        ];
+        let groups: Vec<Document> = self
+            .products
+            .aggregate(pipeline)
+            .max_time(self.max_time)
+            .await
+            .map_err(StoreError::from_query)?
+            .try_collect()
+            .await
+            .map_err(StoreError::from_query)?;
+        let mut categories: Vec<(String, i64)> = groups
+            .iter()
+            .filter_map(|group| {
+                let slug = group.get_str("_id").ok()?;
+                let count = match group.get("count")? {
+                    Bson::Int32(count) => i64::from(*count),
+                    Bson::Int64(count) => *count,
+                    Bson::Double(count) => *count as i64,
+                    _ => return None,
+                };
+                Some((slug.to_owned(), count))
+            })
+            .collect();
+        // The stand-in sorts, but the order is the contract: do not rely on a server for it.
+        categories.sort();
+        Ok(categories)
+    }
+
+    /// Gives every product stored without `words` (before search used them) its words, in
+    /// batches of [`BACKFILL_BATCH`]; returns how many it changed. Idempotent and safe to
+    /// run on several replicas at once: each update only applies to a product still
+    /// without words, and the number of batches is bounded by the count at the start.
+    pub async fn backfill_words(&self) -> Result<u64, StoreError> {
+        let raw = self.products.clone_with_type::<Document>();
+        let missing = doc! { "words": { "$exists": false } };
+        let pending = raw.count_documents(missing.clone()).await?;
+        let mut changed = 0;
+        for _ in 0..pending.div_ceil(BACKFILL_BATCH as u64) {
+            let batch: Vec<Document> = raw
+                .find(missing.clone())
+                .projection(doc! { "name": 1, "description": 1, "sku": 1, "category": 1 })
+                .limit(BACKFILL_BATCH)
+                .await?
+                .try_collect()
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            // One `update` command per batch (any MongoDB takes many statements in one), not
+            // one round trip per product: on the stand-in that is ten times faster.
+            let updates: Vec<Document> = batch
+                .iter()
+                .filter_map(|product| {
+                    let id = product.get("_id")?;
+                    let text = |field: &str| product.get_str(field).unwrap_or_default();
+                    let words = crate::domain::product_words(
+                        text("name"),
+                        text("description"),
+                        text("sku"),
+                        text("category"),
+                    );
+                    Some(doc! {
+                        "q": { "_id": id.clone(), "words": { "$exists": false } },
+                        "u": { "$set": { "words": words } },
+                    })
+                })
+                .collect();
+            let reply = self
+                .database
+                .run_command(doc! {
+                    "update": self.products.name(),
+                    "updates": updates,
+                    "ordered": false,
+                })
+                .await?;
+            if let Ok(errors) = reply.get_array("writeErrors")
+                && let Some(first) = errors.first()
+            {
+                return Err(StoreError::Backfill(format!(
+                    "{} of {} products not updated, first: {first}",
+                    errors.len(),
+                    batch.len()
+                )));
+            }
+            changed += match reply.get("nModified") {
+                Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or_default(),
+                Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or_default(),
+                _ => 0,
+            };
+        }
+        Ok(changed)
     }
 }

@@ -557,7 +557,7 @@ async fn lists_filter_sort_search_and_page() {
         ]
     );
 
-    // Every term must prefix some word of the name, SKU or category.
+    // Every term must match some word of the name, description, SKU or category.
     let camping = h
         .list_all(pb::ListProductsRequest {
             search: "camp".into(),
@@ -1172,7 +1172,7 @@ async fn a_catalog_query_over_its_time_limit_is_unavailable_not_internal() {
                 "name": format!("Old {i}"), "name_sort": format!("old {i}"), "description": "",
                 "price_minor": 1_i64, "currency": "EUR", "category": "old", "image_url": "",
                 "attributes": {}, "archived": true, "created_at": now, "updated_at": now,
-                "version": 1_i64, "keywords": ["old"], "creation_key": null,
+                "version": 1_i64, "words": ["old"], "creation_key": null,
             }
         })
         .collect();
@@ -1207,4 +1207,375 @@ async fn a_catalog_query_over_its_time_limit_is_unavailable_not_internal() {
         .expect("within the default budget")
         .into_inner();
     assert!(page.products.is_empty());
+}
+
+fn described(sku: &str, name: &str, description: &str, category: &str) -> pb::Product {
+    pb::Product {
+        description: description.into(),
+        ..product(sku, name, 1000, category)
+    }
+}
+
+fn names(products: &[pb::Product]) -> Vec<String> {
+    products.iter().map(|p| p.name.clone()).collect()
+}
+
+impl Harness {
+    async fn search(&mut self, search: &str) -> Vec<String> {
+        names(
+            &self
+                .list_all(pb::ListProductsRequest {
+                    search: search.into(),
+                    ..Default::default()
+                })
+                .await,
+        )
+    }
+
+    async fn categories(&mut self) -> Vec<(String, i32)> {
+        self.client
+            .list_categories(pb::ListCategoriesRequest {})
+            .await
+            .expect("list categories")
+            .into_inner()
+            .categories
+            .into_iter()
+            .map(|c| (c.slug, c.product_count))
+            .collect()
+    }
+
+    async fn archive(&mut self, id: &str) {
+        self.client
+            .archive_product(with_token(
+                pb::ArchiveProductRequest {
+                    id: id.into(),
+                    expected_version: 0,
+                },
+                &self.admin,
+            ))
+            .await
+            .expect("archive");
+    }
+}
+
+#[tokio::test]
+async fn categories_count_listed_products_sorted_by_slug_and_follow_writes() {
+    let mut h = start().await;
+    assert!(h.categories().await.is_empty(), "an empty catalog");
+    seed_catalog(&mut h).await;
+    let lamp = h.create(product("LAMP-1", "Desk Lamp", 3900, "home")).await;
+    assert_eq!(
+        h.categories().await,
+        [
+            ("home".to_owned(), 1),
+            ("kitchen".to_owned(), 2),
+            ("outdoor".to_owned(), 3)
+        ]
+    );
+    // Read again right after this replica's own writes (the answer is reused for a few
+    // seconds otherwise): a new category appears, an archived product stops counting and
+    // a category with only archived products is gone.
+    h.create(product("SAW-1", "Pruning Saw", 2500, "garden"))
+        .await;
+    h.archive(&lamp.id).await;
+    assert_eq!(
+        h.categories().await,
+        [
+            ("garden".to_owned(), 1),
+            ("kitchen".to_owned(), 2),
+            ("outdoor".to_owned(), 3)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn search_matches_inside_words_and_forgives_one_typo() {
+    let mut h = start().await;
+    for product in [
+        described(
+            "HL-1",
+            "Classic Headlamp",
+            "Bright light for night hikes.",
+            "outdoor",
+        ),
+        described(
+            "ST-1",
+            "Camping Stove",
+            "Boils water fast at camp.",
+            "outdoor",
+        ),
+        described(
+            "KT-1",
+            "Enamel Kettle",
+            "Whistles when the water boils.",
+            "kitchen",
+        ),
+        described("LP-1", "Desk Lamp", "Warm light for reading.", "home"),
+    ] {
+        h.create(product).await;
+    }
+    let mut problems = Vec::new();
+    for (search, expected) in [
+        // Inside a word, and only there: camping is one letter from "lamp", but a term
+        // that matches as it is is not stretched to a typo.
+        ("lamp", &["Classic Headlamp", "Desk Lamp"][..]),
+        ("LAMP", &["Classic Headlamp", "Desk Lamp"]),
+        ("dlam", &["Classic Headlamp"]),
+        // One typo: an extra, a swapped, a missing and a wrong letter.
+        ("lamps", &["Classic Headlamp", "Desk Lamp"]),
+        ("haedlamp", &["Classic Headlamp"]),
+        ("headlmap", &["Classic Headlamp"]),
+        ("hedlamp", &["Classic Headlamp"]),
+        ("kettel", &["Enamel Kettle"]),
+        ("kettke", &["Enamel Kettle"]),
+        // Description, SKU and category words.
+        ("whistles", &["Enamel Kettle"]),
+        ("hikes", &["Classic Headlamp"]),
+        ("hl-1", &["Classic Headlamp"]),
+        ("kitchen", &["Enamel Kettle"]),
+        ("outdoor", &["Camping Stove", "Classic Headlamp"]),
+        // Short terms begin words.
+        ("de", &["Desk Lamp"]),
+        // Terms AND together.
+        ("water boils", &["Camping Stove", "Enamel Kettle"]),
+        ("light desk", &["Desk Lamp"]),
+        ("light kettle", &[]),
+        ("boils camping", &["Camping Stove"]),
+        // Unrelated words, and two typos, find nothing.
+        ("xylophone", &[]),
+        ("zzzz", &[]),
+        ("haedlmap", &[]),
+    ] {
+        let found = h.search(search).await;
+        if found != expected {
+            problems.push(format!("{search:?}: {found:?}, expected {expected:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[tokio::test]
+async fn search_follows_updates_and_archiving_at_once() {
+    let mut h = start().await;
+    let lamp = h
+        .create(described("LP-1", "Desk Lamp", "Warm light.", "home"))
+        .await;
+    assert_eq!(h.search("lamp").await, ["Desk Lamp"], "vocabulary read");
+    // The vocabulary is reused for seconds; this replica's own writes join it at once.
+    h.create(described("LP-2", "Wall Sconce", "Dimmable.", "home"))
+        .await;
+    assert_eq!(h.search("dimma").await, ["Wall Sconce"]);
+    h.client
+        .update_product(with_token(
+            pb::UpdateProductRequest {
+                product: Some(pb::Product {
+                    id: lamp.id.clone(),
+                    description: "Adjustable arm.".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["description".into()],
+                }),
+                expected_version: 0,
+            },
+            &h.admin,
+        ))
+        .await
+        .expect("update description");
+    assert_eq!(h.search("adjusta").await, ["Desk Lamp"]);
+    assert!(h.search("warm").await.is_empty(), "the old words are gone");
+    h.archive(&lamp.id).await;
+    assert!(h.search("lamp").await.is_empty());
+    let archived = h
+        .client
+        .list_products(with_token(
+            pb::ListProductsRequest {
+                search: "adjusta".into(),
+                include_archived: true,
+                ..Default::default()
+            },
+            &h.admin,
+        ))
+        .await
+        .expect("admin search")
+        .into_inner()
+        .products;
+    assert_eq!(names(&archived), ["Desk Lamp"], "admins still find it");
+}
+
+#[tokio::test]
+async fn paging_through_a_search_walks_every_match_once_and_tokens_stay_with_their_search() {
+    let mut h = start_with(0).await;
+    let mut expected = Vec::new();
+    for i in 0..9 {
+        let name = format!("Headlamp {i:02}");
+        h.create(described(
+            &format!("HL-{i:02}"),
+            &name,
+            "Bright.",
+            "outdoor",
+        ))
+        .await;
+        expected.push(name);
+        h.create(described(
+            &format!("CS-{i:02}"),
+            &format!("Camping Stove {i:02}"),
+            "Hot.",
+            "outdoor",
+        ))
+        .await;
+    }
+    for search in ["lamp", "haedlamp", "lamps"] {
+        for page_size in [1, 2, 4] {
+            let found = h
+                .list_all(pb::ListProductsRequest {
+                    search: search.into(),
+                    page_size,
+                    ..Default::default()
+                })
+                .await;
+            assert_eq!(
+                names(&found),
+                expected,
+                "{search:?} in pages of {page_size}"
+            );
+        }
+    }
+    let first = h
+        .list(pb::ListProductsRequest {
+            search: "lamp".into(),
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for other in ["lamps", "haedlamp", "stove", ""] {
+        let refused = h
+            .list(pb::ListProductsRequest {
+                search: other.into(),
+                page_size: 2,
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("a token of another search");
+        assert_eq!(violated_fields(&refused), ["page_token"], "{other:?}");
+    }
+}
+
+#[tokio::test]
+async fn products_stored_before_search_words_get_them_at_start_up() {
+    use mongodb::bson::doc;
+    let mongo = TestMongo::create().await.expect("test mongo");
+    let amqp = TestAmqp::create().await.expect("test amqp");
+    let now = mongodb::bson::DateTime::now();
+    // As the previous release stored them: edge n-gram keywords, no words. More than one
+    // backfill batch.
+    let legacy: Vec<_> = (0..shop_product::store::BACKFILL_BATCH + 20)
+        .map(|i| {
+            let (name, description) = if i == 7 {
+                (
+                    "Legacy Headlamp".to_owned(),
+                    "Runs on batteries.".to_owned(),
+                )
+            } else {
+                (format!("Legacy Item {i}"), String::new())
+            };
+            doc! {
+                "_id": uuid::Uuid::now_v7().to_string(), "sku": format!("OLD-{i}"),
+                "name_sort": name.to_lowercase(), "name": name, "description": description,
+                "price_minor": 100_i64, "currency": "EUR", "category": "legacy",
+                "image_url": "", "attributes": {}, "archived": false, "created_at": now,
+                "updated_at": now, "version": 1_i64, "keywords": ["l", "le", "leg"],
+                "creation_key": null,
+            }
+        })
+        .collect();
+    let products = mongo
+        .database
+        .collection::<mongodb::bson::Document>("products");
+    products
+        .insert_many(legacy)
+        .await
+        .expect("seed legacy products");
+
+    let (_service, mut client) = spawn(config(&mongo, &amqp, 30)).await;
+    for search in ["lamp", "batteries", "haedlamp"] {
+        let found = client
+            .list_products(pb::ListProductsRequest {
+                search: search.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("search")
+            .into_inner()
+            .products;
+        assert_eq!(names(&found), ["Legacy Headlamp"], "{search:?}");
+    }
+    let without = products
+        .count_documents(doc! { "words": { "$exists": false } })
+        .await
+        .expect("count");
+    assert_eq!(without, 0, "every product has its words");
+    // A second start (another replica, a restart) finds nothing left to do.
+    let store = shop_product::store::Store::new(&mongo.database, std::time::Duration::ZERO);
+    assert_eq!(store.backfill_words().await.expect("backfill"), 0);
+    let (_again, _) = spawn(config(&mongo, &amqp, 30)).await;
+}
+
+#[tokio::test]
+async fn another_replica_sees_new_words_and_categories_within_its_summary_ttl() {
+    let mut h = start().await;
+    h.create(described("LP-1", "Desk Lamp", "Warm light.", "home"))
+        .await;
+    let (_replica, other) = spawn(ProductConfig {
+        search_summary_ttl_secs: 1,
+        ..config(&h.mongo, &h.amqp, 30)
+    })
+    .await;
+    let search = |mut client: ProductServiceClient<Channel>, text: &'static str| async move {
+        let found = client
+            .list_products(pb::ListProductsRequest {
+                search: text.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("search")
+            .into_inner()
+            .products;
+        names(&found)
+    };
+    let categories = |mut client: ProductServiceClient<Channel>| async move {
+        client
+            .list_categories(pb::ListCategoriesRequest {})
+            .await
+            .expect("categories")
+            .into_inner()
+            .categories
+            .into_iter()
+            .map(|c| c.slug)
+            .collect::<Vec<_>>()
+    };
+    // The other replica reads its vocabulary and category counts now...
+    assert_eq!(search(other.clone(), "lamp").await, ["Desk Lamp"]);
+    assert_eq!(categories(other.clone()).await, ["home"]);
+    // ...so a product written on the first replica reaches them after at most its TTL.
+    h.create(described("SC-1", "Wall Sconce", "Dimmable.", "lighting"))
+        .await;
+    wait_until(
+        std::time::Duration::from_secs(5),
+        "the other replica's vocabulary and categories",
+        || {
+            let other = other.clone();
+            async move {
+                (search(other.clone(), "dimma").await == ["Wall Sconce"]
+                    && categories(other).await == ["home", "lighting"])
+                .then_some(())
+            }
+        },
+    )
+    .await
+    .expect("within the TTL");
+    // A whole word needs no vocabulary at all.
+    assert_eq!(search(other, "sconce").await, ["Wall Sconce"]);
 }
