@@ -88,14 +88,11 @@ export const api = createApi({
       providesTags: [{ type: 'Product', id: 'LIST' }],
     }),
 
-    /** The catalog's categories. Until the BFF has a `categories` query, the first 100
-     * products name the ones in use (without counts). */
+    /** The catalog's categories with their product counts, from the Product service (not
+     * derived from a page of products: every category appears, however many there are). */
     categories: build.query<CategoryCount[], void>({
       query: () => gql(ops.CategoriesDocument, {}),
-      transformResponse: (data: ops.CategoriesQuery) =>
-        [...new Set(data.products.edges.map((e) => e.node.category).filter(Boolean))]
-          .sort()
-          .map((slug) => ({ slug, productCount: 0 })),
+      transformResponse: (data: ops.CategoriesQuery) => [...data.categories].sort((a, b) => a.slug.localeCompare(b.slug)),
       providesTags: [{ type: 'Product', id: 'LIST' }],
     }),
 

@@ -4,6 +4,7 @@
 // generated `…Document` constants in src/gql/graphql.ts (typed: result and variables).
 import type {
   CartPartsFragment,
+  CategoriesQuery,
   MoneyPartsFragment,
   OrderPartsFragment,
   OrderSummaryPartsFragment,
@@ -40,11 +41,8 @@ export type CartItem = Cart['items'][number];
 export type Order = OrderPartsFragment;
 export type Address = NonNullable<Order['shippingAddress']>;
 export type OrderSummary = OrderSummaryPartsFragment;
-/** A category of the catalog and how many products it has (0: not known). */
-export interface CategoryCount {
-  slug: string;
-  productCount: number;
-}
+/** A category of the catalog and how many (non-archived) products it has. */
+export type CategoryCount = CategoriesQuery['categories'][number];
 /** A Relay page as the connections in the schema share it. */
 export interface Connection<T> {
   edges: { cursor: string; node: T }[];

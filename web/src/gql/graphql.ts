@@ -106,7 +106,7 @@ export type ProductsQuery = { products: { edges: Array<{ cursor: string, node: {
 export type CategoriesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type CategoriesQuery = { products: { edges: Array<{ node: { category: string } }> } };
+export type CategoriesQuery = { categories: Array<{ slug: string, productCount: number }> };
 
 export type ProductQueryVariables = Exact<{
   sku?: string | null | undefined;
@@ -474,12 +474,9 @@ fragment ProductCard on Product {
 }`) as unknown as TypedDocumentString<ProductsQuery, ProductsQueryVariables>;
 export const CategoriesDocument = new TypedDocumentString(`
     query Categories {
-  products(first: 100) {
-    edges {
-      node {
-        category
-      }
-    }
+  categories {
+    slug
+    productCount
   }
 }
     `) as unknown as TypedDocumentString<CategoriesQuery, CategoriesQueryVariables>;

@@ -6,7 +6,7 @@ import { connection, gqlError, mockGraphQL, product, renderApp } from '../test/u
 
 function catalogBackend() {
   return mockGraphQL({
-    Categories: () => ({ data: { products: connection([product(1), product(2, 1, { category: 'outdoor' })], null, false) } }),
+    Categories: () => ({ data: { categories: [{ slug: 'outdoor', productCount: 1 }, { slug: 'kitchen', productCount: 3 }] } }),
     Products: (vars) => {
       if (vars.search === 'kettle') return { data: { products: connection([product(9, 50, { name: 'Copper Kettle' })], null, false) } };
       if (vars.after === 'page-1-end') return { data: { products: connection([product(3)], null, false) } };
@@ -45,7 +45,10 @@ describe('CatalogPage', () => {
     expect(fake.sent('Products').at(-1)?.variables).toMatchObject({ search: 'kettle' });
 
     const select = screen.getByLabelText('Category');
-    await waitFor(() => expect(within(select).getByRole('option', { name: 'Outdoor' })).toBeInTheDocument());
+    await waitFor(() => expect(within(select).getByRole('option', { name: 'Outdoor (1)' })).toBeInTheDocument());
+    expect(within(select).getAllByRole('option').map((o) => o.textContent)).toEqual(['All categories (4)', 'Kitchen (3)', 'Outdoor (1)']);
+    // The categories come from their own query, not from a page of 100 products.
+    expect(fake.sent('Products').every((r) => r.variables.first === 24)).toBe(true);
     await userEvent.selectOptions(select, 'outdoor');
     await waitFor(() => expect(fake.sent('Products').at(-1)?.variables).toMatchObject({ search: 'kettle', category: 'outdoor' }));
   });
@@ -53,7 +56,7 @@ describe('CatalogPage', () => {
   it('adds to the cart and says so', async () => {
     const added = { id: 'c', items: [], itemCount: 1, subtotal: { amountMinor: 1001, currency: 'EUR', formatted: '' } };
     const backend = mockGraphQL({
-      Categories: () => ({ data: { products: connection([], null, false) } }),
+      Categories: () => ({ data: { categories: [] } }),
       Products: () => ({ data: { products: connection([product(1)], null, false) } }),
       AddToCart: () => ({ data: { addToCart: added } }),
     });
@@ -65,7 +68,7 @@ describe('CatalogPage', () => {
 
   it('explains a refusal where the shopper clicked', async () => {
     mockGraphQL({
-      Categories: () => ({ data: { products: connection([], null, false) } }),
+      Categories: () => ({ data: { categories: [] } }),
       Products: () => ({ data: { products: connection([product(1)], null, false) } }),
       AddToCart: () => ({ data: null, errors: [{ message: 'only 0 left', extensions: { code: 'OUT_OF_STOCK' } }] }),
     });
@@ -80,7 +83,7 @@ describe('CatalogPage', () => {
       release = resolve;
     });
     mockGraphQL({
-      Categories: () => ({ data: { products: connection([], null, false) } }),
+      Categories: () => ({ data: { categories: [] } }),
       Products: async (vars) => {
         if (vars.search === 'lamp') {
           await gate;
