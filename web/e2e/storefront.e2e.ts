@@ -236,7 +236,7 @@ describe.sequential('storefront against the running stack', () => {
     await page.getByRole('heading', { level: 1, name: first }).waitFor();
     await expect(page.title()).resolves.toBe(`${first} · shopmesh`);
     // After navigation focus is on the page's heading, not lost on the body.
-    await expect(focused(page)).resolves.toBe(`h1:${first}`);
+    await expect.poll(() => focused(page)).toBe(`h1:${first}`);
     await screenshot(page, 'product-desktop');
     await audit(page, 'product');
 
@@ -395,7 +395,7 @@ describe.sequential('storefront against the running stack', () => {
     expect(contrastWithWhite(ring.color)).toBeGreaterThanOrEqual(3);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name }).waitFor();
-    await expect(focused(page)).resolves.toBe(`h1:${name}`);
+    await expect.poll(() => focused(page)).toBe(`h1:${name}`);
     const before = await cartCount();
     await tabTo(page, /^button:Add to cart$/);
     await page.keyboard.press('Space');
@@ -409,7 +409,7 @@ describe.sequential('storefront against the running stack', () => {
     await tabTo(page, /^a:Check out$/);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Checkout' }).waitFor();
-    await expect(focused(page)).resolves.toBe('h1:Checkout');
+    await expect.poll(() => focused(page)).toBe('h1:Checkout');
     // The address is the one kept from the last checkout; the first card (succeeds) is chosen.
     await tabTo(page, /^button:Place order$/);
     await page.keyboard.press('Enter');
