@@ -67,6 +67,7 @@ describe('admin', () => {
     await userEvent.type(onHand, '-1');
     await userEvent.click(screen.getByRole('button', { name: 'Set stock' }));
     expect(onHand).toHaveAccessibleDescription('Enter a whole number, 0 or more.');
+    expect(screen.getByRole('alert')).toHaveTextContent('Units on hand: Enter a whole number, 0 or more.');
     await userEvent.clear(onHand);
     await userEvent.type(onHand, '40');
     await userEvent.click(screen.getByRole('button', { name: 'Set stock' }));

@@ -351,6 +351,7 @@ function StockForm({ product }: { product: Product }) {
   const [setStock, { isLoading, error, isSuccess, reset }] = useSetStockMutation();
   const [onHand, setOnHand] = useState(String(product.stock?.onHand ?? 0));
   const [local, setLocal] = useState<string | undefined>();
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => setOnHand(String(product.stock?.onHand ?? 0)), [product.stock?.onHand]);
 
   const onSubmit = async (event: FormEvent) => {
@@ -359,6 +360,7 @@ function StockForm({ product }: { product: Product }) {
     const value = Number(onHand);
     if (!/^\d+$/.test(onHand.trim()) || !Number.isSafeInteger(value)) {
       setLocal('Enter a whole number, 0 or more.');
+      setAttempt((n) => n + 1);
       return;
     }
     setLocal(undefined);
@@ -380,9 +382,10 @@ function StockForm({ product }: { product: Product }) {
         </dl>
       ) : null}
       <form onSubmit={onSubmit} noValidate aria-label="Set stock">
+        <ErrorSummary items={local ? [{ id: 'stock-onHand', label: 'Units on hand', message: local }] : []} attempt={attempt} />
         <ErrorAlert error={error} title="Stock was not changed." />
         {isSuccess ? <Notice tone="success">Stock updated.</Notice> : null}
-        <TextField label="Units on hand" name="onHand" inputMode="numeric" value={onHand} error={local ?? fieldErrors(error).onHand} onChange={(e) => setOnHand(e.target.value)} />
+        <TextField id="stock-onHand" label="Units on hand" name="onHand" inputMode="numeric" value={onHand} error={local ?? fieldErrors(error).onHand} onChange={(e) => setOnHand(e.target.value)} />
         <button type="submit" className="button primary" disabled={isLoading}>
           {isLoading ? 'Saving…' : 'Set stock'}
         </button>
