@@ -224,6 +224,14 @@ describe.sequential('storefront against the running stack', () => {
     expect(names.length).toBeGreaterThan(0);
     for (const name of names) expect(name.toLowerCase()).toContain('kettle');
 
+    // The server matches inside words and forgives a typo; the app shows what it found.
+    await page.goto(`${BASE}/?q=lamp`);
+    await page.getByRole('list', { name: 'Products' }).getByRole('link', { name: /Headlamp/ }).first().waitFor();
+    await page.goto(`${BASE}/?q=ketle`);
+    await page.getByRole('list', { name: 'Products' }).getByRole('link', { name: /Kettle/ }).first().waitFor();
+    await page.goto(`${BASE}/?q=kettle`);
+    await page.getByText(/^Showing \d+ products? for “kettle”$/).waitFor();
+
     await page.getByLabel('Category').selectOption('outdoor');
     await page.waitForURL(/category=outdoor/);
     await expect(page.getByText(/No products match “kettle” in Outdoor/).waitFor()).resolves.toBeUndefined();
