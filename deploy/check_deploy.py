@@ -141,6 +141,10 @@ def default_ports() -> dict[str, dict[str, int]]:
         found: dict[str, int] = {}
         for name, port in PORT_RE.findall(read(file)):
             found.setdefault(name.removesuffix("_addr") if name != "addr" else "http", int(port))
+        # The BFF's admin port defaults from a constant (port 0 follows a port-0 http_addr).
+        admin = re.search(r"DEFAULT_ADMIN_PORT: u16 = (\d+);", read(file))
+        if admin:
+            found.setdefault("admin", int(admin.group(1)))
         ports[binary] = found
     return ports
 
@@ -746,8 +750,8 @@ def check_scrape_targets() -> None:
         want = f"{svc}:{PORTS['shop-' + svc]['admin']}"
         if want not in targets:
             problems.append(f"prometheus.yml does not scrape {want}")
-    if f"bff:{PORTS['shop-bff']['http']}" not in targets:
-        problems.append("prometheus.yml does not scrape the BFF")
+    if f"bff:{PORTS['shop-bff']['admin']}" not in targets:
+        problems.append(f"prometheus.yml does not scrape the BFF's admin port {PORTS['shop-bff']['admin']}")
     for target, labels in targets.items():
         if "app" in labels:
             problems.append(f"{target}: target label `app` would clash with the metrics' own app label")
