@@ -19,7 +19,8 @@
 #                 resource file when no kustomize is available) for Kubernetes $K8S_VERSIONS;
 #                 custom resources (SecretProviderClass, RabbitmqCluster, ALB kinds) have no
 #                 built-in schema and are listed as skipped (deploy/check_deploy.py checks them)
-#   6. prometheus promtool check config / check rules
+#   6. prometheus promtool check config / check rules / test rules (a unit test per alert,
+#                 deploy/prometheus/alerts.test.yml); amtool check-config when installed
 #   7. code       deploy/check_deploy.py: every name deploy/ uses exists in the code or in
 #                 another deploy file (SHOP_* settings, ports, binaries, shop_* metric names and
 #                 labels, rpc names, queues, Secrets and their keys, kustomize paths and patch
@@ -214,8 +215,18 @@ PY
       return 1
     fi
   fi
-  promtool check rules "$dir/alerts.yml" >"$WORK/promtool.log" 2>&1 || { cat "$WORK/promtool.log"; return 1; }
-  echo "$(grep -o 'SUCCESS: [0-9]* rules found' "$WORK/promtool.log" | head -n1) in alerts.yml; prometheus.yml, prometheus-kubernetes.yml valid"
+  promtool check rules "$dir/alerts.yml" "$dir/alerts-kubernetes.yml" >"$WORK/promtool.log" 2>&1 || { cat "$WORK/promtool.log"; return 1; }
+  echo "$(grep -o 'SUCCESS: [0-9]* rules found' "$WORK/promtool.log" | paste -sd, -) in alerts.yml, alerts-kubernetes.yml; prometheus.yml, prometheus-kubernetes.yml valid"
+  # Unit tests of every alert (deploy/check_deploy.py fails an alert without one).
+  promtool test rules "$dir/alerts.test.yml" >"$WORK/promtool.log" 2>&1 || { cat "$WORK/promtool.log"; return 1; }
+  echo "promtool test rules alerts.test.yml: $(grep -c '^  - name:' "$dir/alerts.test.yml") tests pass"
+  # Alertmanager's config, when amtool is there (Debian: prometheus-alertmanager).
+  if command -v amtool >/dev/null; then
+    amtool check-config "$DEPLOY/alertmanager/alertmanager.yml" >"$WORK/amtool.log" 2>&1 || { cat "$WORK/amtool.log"; return 1; }
+    echo "amtool check-config alertmanager.yml: ok"
+  else
+    echo "amtool not available: alertmanager.yml only parsed (step code)"
+  fi
 }
 if command -v promtool >/dev/null; then
   step prometheus check_prometheus
