@@ -107,3 +107,19 @@ async fn not_ready_while_the_order_feed_has_no_broker() -> anyhow::Result<()> {
     upstream.stop().await?;
     Ok(())
 }
+
+#[test]
+fn the_admin_port_is_9100_unless_set_and_follows_a_port_0_public_address() {
+    let default = shop_bff::BffConfig::default();
+    assert_eq!(default.admin_addr(), "0.0.0.0:9100".parse().expect("addr"));
+    let ephemeral = shop_bff::BffConfig {
+        http_addr: any_port(),
+        ..Default::default()
+    };
+    assert_eq!(ephemeral.admin_addr(), any_port());
+    let set = shop_bff::BffConfig {
+        admin_addr: Some("127.0.0.1:9200".parse().expect("addr")),
+        ..Default::default()
+    };
+    assert_eq!(set.admin_addr().port(), 9200);
+}
