@@ -69,8 +69,9 @@ test *args: deps
 smoke: deps
     scripts/smoke.sh
 
-# rustfmt check, clippy -D warnings, buf lint, buf format check, buf breaking vs HEAD~1,
-# and the offline checks of deploy/ (k8s schemas, compose, promtool, names the code defines)
+# rustfmt check, clippy -D warnings, buf lint, buf format check, buf breaking vs HEAD~1, and
+# scripts/check-deploy.sh: the offline checks of deploy/ (k8s schemas, compose, amtool, names the
+# code defines, promtool check and `promtool test rules`: a unit test for every alert)
 lint: tools
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings

@@ -141,6 +141,10 @@ def default_ports() -> dict[str, dict[str, int]]:
         found: dict[str, int] = {}
         for name, port in PORT_RE.findall(read(file)):
             found.setdefault(name.removesuffix("_addr") if name != "addr" else "http", int(port))
+        # The BFF's admin port defaults from a constant (port 0 follows a port-0 http_addr).
+        admin = re.search(r"DEFAULT_ADMIN_PORT: u16 = (\d+);", read(file))
+        if admin:
+            found.setdefault("admin", int(admin.group(1)))
         ports[binary] = found
     return ports
 
@@ -188,6 +192,22 @@ METRICS = registered_metrics()
 RABBITMQ_METRICS = {"rabbitmq_queue_messages", "rabbitmq_queue_messages_ready",
                     "rabbitmq_queue_messages_unacked", "rabbitmq_queue_consumers"}
 TARGET_LABELS = {"job", "instance", "service", "namespace", "pod"}
+# Other exporters' metrics the alerts use, with their labels: rabbitmq_prometheus node
+# alarms, the OTel Collector's own telemetry (:8888), kube-state-metrics.
+_OTELCOL = {"service_name", "service_instance_id", "service_version"}
+EXTERNAL_METRICS = {
+    "rabbitmq_alarms_memory_used_watermark": set(),
+    "rabbitmq_alarms_free_disk_space_watermark": set(),
+    "otelcol_receiver_refused_spans_total": {"receiver", "transport"} | _OTELCOL,
+    "otelcol_receiver_refused_log_records_total": {"receiver", "transport"} | _OTELCOL,
+    "otelcol_exporter_send_failed_spans_total": {"exporter"} | _OTELCOL,
+    "otelcol_exporter_enqueue_failed_spans_total": {"exporter"} | _OTELCOL,
+    "otelcol_exporter_send_failed_log_records_total": {"exporter"} | _OTELCOL,
+    "otelcol_exporter_enqueue_failed_log_records_total": {"exporter"} | _OTELCOL,
+    "kube_pod_container_status_waiting_reason": {"namespace", "pod", "container", "reason", "uid"},
+    "kube_deployment_spec_replicas": {"namespace", "deployment"},
+    "kube_deployment_status_replicas_available": {"namespace", "deployment"},
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -584,7 +604,7 @@ def check_rabbitmq_topology(docs: list[dict]) -> None:
 # ------------------------------------------------------------------------------------------
 # 6. PromQL in alerts and dashboards against the registered metrics
 # ------------------------------------------------------------------------------------------
-SELECTOR_RE = re.compile(r"\b((?:shop|rabbitmq)_[a-z0-9_]+|up)\b\s*(\{[^{}]*\})?")
+SELECTOR_RE = re.compile(r"\b((?:shop|rabbitmq|otelcol|kube)_[a-z0-9_]+|up)\b\s*(\{[^{}]*\})?")
 MATCHER_RE = re.compile(r"(\w+)\s*(=~|!~|!=|=)\s*\"((?:[^\"\\]|\\.)*)\"")
 GROUP_RE = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 
@@ -601,6 +621,8 @@ def labels_of(metric: str) -> set[str] | None:
         return set(TARGET_LABELS)
     if metric in RABBITMQ_METRICS:
         return {"vhost", "queue"} | TARGET_LABELS
+    if metric in EXTERNAL_METRICS:
+        return EXTERNAL_METRICS[metric] | TARGET_LABELS
     base, hist = metric_base(metric)
     if base in METRICS:
         return METRICS[base]["labels"] | TARGET_LABELS | ({"le"} if hist and metric.endswith("_bucket") else set())
@@ -616,7 +638,7 @@ def check_expr(where: str, expr: str, problems: list[str], used: set[str]) -> se
         labels = labels_of(name)
         if labels is None:
             problems.append(f"{where}: metric {name} is not registered in the code" if name.startswith("shop_")
-                            else f"{where}: metric {name} is not a known rabbitmq_prometheus metric")
+                            else f"{where}: metric {name} is not a known rabbitmq_prometheus, collector or kube-state-metrics metric")
             continue
         union |= labels
         for label, _op, value in MATCHER_RE.findall(braces or ""):
@@ -641,22 +663,49 @@ def check_expr(where: str, expr: str, problems: list[str], used: set[str]) -> se
     return union
 
 
+RULE_FILES = ["alerts.yml", "alerts-kubernetes.yml"]
+
+
+def check_alert(file: str, rule: dict, problems: list[str], used: set[str], anchors: set[str],
+                tested: set[str]) -> None:
+    """One alerting rule: its PromQL, the labels its annotations use, a runbook section in
+    docs/observability.md, and a firing case in alerts.test.yml."""
+    where = f"{file} {rule.get('alert')}"
+    check_expr(where, rule["expr"], problems, used)
+    by = set()
+    for g in GROUP_RE.findall(rule["expr"]):
+        by |= {x.strip() for x in g.split(",") if x.strip()}
+    referenced = set(re.findall(r"\$labels\.(\w+)", json.dumps(rule.get("annotations", {}))))
+    if by and referenced - by:
+        problems.append(f"{where}: annotations use {sorted(referenced - by)}, which the expression aggregates away")
+    url = rule.get("annotations", {}).get("runbook_url", "")
+    path, _, anchor = url.partition("#")
+    if path != "docs/observability.md" or anchor not in anchors:
+        problems.append(f"{where}: runbook_url {url!r} is no section of docs/observability.md")
+    if rule["alert"] not in tested:
+        problems.append(f"{where}: no test in alerts.test.yml makes it fire")
+
+
 def check_promql() -> None:
     problems: list[str] = []
     used: set[str] = set()
-    alerts = yaml.safe_load(read(DEPLOY / "prometheus/alerts.yml"))
+    runbooks = read(ROOT / "docs/observability.md")
+    anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", runbooks, re.M)}
+    tests = yaml.safe_load(read(DEPLOY / "prometheus/alerts.test.yml"))
+    tested = {case["alertname"] for test in tests["tests"] for case in test.get("alert_rule_test", [])
+              if case.get("exp_alerts")}
     n_alerts = 0
-    for group in alerts["groups"]:
-        for rule in group["rules"]:
-            n_alerts += 1
-            where = f"alerts.yml {rule.get('alert')}"
-            check_expr(where, rule["expr"], problems, used)
-            by = set()
-            for g in GROUP_RE.findall(rule["expr"]):
-                by |= {x.strip() for x in g.split(",") if x.strip()}
-            referenced = set(re.findall(r"\$labels\.(\w+)", json.dumps(rule.get("annotations", {}))))
-            if by and referenced - by:
-                problems.append(f"{where}: annotations use {sorted(referenced - by)}, which the expression aggregates away")
+    for file in RULE_FILES:
+        for group in yaml.safe_load(read(DEPLOY / "prometheus" / file))["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    check_expr(f"{file} {rule['record']}", rule["expr"], problems, used)
+                    continue
+                n_alerts += 1
+                check_alert(file, rule, problems, used, anchors, tested)
+    if set(tests["rule_files"]) != set(RULE_FILES):
+        problems.append(f"alerts.test.yml loads {tests['rule_files']}, not every rule file {RULE_FILES}")
     n_exprs = 0
     dashboards = sorted((DEPLOY / "grafana/dashboards").glob("*.json"))
     for path in dashboards:
@@ -674,7 +723,7 @@ def check_promql() -> None:
                 if match.group(2) not in labels:
                     problems.append(f"{path.name} variable {var['name']}: no label {match.group(2)}")
     unknown = sorted(m for m in used if m.startswith("shop_") and metric_base(m)[0] not in METRICS)
-    check(f"PromQL: {n_alerts} alert rules and {n_exprs} dashboard queries use only registered metrics "
+    check(f"PromQL: {n_alerts} alert rules (each with a runbook section and a firing test) and {n_exprs} dashboard queries use only registered metrics "
           f"({len({metric_base(m)[0] for m in used if m.startswith('shop_')})} shop_* of {len(METRICS)} in the code, "
           f"plus RabbitMQ's), their labels, real rpc names, apps and queues", problems)
     shop_names = sorted({metric_base(m)[0] for m in used if m.startswith("shop_")})
@@ -746,8 +795,8 @@ def check_scrape_targets() -> None:
         want = f"{svc}:{PORTS['shop-' + svc]['admin']}"
         if want not in targets:
             problems.append(f"prometheus.yml does not scrape {want}")
-    if f"bff:{PORTS['shop-bff']['http']}" not in targets:
-        problems.append("prometheus.yml does not scrape the BFF")
+    if f"bff:{PORTS['shop-bff']['admin']}" not in targets:
+        problems.append(f"prometheus.yml does not scrape the BFF's admin port {PORTS['shop-bff']['admin']}")
     for target, labels in targets.items():
         if "app" in labels:
             problems.append(f"{target}: target label `app` would clash with the metrics' own app label")

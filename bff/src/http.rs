@@ -1,8 +1,8 @@
 //! The HTTP surface: `/graphql` (POST queries and mutations; GET serves GraphiQL in
 //! development), `/graphql/ws` (subscriptions only, over `graphql-transport-ws` and the
 //! legacy `graphql-ws`), `POST /auth/refresh` and `POST /auth/logout` (the browser's
-//! session, from the HttpOnly refresh cookie), `/healthz`, `/metrics`, and the web app at
-//! `/`. Every response carries the security headers (CSP, nosniff, Referrer-Policy; HSTS in
+//! session, from the HttpOnly refresh cookie), `/healthz`, and the web app at `/`. Metrics
+//! and readiness are on the admin port ([`admin_router`]), which is never exposed publicly. Every response carries the security headers (CSP, nosniff, Referrer-Policy; HSTS in
 //! production).
 //!
 //! Every /graphql request passes the gateway in this order: rate limit (per user, else per
@@ -57,7 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/refresh", post(crate::session::refresh))
         .route("/auth/logout", post(crate::session::logout))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+        // On the admin port only; here a 404, never the web app's page.
+        .route("/metrics", any(no_such_endpoint))
+        .route("/readyz", any(no_such_endpoint))
         // An API path that does not exist is an error, not the web app's page.
         .route("/graphql/{*rest}", any(no_such_endpoint))
         .route("/auth/{*rest}", any(no_such_endpoint))
@@ -442,7 +444,24 @@ async fn websocket(
         })
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// The admin port: `/metrics` (Prometheus text), `/healthz` (liveness), `/readyz` (503
+/// until the upstreams and the order feed are up, and again once shutdown starts; see
+/// [`crate::readiness`]).
+pub fn admin_router(metrics: Arc<BffMetrics>, readiness: shop_kit::admin::Readiness) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .with_state(AdminState { metrics, readiness })
+}
+
+#[derive(Clone)]
+struct AdminState {
+    metrics: Arc<BffMetrics>,
+    readiness: shop_kit::admin::Readiness,
+}
+
+async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -450,4 +469,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
 }

@@ -13,6 +13,7 @@ pub mod feed;
 pub mod gateway;
 pub mod http;
 pub mod loaders;
+pub mod readiness;
 pub mod schema;
 pub mod session;
 pub mod viewer;
@@ -36,8 +37,12 @@ pub use schema::{ShopSchema, schema_sdl};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct BffConfig {
-    /// Where the storefront reaches us: /graphql, /graphql/ws, /healthz, /metrics and the web app.
+    /// Where the storefront reaches us: /graphql, /graphql/ws, /auth, /healthz and the web app.
     pub http_addr: SocketAddr,
+    /// The admin port for the cluster, never exposed publicly: `/metrics`, `/healthz`,
+    /// `/readyz`. Unset: port 9100 on `http_addr`'s address, or port 0 (any free port)
+    /// when `http_addr`'s port is 0, so tests and parallel instances never collide.
+    pub admin_addr: Option<SocketAddr>,
     pub user_url: String,
     pub product_url: String,
     pub inventory_url: String,
@@ -101,6 +106,7 @@ impl Default for BffConfig {
     fn default() -> Self {
         Self {
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_addr: None,
             user_url: "http://127.0.0.1:50051".into(),
             product_url: "http://127.0.0.1:50052".into(),
             inventory_url: "http://127.0.0.1:50053".into(),
@@ -132,6 +138,9 @@ impl Default for BffConfig {
         }
     }
 }
+
+/// The admin port (`/metrics`, `/readyz`) when none is configured.
+pub const DEFAULT_ADMIN_PORT: u16 = 9100;
 
 /// The CORS origin of the Vite dev server: the development default.
 const DEV_ORIGIN: &str = "http://localhost:5173";
@@ -166,6 +175,18 @@ impl BffConfig {
         self.env.is_production()
     }
 
+    /// The admin port's address: see [`BffConfig::admin_addr`].
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr.unwrap_or_else(|| {
+            let port = if self.http_addr.port() == 0 {
+                0
+            } else {
+                DEFAULT_ADMIN_PORT
+            };
+            SocketAddr::new(self.http_addr.ip(), port)
+        })
+    }
+
     /// Cookies are `Secure` when configured so, and always in production.
     pub fn secure_cookies(&self) -> bool {
         self.cookie_secure || self.is_production()
@@ -176,6 +197,10 @@ impl BffConfig {
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
+    admin_listener: TcpListener,
+    admin_router: axum::Router,
+    readiness: shop_kit::admin::Readiness,
+    upstreams: Vec<(&'static str, String)>,
     feed: feed::Feed,
     broker: Broker,
     stopping: tokio::sync::watch::Sender<bool>,
@@ -227,9 +252,21 @@ impl App {
             verifier: Arc::new(verifier),
             limiter,
             subscriptions: Arc::new(ws::SubscriptionCounts::default()),
-            metrics,
+            metrics: metrics.clone(),
             config: Arc::new(config.clone()),
         };
+        let readiness = shop_kit::admin::Readiness::default();
+        let admin_router = http::admin_router(metrics, readiness.clone());
+        let admin_listener = TcpListener::bind(config.admin_addr())
+            .await
+            .with_context(|| format!("binding the admin port {}", config.admin_addr()))?;
+        let upstreams = vec![
+            ("user", config.user_url.clone()),
+            ("product", config.product_url.clone()),
+            ("inventory", config.inventory_url.clone()),
+            ("cart", config.cart_url.clone()),
+            ("order", config.order_url.clone()),
+        ];
         let router = http::router(state);
         let listener = TcpListener::bind(config.http_addr)
             .await
@@ -237,6 +274,10 @@ impl App {
         Ok(Self {
             listener,
             router,
+            admin_listener,
+            admin_router,
+            readiness,
+            upstreams,
             feed,
             broker,
             stopping,
@@ -249,21 +290,47 @@ impl App {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// The admin port (`/metrics`, `/healthz`, `/readyz`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
     /// Serves until `shutdown` resolves; then ends live subscriptions, drains in-flight
-    /// requests and closes the broker connection.
+    /// requests and closes the broker connection. `/readyz` turns 200 once the upstreams and
+    /// the feed are up (see [`readiness`]) and 503 again as soon as shutdown starts.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        let admin_addr = self.admin_addr();
         let stop = shop_kit::shutdown::Stop::on(shutdown);
         let feed_task = tokio::spawn(self.feed.clone().run(stop.clone().wait()));
-        let addr = self.local_addr();
+        let gate = tokio::spawn(readiness::gate(
+            self.upstreams,
+            self.broker.clone(),
+            self.readiness.clone(),
+        ));
+        let admin = {
+            let stop = stop.clone();
+            let readiness = self.readiness.clone();
+            tokio::spawn(
+                axum::serve(self.admin_listener, self.admin_router)
+                    .with_graceful_shutdown(async move {
+                        stop.wait().await;
+                        readiness.set(false);
+                    })
+                    .into_future(),
+            )
+        };
         let stopping = self.stopping;
         let graceful = async move {
             stop.wait().await;
             let _ = stopping.send(true);
         };
-        tracing::info!(%addr, "shop-bff serving");
+        tracing::info!(%addr, %admin_addr, "shop-bff serving");
         let served = axum::serve(
             self.listener,
             self.router
@@ -272,6 +339,10 @@ impl App {
         .with_graceful_shutdown(graceful)
         .await;
         let _ = feed_task.await;
+        gate.abort();
+        if let Ok(Err(error)) = admin.await {
+            tracing::warn!(%error, "admin port");
+        }
         self.broker.close().await;
         tracing::info!("shop-bff drained");
         served.context("HTTP server")?;

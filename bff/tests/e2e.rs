@@ -968,8 +968,9 @@ async fn the_gateway_limits_depth_complexity_size_and_rate() -> anyhow::Result<(
     let http = reqwest::Client::new();
     let health = http.get(client.url("/healthz")).send().await?;
     assert_eq!(health.status(), 200);
+    // Metrics are on the admin port (tests/admin.rs: the public port answers 404).
     let metrics = http
-        .get(client.url("/metrics"))
+        .get(stack.bff.admin_url("/metrics"))
         .send()
         .await?
         .text()

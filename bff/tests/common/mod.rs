@@ -77,7 +77,7 @@ impl Stack {
         tune(&mut config);
         let app = App::build(config).await.context("bff")?;
         let addr = app.local_addr();
-        let bff = RunningService::spawn(addr, addr, |stop| app.run(stop));
+        let bff = RunningService::spawn(addr, app.admin_addr(), |stop| app.run(stop));
         // Make sure every service is serving before a test starts its clock.
         for service in [
             &system.product,

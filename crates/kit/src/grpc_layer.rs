@@ -1,12 +1,19 @@
 //! The tower layer in front of every gRPC service: trace context in, auth claims in, RED
-//! metrics out. Handlers stay free of cross-cutting code.
+//! metrics (with trace exemplars) and one log line per call out. Handlers stay free of
+//! cross-cutting code.
+//!
+//! Health checks (`grpc.health.v1.Health`) are probes, not work: kubelet and the compose
+//! healthcheck call them every few seconds per pod, so they get no span (no trace started,
+//! none exported) and no log line; they are still counted in the metrics.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::future::BoxFuture;
+use opentelemetry::trace::TraceContextExt as _;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::auth::TokenVerifier;
 use crate::metrics::Metrics;
@@ -40,6 +47,9 @@ pub struct GrpcMiddleware<S> {
     inner: S,
     layer: GrpcLayer,
 }
+
+/// The probe service: see the module docs.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// `/shop.user.v1.UserService/Register` → (`shop.user.v1.UserService`, `Register`).
 fn split_path(path: &str) -> (String, String) {
@@ -92,7 +102,11 @@ where
         let layer = self.layer.clone();
 
         let (service, method) = split_path(request.uri().path());
-        let span = tracing::info_span!(
+        let probe = service == HEALTH_SERVICE;
+        let span = if probe {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
             "grpc.server",
             otel.name = %request.uri().path().trim_start_matches('/'),
             otel.kind = "server",
@@ -101,8 +115,11 @@ where
             rpc.method = %method,
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
-        );
-        telemetry::set_parent_from_headers(&span, request.headers());
+            )
+        };
+        if !probe {
+            telemetry::set_parent_from_headers(&span, request.headers());
+        }
 
         let rejection = match (&layer.verifier, request.headers().get("authorization")) {
             (Some(verifier), Some(header)) => match header
@@ -130,7 +147,12 @@ where
                     Ok(response) => status_code(response.headers()),
                     Err(_) => tonic::Code::Unknown,
                 };
-                let current = tracing::Span::current();
+                // A probe runs in no span of its own: record nothing on whichever is current.
+                let current = if probe {
+                    tracing::Span::none()
+                } else {
+                    tracing::Span::current()
+                };
                 current.record("rpc.grpc.status_code", code as i32);
                 if !matches!(code, tonic::Code::Ok) {
                     current.record("otel.status_code", "ERROR");
@@ -140,11 +162,16 @@ where
                     .grpc_handled
                     .with_label_values(&[service.as_str(), method.as_str(), &code_label(code)])
                     .inc();
-                layer
-                    .metrics
-                    .grpc_latency
-                    .with_label_values(&[service.as_str(), method.as_str()])
-                    .observe(started.elapsed().as_secs_f64());
+                let elapsed = started.elapsed();
+                layer.metrics.observe_grpc_latency(
+                    &service,
+                    &method,
+                    elapsed.as_secs_f64(),
+                    sampled_trace_id(&current),
+                );
+                if !probe {
+                    log_call(&service, &method, code, elapsed);
+                }
                 response
             }
             .instrument(span),
@@ -152,9 +179,128 @@ where
     }
 }
 
+/// The trace id of `span` when it is sampled (exported): only such a trace can be opened
+/// from an exemplar.
+fn sampled_trace_id(span: &tracing::Span) -> Option<String> {
+    if span.is_none() {
+        return None;
+    }
+    let context = span.context();
+    let otel = context.span();
+    let ids = otel.span_context();
+    (ids.is_valid() && ids.is_sampled()).then(|| ids.trace_id().to_string())
+}
+
+/// One line per call, inside the call's span (so it carries the trace id): the request log
+/// Elasticsearch searches by trace, method or code. Codes that mean the server failed are
+/// warnings; the caller's own mistakes (InvalidArgument, NotFound, ...) are not.
+fn log_call(service: &str, method: &str, code: tonic::Code, elapsed: std::time::Duration) {
+    let duration_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+    let code = code_label(code);
+    if server_fault(&code) {
+        tracing::warn!(
+            rpc.service = service,
+            rpc.method = method,
+            rpc.grpc.status_code = code.as_str(),
+            event.duration = duration_ns,
+            "gRPC call failed"
+        );
+    } else {
+        tracing::info!(
+            rpc.service = service,
+            rpc.method = method,
+            rpc.grpc.status_code = code.as_str(),
+            event.duration = duration_ns,
+            "gRPC call handled"
+        );
+    }
+}
+
+fn server_fault(code: &str) -> bool {
+    matches!(
+        code,
+        "Unknown" | "Internal" | "Unavailable" | "DataLoss" | "DeadlineExceeded" | "Unimplemented"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use tower::{Layer as _, Service as _, ServiceExt as _};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[tokio::test]
+    async fn probes_start_no_trace_and_a_call_leaves_its_trace_as_the_exemplar() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let _default = tracing::subscriber::set_default(subscriber);
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+
+        let metrics = Arc::new(Metrics::new("test").expect("metrics"));
+        let mut service = GrpcLayer::new(metrics.clone(), None).layer(tower::service_fn(
+            |_: http::Request<()>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+            },
+        ));
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            "/shop.x.v1.X/Get",
+        ] {
+            // A probe that arrives with trace context must not continue that trace either.
+            let request = http::Request::builder()
+                .uri(path)
+                .header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )
+                .body(())
+                .expect("request");
+            service
+                .ready()
+                .await
+                .expect("ready")
+                .call(request)
+                .await
+                .expect("answered");
+        }
+        provider.force_flush().expect("flushed");
+
+        let spans = exporter.get_finished_spans().expect("spans");
+        let names: Vec<&str> = spans.iter().map(|span| span.name.as_ref()).collect();
+        assert_eq!(names, ["shop.x.v1.X/Get"], "only the real call is a span");
+        let trace_id = spans[0].span_context.trace_id().to_string();
+        assert_eq!(
+            trace_id, "4bf92f3577b34da6a3ce929d0e0e4736",
+            "continues the caller's trace"
+        );
+
+        assert_eq!(
+            metrics
+                .grpc_handled
+                .with_label_values(&["grpc.health.v1.Health", "Check", "OK"])
+                .get(),
+            1,
+            "probes are still counted"
+        );
+        let exposition = metrics.render_openmetrics();
+        let exemplars: Vec<&str> = exposition
+            .lines()
+            .filter(|line| line.contains("# {trace_id="))
+            .collect();
+        assert_eq!(exemplars.len(), 1, "{exposition}");
+        assert!(exemplars[0].contains(r#"grpc_service="shop.x.v1.X""#));
+        assert!(exemplars[0].contains(&format!(r#"# {{trace_id="{trace_id}"}}"#)));
+    }
 
     #[test]
     fn splits_grpc_paths() {

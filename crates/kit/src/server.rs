@@ -181,8 +181,13 @@ impl GrpcHost {
             .add_service(reflection_v1alpha);
 
         let readiness = Readiness::default();
-        let admin_router =
-            admin::router(self.metrics.clone(), readiness.clone()).merge(self.admin_routes);
+        // OpenMetrics (with exemplars) for a scraper that asks; see crate::metrics.
+        let admin_router = admin::router(self.metrics.clone(), readiness.clone())
+            .merge(self.admin_routes)
+            .layer(axum::middleware::from_fn_with_state(
+                self.metrics.clone(),
+                crate::metrics::openmetrics_when_asked,
+            ));
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {

@@ -1,0 +1,73 @@
+//! When the BFF may take traffic: `/readyz` on the admin port answers 503 until every
+//! upstream gRPC service accepts a connection and the order feed's broker answers, then 200
+//! until shutdown starts.
+//!
+//! A start-up gate, not a continuous dependency check: once up, an upstream outage shows as
+//! UNAVAILABLE errors on the requests that need it (the storefront still browses while, say,
+//! Order restarts), instead of every BFF replica leaving the load balancer at once.
+
+use std::time::Duration;
+
+use shop_bus::Broker;
+use shop_kit::admin::Readiness;
+
+/// How long one connection attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pause between rounds while something is still down.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Waits until every `(name, url)` upstream accepts an HTTP/2 connection (a tonic server
+/// completes the handshake only once it serves) and `broker` opens a channel with the
+/// exchange present, then marks `readiness` ready. Logs what it still waits for every few
+/// seconds, so a pod stuck unready says why.
+pub async fn gate(upstreams: Vec<(&'static str, String)>, broker: Broker, readiness: Readiness) {
+    let mut pending = upstreams;
+    let mut feed_up = false;
+    let mut round = 0u32;
+    loop {
+        let mut still = Vec::new();
+        for (name, url) in pending {
+            if !connects(&url).await {
+                still.push((name, url));
+            }
+        }
+        pending = still;
+        if !feed_up {
+            feed_up = broker_answers(&broker).await;
+        }
+        if pending.is_empty() && feed_up {
+            readiness.set(true);
+            tracing::info!("upstreams and order feed up: ready");
+            return;
+        }
+        if round.is_multiple_of(10) {
+            let waiting: Vec<&str> = pending.iter().map(|(name, _)| *name).collect();
+            tracing::info!(?waiting, feed_up, "not ready yet");
+        }
+        round = round.wrapping_add(1);
+        tokio::time::sleep(RETRY_EVERY).await;
+    }
+}
+
+async fn connects(url: &str) -> bool {
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.to_owned()) else {
+        return false;
+    };
+    let endpoint = endpoint.connect_timeout(ATTEMPT_TIMEOUT);
+    matches!(
+        tokio::time::timeout(ATTEMPT_TIMEOUT, endpoint.connect()).await,
+        Ok(Ok(_))
+    )
+}
+
+/// The feed shares this broker connection; a channel that opens (exchange checked) means
+/// the feed can bind and consume.
+async fn broker_answers(broker: &Broker) -> bool {
+    match tokio::time::timeout(ATTEMPT_TIMEOUT * 3, broker.channel()).await {
+        Ok(Ok(channel)) => {
+            let _ = channel.close(200, "readiness checked".into()).await;
+            true
+        }
+        _ => false,
+    }
+}
