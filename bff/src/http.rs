@@ -323,6 +323,14 @@ async fn execute(state: AppState, peer: SocketAddr, headers: HeaderMap, body: Bo
             );
         }
     };
+    // The client names its operation; a bounded copy is enough for a log line.
+    let operation: String = request
+        .operation_name
+        .as_deref()
+        .unwrap_or("anonymous")
+        .chars()
+        .take(64)
+        .collect();
     let request = request
         .data(viewer)
         .data(Loaders::new(&state.clients))
@@ -355,6 +363,7 @@ async fn execute(state: AppState, peer: SocketAddr, headers: HeaderMap, body: Bo
         "error"
     };
     state.metrics.operations.with_label_values(&[outcome]).inc();
+    let mut codes = Vec::new();
     for error in &response.errors {
         if let Some(async_graphql::Value::String(code)) =
             error.extensions.as_ref().and_then(|e| e.get("code"))
@@ -364,8 +373,17 @@ async fn execute(state: AppState, peer: SocketAddr, headers: HeaderMap, body: Bo
                 .errors
                 .with_label_values(&[code.as_str()])
                 .inc();
+            codes.push(code.as_str());
         }
     }
+    // One line per operation, inside its span: what an operator finds by a checkout's trace id.
+    tracing::info!(
+        operation = %operation,
+        outcome,
+        error_codes = %codes.join(","),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "graphql operation"
+    );
     GraphQLResponse::from(response).into_response()
 }
 

@@ -430,7 +430,17 @@ where
     // held over a yield leaks the span into whatever task the worker polls next).
     async {
         match outcome {
-            Handled::Done => count(spec, "done"),
+            Handled::Done => {
+                // One line per event a saga participant took in, inside the consume span, so
+                // an operator finds it by the checkout's trace id; a per-replica feed (every
+                // event, every replica) would only repeat them.
+                if spec.exclusive {
+                    tracing::debug!(attempt, "event handled");
+                } else {
+                    tracing::info!(attempt, "event handled");
+                }
+                count(spec, "done");
+            }
             Handled::Retry(reason) | Handled::Reject(reason) if spec.exclusive => {
                 tracing::warn!(%reason, "dropping an event a per-replica consumer could not handle");
                 count(spec, "dropped");
