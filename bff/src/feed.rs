@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -31,6 +32,17 @@ pub struct Feed {
     broker: Broker,
     /// A queue bound at start-up, consumed by the first session of [`Feed::run`].
     bound: Arc<Mutex<Option<(Channel, String)>>>,
+    /// A session holds a consumer on the broker right now (readiness asks).
+    consuming: Arc<AtomicBool>,
+}
+
+/// Clears [`Feed::consuming`] however a session ends (an error returns early).
+struct Consuming(Arc<AtomicBool>);
+
+impl Drop for Consuming {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Feed {
@@ -54,7 +66,13 @@ impl Feed {
             tx,
             broker,
             bound: Arc::new(Mutex::new(bound)),
+            consuming: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Whether events reach subscribers now: a consumer is registered on the feed's queue.
+    pub fn is_consuming(&self) -> bool {
+        self.consuming.load(Ordering::Acquire)
     }
 
     /// Order ids as their events arrive.
@@ -106,6 +124,8 @@ impl Feed {
                 FieldTable::default(),
             )
             .await?;
+        self.consuming.store(true, Ordering::Release);
+        let _consuming = Consuming(self.consuming.clone());
         tracing::info!(queue = %queue, "order feed consuming");
         while let Some(delivery) = deliveries.next().await {
             let delivery = delivery?;

@@ -310,7 +310,7 @@ impl App {
         let feed_task = tokio::spawn(self.feed.clone().run(stop.clone().wait()));
         let gate = tokio::spawn(readiness::gate(
             self.upstreams,
-            self.broker.clone(),
+            self.feed.clone(),
             self.readiness.clone(),
         ));
         let admin = {

@@ -1,6 +1,6 @@
 //! When the BFF may take traffic: `/readyz` on the admin port answers 503 until every
-//! upstream gRPC service accepts a connection and the order feed's broker answers, then 200
-//! until shutdown starts.
+//! upstream gRPC service accepts a connection and the order feed consumes (so a subscription
+//! opened on this replica hears its order's events), then 200 until shutdown starts.
 //!
 //! A start-up gate, not a continuous dependency check: once up, an upstream outage shows as
 //! UNAVAILABLE errors on the requests that need it (the storefront still browses while, say,
@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use shop_bus::Broker;
 use shop_kit::admin::Readiness;
+
+use crate::feed::Feed;
 
 /// How long one connection attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -17,12 +18,11 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
 /// Waits until every `(name, url)` upstream accepts an HTTP/2 connection (a tonic server
-/// completes the handshake only once it serves) and `broker` opens a channel with the
-/// exchange present, then marks `readiness` ready. Logs what it still waits for every few
-/// seconds, so a pod stuck unready says why.
-pub async fn gate(upstreams: Vec<(&'static str, String)>, broker: Broker, readiness: Readiness) {
+/// completes the handshake only once it serves) and `feed` has a consumer on its queue, then
+/// marks `readiness` ready. Logs what it still waits for every few seconds, so a pod stuck
+/// unready says why.
+pub async fn gate(upstreams: Vec<(&'static str, String)>, feed: Feed, readiness: Readiness) {
     let mut pending = upstreams;
-    let mut feed_up = false;
     let mut round = 0u32;
     loop {
         let mut still = Vec::new();
@@ -32,9 +32,7 @@ pub async fn gate(upstreams: Vec<(&'static str, String)>, broker: Broker, readin
             }
         }
         pending = still;
-        if !feed_up {
-            feed_up = broker_answers(&broker).await;
-        }
+        let feed_up = feed.is_consuming();
         if pending.is_empty() && feed_up {
             readiness.set(true);
             tracing::info!("upstreams and order feed up: ready");
@@ -58,16 +56,4 @@ async fn connects(url: &str) -> bool {
         tokio::time::timeout(ATTEMPT_TIMEOUT, endpoint.connect()).await,
         Ok(Ok(_))
     )
-}
-
-/// The feed shares this broker connection; a channel that opens (exchange checked) means
-/// the feed can bind and consume.
-async fn broker_answers(broker: &Broker) -> bool {
-    match tokio::time::timeout(ATTEMPT_TIMEOUT * 3, broker.channel()).await {
-        Ok(Ok(channel)) => {
-            let _ = channel.close(200, "readiness checked".into()).await;
-            true
-        }
-        _ => false,
-    }
 }

@@ -1,5 +1,5 @@
 //! The BFF's admin port: `/metrics` and `/readyz` live there, not on the public port, and
-//! `/readyz` says 503 until the upstream services and the order feed's broker are up.
+//! `/readyz` says 503 until the upstream services are up and the order feed consumes.
 
 use std::net::SocketAddr;
 use std::time::Duration;
