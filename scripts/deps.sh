@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the servers shopmesh needs are up (DESIGN.md §8):
+# Makes sure the servers shopmesh needs are up (docs/architecture.md §8):
 #   MariaDB  127.0.0.1:3306  root, empty password
 #   Redis    127.0.0.1:6379
 #   RabbitMQ 127.0.0.1:5672  guest/guest, plus one least-privilege user per service
@@ -86,7 +86,7 @@ else
   wait_for 60 mariadb_ping || die "mariadb did not answer ping within 60 s (see /var/log/mysql/error.log)"
   say mariadb "started pid ${pid:-?} ($HOST:3306)"
   # A fresh Debian install only lets root in over the unix socket; the project connects as
-  # root with an empty password over TCP (DESIGN.md §8).
+  # root with an empty password over TCP (docs/architecture.md §8).
   if ! mariadb_tcp_login >/dev/null 2>&1 && [[ $EUID -eq 0 ]]; then
     mariadb -u root -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
       GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;" \

@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One checkout is one trace (DESIGN §7), and its log records carry that trace's id. When
+# One checkout is one trace (docs/architecture.md §7), and its log records carry that trace's id. When
 # this run starts the services itself, they export their spans to one local OTLP receiver
 # and their log records to another (oteltap, from scripts/tools.sh; two, so each file holds
 # one signal), and both are checked at the end. Services someone else started export

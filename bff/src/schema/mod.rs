@@ -1,4 +1,4 @@
-//! The GraphQL schema (DESIGN §6) and what its resolvers share.
+//! The GraphQL schema (docs/architecture.md §6) and what its resolvers share.
 
 pub mod mutation;
 pub mod query;

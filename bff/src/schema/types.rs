@@ -1,4 +1,4 @@
-//! The GraphQL object and input types (DESIGN §6), as thin views over the protobuf
+//! The GraphQL object and input types (docs/architecture.md §6), as thin views over the protobuf
 //! messages, so the wire types stay the single source of truth and nothing is copied twice.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};

@@ -6,7 +6,7 @@ use shop_proto::shop::events::v1::{Envelope, envelope::Payload};
 
 use crate::BusError;
 
-/// The routing key (and `Envelope.type`) of a payload, as listed in DESIGN §5.
+/// The routing key (and `Envelope.type`) of a payload, as listed in docs/architecture.md §5.
 pub fn routing_key(payload: &Payload) -> &'static str {
     match payload {
         Payload::OrderCreated(_) => "order.created",

@@ -13,7 +13,7 @@
 //!   delete, re-declare or re-bind another's queue (or its own, to dead-letter elsewhere);
 //! - read (consume) only its own saga queue;
 //! - write on `shop.events` only for publishers, with a topic permission listing the routing
-//!   keys it owns (DESIGN §5): Cart cannot publish `payment.succeeded`;
+//!   keys it owns (docs/architecture.md §5): Cart cannot publish `payment.succeeded`;
 //! - write on the retry exchange ([`crate::consumer::retry_exchange`]) only with the names of
 //!   its own retry and dead queues as routing keys; never write on the default exchange,
 //!   which reaches every queue by name;

@@ -139,7 +139,7 @@ impl Participant {
         }
     }
 
-    /// The routing keys it may publish (DESIGN §5's event catalog).
+    /// The routing keys it may publish (docs/architecture.md §5's event catalog).
     pub fn publishes(self) -> Vec<&'static str> {
         ALL_ROUTING_KEYS
             .iter()

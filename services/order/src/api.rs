@@ -74,7 +74,7 @@ fn upstream(service: &'static str, status: Status) -> ServiceError {
 }
 
 /// What one customer may hold at once: unpaid orders reserve stock, so without caps one
-/// account can take a product off sale (DESIGN §5, issue #10 "stock hoarding").
+/// account can take a product off sale (docs/architecture.md §5, issue #10 "stock hoarding").
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Orders PENDING or AWAITING_PAYMENT per user; one more is `TOO_MANY_OPEN_ORDERS`.
@@ -514,7 +514,11 @@ impl OrderService for OrderApi {
                 return Err(too_many_open_orders(self.limits.max_open_orders_per_user).into());
             }
             Placement::Held { order_id, sku } => {
-                tracing::info!(held_by = %order_id, %sku, "checkout refused: items in an open order");
+                tracing::info!(
+                    held_by = %order_id,
+                    %sku,
+                    "checkout refused: items in an open order"
+                );
                 return Err(ServiceError::FailedPrecondition {
                     reason: "ITEMS_AWAITING_PAYMENT",
                     message: format!(

@@ -1,4 +1,4 @@
-//! The order's state machine (DESIGN §5) and the values an order is made of.
+//! The order's state machine (docs/architecture.md §5) and the values an order is made of.
 //!
 //! Every way an order can change, whether from an RPC or an event, goes through [`decide`],
 //! a pure function: given the current status and what happened, it says the new status and

@@ -1,4 +1,4 @@
-//! shop-order: orders and the coordinator of the checkout saga (DESIGN §5).
+//! shop-order: orders and the coordinator of the checkout saga (docs/architecture.md §5).
 //!
 //! PlaceOrder prices the cart from Product and stores the PENDING order with its
 //! `order.created` event (transactional outbox). The saga consumer then moves the order on

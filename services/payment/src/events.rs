@@ -1,5 +1,6 @@
-//! Payment's part in the checkout saga (DESIGN §5): it consumes `order.payment_requested`
-//! and `order.cancelled`, talks to Stripe, and emits `payment.*` through the outbox.
+//! Payment's part in the checkout saga (docs/architecture.md §5): it consumes
+//! `order.payment_requested` and `order.cancelled`, talks to Stripe, and emits `payment.*`
+//! through the outbox.
 //!
 //! Charging an order is three steps, because Stripe cannot join a MySQL transaction:
 //!

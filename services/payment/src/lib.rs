@@ -1,4 +1,5 @@
-//! shop-payment: charges orders through Stripe and keeps the payments ledger (DESIGN §5).
+//! shop-payment: charges orders through Stripe and keeps the payments ledger
+//! (docs/architecture.md §5).
 //!
 //! The saga consumer (`events`) charges on `order.payment_requested` and refunds or cancels
 //! on `order.cancelled`; Stripe's webhooks (`webhook`, on the admin port) report outcomes

@@ -1,5 +1,5 @@
 //! The checkout saga across the real Order, Inventory, Cart and Product services, the real
-//! broker and databases: the invariants of DESIGN §5.
+//! broker and databases: the invariants of docs/architecture.md §5.
 
 use std::time::Duration;
 
