@@ -7,7 +7,7 @@
 //!                    [--open-rate R | --open-fraction 0.5] [--max-in-flight 512] [--json FILE]
 //! shop-load checkout [--url http://127.0.0.1:8080/graphql] [--burst 100] [--rates 20,50,100]
 //!                    [--duration 30] [--shoppers 300] [--poll-ms 50] [--skus 64]
-//!                    [--order-timeout 30] [--mariadb-commits N] [--json FILE]
+//!                    [--order-timeout 30] [--mariadb-commits N] [--json FILE] [--no-restock]
 //! shop-load [catalog|reserve|all] [seconds] [concurrency]     (closed-loop gRPC rows)
 //! ```
 //! Every command refuses targets off loopback unless `--allow-remote` is given. Tables go to
@@ -40,7 +40,7 @@ const USAGE: &str =
 [--concurrency N] [--duration S] [--warmup S] [--max-calls N] [--open-rate R | --open-fraction F] \
 [--max-in-flight N] [--json FILE] [--allow-remote]
        shop-load checkout [--url URL] [--burst N] [--rates R1,R2] [--duration S] [--shoppers N] \
-[--poll-ms MS] [--skus N] [--order-timeout S] [--mariadb-commits N] [--json FILE] [--allow-remote]
+[--poll-ms MS] [--skus N] [--order-timeout S] [--mariadb-commits N] [--json FILE] [--no-restock] [--allow-remote]
        shop-load [catalog|reserve|all] [seconds] [concurrency]";
 
 struct Outcome {

@@ -102,7 +102,7 @@ pub const VALUED: &[&str] = &[
     "mariadb-commits",
     "json",
 ];
-pub const SWITCHES: &[&str] = &["allow-remote"];
+pub const SWITCHES: &[&str] = &["allow-remote", "no-restock"];
 
 /// `shop-load checkout ...`.
 pub async fn main(raw: &[String]) -> anyhow::Result<()> {
@@ -137,7 +137,7 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
         None => None,
     };
 
-    let skus = Arc::new(stock_skus(sku_count, allow_remote).await?);
+    let skus = Arc::new(stock_skus(sku_count, !args.switch("no-restock"), allow_remote).await?);
     let pool = Arc::new(register(&client, shoppers).await?);
     let context = Arc::new(Checkout {
         client,
@@ -282,8 +282,13 @@ impl Checkout {
     }
 }
 
-/// The first `count` catalog SKUs, each stocked with [`BENCH_STOCK`] units (admin gRPC).
-async fn stock_skus(count: usize, allow_remote: bool) -> anyhow::Result<Vec<String>> {
+/// The first `count` catalog SKUs, each stocked with [`BENCH_STOCK`] units (admin gRPC)
+/// unless `restock` is off (a short run against someone's dev stack: its stock stays).
+async fn stock_skus(
+    count: usize,
+    restock: bool,
+    allow_remote: bool,
+) -> anyhow::Result<Vec<String>> {
     anyhow::ensure!(
         (1..=100).contains(&count),
         "BAD_ARGUMENT: --skus must be 1..=100"
@@ -309,6 +314,9 @@ async fn stock_skus(count: usize, allow_remote: bool) -> anyhow::Result<Vec<Stri
         !skus.is_empty(),
         "NOT_SEEDED: the catalog is empty: run shop-seed"
     );
+    if !restock {
+        return Ok(skus);
+    }
     let token = shop_tools::admin_token().await?;
     let inventory = InventoryServiceClient::new(shop_tools::connect(&inventory_url).await?);
     for sku in &skus {
