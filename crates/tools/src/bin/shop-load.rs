@@ -6,7 +6,7 @@
 //!                    [--concurrency 16] [--duration 10] [--warmup 3] [--max-calls N]
 //!                    [--open-rate R | --open-fraction 0.5] [--max-in-flight 512] [--json FILE]
 //! shop-load checkout [--url http://127.0.0.1:8080/graphql] [--burst 100] [--rates 20,50,100]
-//!                    [--duration 30] [--shoppers 300] [--poll-ms 50] [--skus 64]
+//!                    [--duration 30] [--shoppers 300] [--poll-ms 200] [--skus 64]
 //!                    [--order-timeout 30] [--mariadb-commits N] [--json FILE] [--no-restock]
 //! shop-load [catalog|reserve|all] [seconds] [concurrency]     (closed-loop gRPC rows)
 //! ```

@@ -7,11 +7,15 @@
 //! stall in every call scheduled during it, instead of the generator quietly waiting and
 //! recording one slow call (coordinated omission). The in-flight cap bounds the generator's
 //! memory; a call held back by it is still timed from its intended start.
+//!
+//! An operation may report when it really completed ([`Done`]): checkout learns that an
+//! order was confirmed by polling, and the order's own `updatedAt` (same machine, same clock)
+//! says when, to the microsecond, so the poll interval does not blur the latency.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -21,6 +25,10 @@ use tokio::sync::Semaphore;
 const MAX_LATENCY_US: u64 = 60_000_000;
 /// Distinct error messages kept per run, so a failing run says why without flooding.
 const ERROR_SAMPLES: usize = 5;
+
+/// What an operation returns: `Some(t)` when it knows the wall-clock moment it really
+/// completed (earlier than its return), `None` to be timed by its return.
+pub type Done = Option<SystemTime>;
 
 /// How calls are started.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -94,9 +102,9 @@ impl Recorder {
         })
     }
 
-    fn record(&mut self, latency: Duration, result: anyhow::Result<()>) {
+    fn record(&mut self, latency: Duration, result: anyhow::Result<Done>) {
         match result {
-            Ok(()) => {
+            Ok(_) => {
                 let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                 self.histogram
                     .saturating_record(micros.clamp(1, MAX_LATENCY_US));
@@ -149,11 +157,20 @@ fn lock(recorder: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The latency of a call that started at `start` (both clocks read together) and returned
+/// at `returned`, or completed at `done` by its own account.
+fn latency(start: Instant, start_wall: SystemTime, returned: Instant, done: Done) -> Duration {
+    match done {
+        Some(done) => done.duration_since(start_wall).unwrap_or_default(),
+        None => returned.saturating_duration_since(start),
+    }
+}
+
 /// Runs `op(call_index)` as the plan says and measures it.
 pub async fn run<F, Fut>(plan: Plan, op: F) -> anyhow::Result<Outcome>
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    Fut: Future<Output = anyhow::Result<Done>> + Send + 'static,
 {
     anyhow::ensure!(plan.max_calls > 0, "max calls must be positive");
     let recorder = Arc::new(Mutex::new(Recorder::new()?));
@@ -175,7 +192,7 @@ async fn closed<F, Fut>(
 ) -> anyhow::Result<Outcome>
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    Fut: Future<Output = anyhow::Result<Done>> + Send + 'static,
 {
     anyhow::ensure!(concurrency > 0, "concurrency must be positive");
     let started = Instant::now();
@@ -190,13 +207,15 @@ where
                     if call >= plan.max_calls {
                         break;
                     }
-                    let sent = Instant::now();
+                    let (sent, sent_wall) = (Instant::now(), SystemTime::now());
                     let result =
                         match tokio::time::timeout(plan.drain.max(plan.duration), op(call)).await {
                             Ok(result) => result,
                             Err(_) => Err(anyhow::anyhow!("timed out")),
                         };
-                    lock(&recorder).record(sent.elapsed(), result);
+                    let done = result.as_ref().ok().copied().flatten();
+                    let took = latency(sent, sent_wall, Instant::now(), done);
+                    lock(&recorder).record(took, result);
                 }
             })
         })
@@ -218,12 +237,12 @@ async fn open<F, Fut>(
 ) -> anyhow::Result<Outcome>
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    Fut: Future<Output = anyhow::Result<Done>> + Send + 'static,
 {
     anyhow::ensure!(rate > 0.0, "rate must be positive");
     anyhow::ensure!(max_in_flight > 0, "max in flight must be positive");
     let slots = Arc::new(Semaphore::new(max_in_flight));
-    let started = Instant::now();
+    let (started, started_wall) = (Instant::now(), SystemTime::now());
     let schedule_end = started + plan.duration;
     let drain_deadline = schedule_end + plan.drain;
     let last_done = Arc::new(Mutex::new(started));
@@ -259,8 +278,11 @@ where
                 Ok(result) => result,
                 Err(_) => Err(anyhow::anyhow!("still running at the drain deadline")),
             };
-            let done = Instant::now();
-            lock(&recorder).record(done.saturating_duration_since(intended), result);
+            let done = result.as_ref().ok().copied().flatten();
+            let took = latency(intended, started_wall + offset, Instant::now(), done);
+            lock(&recorder).record(took, result);
+            // When it completed on the generator's clock, for the run's elapsed time.
+            let done = intended + took;
             if let Ok(mut last) = last_done.lock()
                 && done > *last
             {
@@ -310,7 +332,7 @@ mod tests {
     async fn closed_loop_stops_at_the_count() -> anyhow::Result<()> {
         let outcome = run(
             plan(Mode::Closed { concurrency: 4 }, 10_000, 100),
-            |_| async { Ok(()) },
+            |_| async { Ok(None) },
         )
         .await?;
         assert_eq!((outcome.calls, outcome.ok, outcome.errors), (100, 100, 0));
@@ -333,7 +355,7 @@ mod tests {
             if call == 0 {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Ok(())
+            Ok(None)
         })
         .await?;
         assert_eq!(outcome.ok, 100);
@@ -356,12 +378,40 @@ mod tests {
         let outcome = run(plan(mode, 1_000, 50), |call| async move {
             anyhow::ensure!(call % 10 != 0, "every tenth call fails");
             tokio::time::sleep(Duration::from_millis(100)).await;
-            Ok(())
+            Ok(None)
         })
         .await?;
         assert_eq!((outcome.calls, outcome.ok, outcome.errors), (50, 45, 5));
         assert_eq!(outcome.error_samples, vec!["every tenth call fails"]);
         assert!(outcome.elapsed_s < 1.0, "calls ran concurrently");
+        Ok(())
+    }
+
+    /// An operation that learns late when it completed (a poll) is timed by its own account:
+    /// it returns after 300 ms but reports completing 50 ms in, so p50 is ~50 ms, not 300.
+    #[tokio::test]
+    async fn a_reported_completion_time_wins_over_the_return() -> anyhow::Result<()> {
+        for mode in [
+            Mode::Closed { concurrency: 2 },
+            Mode::Open {
+                rate: 20.0,
+                max_in_flight: 100,
+            },
+        ] {
+            let outcome = run(plan(mode, 2_000, 10), |_| async {
+                let completed = SystemTime::now() + Duration::from_millis(50);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(Some(completed))
+            })
+            .await?;
+            assert_eq!(outcome.ok, 10);
+            assert!(
+                (40.0..150.0).contains(&outcome.p50_ms),
+                "{}: p50 {} ms",
+                mode.label(),
+                outcome.p50_ms
+            );
+        }
         Ok(())
     }
 }
