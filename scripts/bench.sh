@@ -102,11 +102,16 @@ cleanup() {
   local status=$?
   set +e
   [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null
-  if [[ -n "$APOLLO_PID" ]] && alive "$APOLLO_PID"; then
-    # setsid made the peer its own process group: its cluster workers go with it.
-    kill -TERM -- "-$APOLLO_PID" 2>/dev/null
+  if [[ -n "$APOLLO_PID" ]] && pid_matches "$APOLLO_PID" node server.js; then
+    # The primary stops its cluster workers on SIGTERM; any that outlive it are sent
+    # SIGTERM by pid.
+    local workers worker
+    workers="$(pgrep -P "$APOLLO_PID" || true)"
     stop_pid apollo "$APOLLO_PID" 10
-    say apollo "stopped pid $APOLLO_PID"
+    for worker in $workers; do
+      pid_matches "$worker" node && stop_pid apollo-worker "$worker" 5
+    done
+    say apollo "stopped pid $APOLLO_PID and its workers"
   fi
   scripts/down.sh
   if [[ -n "$MDB_PID" ]] && pid_matches "$MDB_PID" secantus-mdb; then
