@@ -58,18 +58,35 @@ struct Pool {
 }
 
 impl Pool {
-    async fn take(&self) -> anyhow::Result<Shopper> {
-        self.receiver
+    /// Waits for a free shopper, lent until the returned guard is dropped.
+    async fn lend(&self) -> anyhow::Result<Lent<'_>> {
+        let shopper = self
+            .receiver
             .lock()
             .await
             .recv()
             .await
-            .context("shopper pool closed")
+            .context("shopper pool closed")?;
+        Ok(Lent {
+            shopper: Some(shopper),
+            pool: self,
+        })
     }
+}
 
-    fn give_back(&self, shopper: Shopper) {
-        // The receiver lives as long as the pool, so this cannot fail while anyone waits.
-        let _ = self.sender.send(shopper);
+/// A shopper on loan. Dropping it gives the shopper back, also when the checkout future is
+/// dropped at the drain deadline, so a phase that overran never shrinks the next one's pool.
+struct Lent<'a> {
+    shopper: Option<Shopper>,
+    pool: &'a Pool,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(shopper) = self.shopper.take() {
+            // The receiver lives as long as the pool, so this cannot fail.
+            let _ = self.pool.sender.send(shopper);
+        }
     }
 }
 
@@ -225,14 +242,14 @@ struct Checkout {
 }
 
 impl Checkout {
-    /// One checkout by a borrowed shopper, who goes back to the pool whatever happened.
+    /// One checkout by a lent shopper, who goes back to the pool whatever happened.
     async fn one(&self, _call: u64) -> anyhow::Result<Done> {
-        let mut shopper = self.pool.take().await?;
+        let mut lent = self.pool.lend().await?;
+        let shopper = lent.shopper.as_mut().context("lent shopper missing")?;
         let sku = &self.skus[(shopper.index + shopper.uses * 7) % self.skus.len()];
         shopper.uses += 1;
-        let result = self.checkout(&shopper.token, sku).await;
-        self.pool.give_back(shopper);
-        result
+        let token = shopper.token.clone();
+        self.checkout(&token, sku).await
     }
 
     async fn checkout(&self, token: &str, sku: &str) -> anyhow::Result<Done> {
@@ -467,4 +484,48 @@ pub fn markdown(report: &Report) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkout dropped mid-flight (the drain deadline) still gives its shopper back, so
+    /// the next phase has the whole pool.
+    #[tokio::test]
+    async fn a_dropped_checkout_returns_its_shopper() -> anyhow::Result<()> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        sender.send(Shopper {
+            token: "t".into(),
+            index: 0,
+            uses: 0,
+        })?;
+        let pool = Pool {
+            sender,
+            receiver: Mutex::new(receiver),
+        };
+        let stuck = async {
+            let _lent = pool.lend().await?;
+            std::future::pending::<()>().await;
+            anyhow::Ok(())
+        };
+        let timed_out = tokio::time::timeout(Duration::from_millis(20), stuck).await;
+        assert!(timed_out.is_err(), "the checkout was cut off");
+        let again = tokio::time::timeout(Duration::from_millis(100), pool.lend()).await;
+        assert!(matches!(again, Ok(Ok(_))), "the shopper came back");
+        Ok(())
+    }
+
+    #[test]
+    fn confirmation_time_is_the_orders_updated_at() {
+        let data =
+            json!({ "order": { "status": "CONFIRMED", "updatedAt": "2026-11-30T00:12:51.405Z" } });
+        let at = confirmed_at(&data).expect("parsed");
+        let millis = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        assert_eq!(millis, 1_795_997_571_405);
+        assert!(confirmed_at(&json!({ "order": { "updatedAt": null } })).is_none());
+    }
 }
