@@ -221,8 +221,8 @@ else
 fi
 
 # --- 6. reads: raw gRPC vs the BFF vs the peer, one generator, one run --------------------
-say reads "product by SKU and a page of 20, ${READ_SECS}s per run x${CONCURRENCY} (remaining budget $(remaining) s)"
-timeout "$(remaining)" "$LOAD" reads \
+say reads "{ __typename }, product by SKU, page of 20: ${READ_SECS}s per run x${CONCURRENCY} (remaining budget $(remaining) s)"
+timeout "$(remaining)" "$LOAD" reads --scenarios typename,product,page \
   --target "bff=http://$HOST:8080/graphql" --target "apollo=http://$HOST:$APOLLO_PORT/graphql" \
   --concurrency "$CONCURRENCY" --duration "$READ_SECS" --warmup "$WARMUP_SECS" \
   --json "$OUT/reads.json" >"$OUT/reads.md" 2> >(tee "$OUT/reads.log" >&2)
