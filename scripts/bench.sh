@@ -65,13 +65,17 @@ mkdir -p "$OUT" "$BENCH_RUN"
 # --- 0. nothing else may hold the stack's ports ------------------------------------------
 # up.sh's ports are fixed; a stack already running would be measured instead of ours, or
 # would share the broker's queues with ours.
-busy=()
-for port in 50051 50052 50053 50054 50055 50056 8080 9101 9102 9103 9104 9105 9106 12111 "$APOLLO_PORT"; do
-  port_open "$HOST" "$port" && busy+=("$port")
-done
-if (( ${#busy[@]} > 0 )); then
-  die "ports in use: ${busy[*]}: another shopmesh stack (or the peer) is running; stop it first (just down in its checkout): the bench starts and measures its own"
-fi
+# Checked before the build and again after it (the build takes minutes).
+ports_free() {
+  local busy=() port
+  for port in 50051 50052 50053 50054 50055 50056 8080 9101 9102 9103 9104 9105 9106 12111 "$APOLLO_PORT"; do
+    port_open "$HOST" "$port" && busy+=("$port")
+  done
+  if (( ${#busy[@]} > 0 )); then
+    die "ports in use: ${busy[*]}: another shopmesh stack (or the peer) is running; stop it first (just down in its checkout): the bench starts and measures its own"
+  fi
+}
+ports_free
 
 # --- 1. build, then freeze the binaries ---------------------------------------------------
 # The target dir may be shared with other checkouts whose builds replace its binaries, so
@@ -91,6 +95,7 @@ for bin in "${BINS[@]}"; do
   cp "$target_dir/$PROFILE/$bin" "$SNAP/$PROFILE/"
 done
 LOAD="$SNAP/$PROFILE/shop-load"
+ports_free
 started_at=$(date +%s)
 deadline=$(( started_at + BUDGET_SECS ))
 # remaining: seconds left of the budget (at least 1), for `timeout`.
