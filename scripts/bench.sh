@@ -19,10 +19,10 @@
 #   BENCH_SHOPPERS (300) BENCH_APOLLO_PORT (4000) BENCH_MONGO_PORT (27018, secantus-mdb only)
 #   SECANTUS_MDB         path of the Rust secantus-mdb binary (else looked up, see below)
 #
-# MongoDB backend: the Rust `secantus-mdb` when it is installed (SECANTUS_MDB, the tools
-# directory's bin/ or cargo bin/, or PATH): started here on BENCH_MONGO_PORT, in memory, and
-# handed to Product and Inventory as SHOP_MONGODB_URI. Otherwise the Python SecantusDB
-# stand-in of scripts/deps.sh, and every table says so.
+# MongoDB backend: a fresh in-memory server for the run on BENCH_MONGO_PORT, handed to
+# Product and Inventory as SHOP_MONGODB_URI: the Rust `secantus-mdb` when it is installed
+# (SECANTUS_MDB, the tools directory's bin/ or cargo bin/, or PATH), otherwise the Python
+# SecantusDB stand-in of scripts/tools.sh, and then every table says so.
 #
 # The BFF's per-client rate limits are raised for the run (SHOP_RATE_LIMIT_* and
 # SHOP_AUTH_RATE_LIMIT_*): the generator is one client at one address, and the stock limits
@@ -119,9 +119,9 @@ cleanup() {
     say apollo "stopped pid $APOLLO_PID and its workers"
   fi
   scripts/down.sh
-  if [[ -n "$MDB_PID" ]] && pid_matches "$MDB_PID" secantus-mdb; then
-    stop_pid secantus-mdb "$MDB_PID" 10
-    say secantus-mdb "stopped pid $MDB_PID"
+  if [[ -n "$MDB_PID" ]] && pid_matches "$MDB_PID" secantus; then
+    stop_pid mongodb "$MDB_PID" 10
+    say mongodb "stopped pid $MDB_PID"
   fi
   (( status == 0 )) || echo "bench: failed (exit $status); logs in ${OUT#"$SHOP_ROOT"/}" >&2
   exit "$status"
@@ -142,25 +142,31 @@ if [[ -z "$mdb" ]]; then
     [[ -n "$candidate" && -x "$candidate" ]] && { mdb="$candidate"; break; }
   done
 fi
+# Either way the run gets its own fresh, in-memory server on BENCH_MONGO_PORT: the shared
+# one on 27017 carries everyone's data and slows down over a long session (docs/benchmarks.md).
+port_open "$HOST" "$MONGO_PORT" && die "BENCH_MONGO_PORT $MONGO_PORT is in use"
 if [[ -n "$mdb" ]]; then
-  port_open "$HOST" "$MONGO_PORT" && die "BENCH_MONGO_PORT $MONGO_PORT is in use"
   mdb_version="$("$mdb" --version 2>/dev/null | head -n1 || true)"
-  # Same flags as the Python daemon (scripts/deps.sh); in memory, so every run starts empty.
-  (cd "$BENCH_RUN" && exec setsid "$mdb" --host "$HOST" --port "$MONGO_PORT" --storage-path :memory: \
-    >"$OUT/secantus-mdb.log" 2>&1 </dev/null) &
-  MDB_PID=$!
-  uri="mongodb://$HOST:$MONGO_PORT/?directConnection=true"
-  wait_for 30 mongo_ping "$uri" || die "secantus-mdb ($mdb) did not answer on $MONGO_PORT (log: $OUT/secantus-mdb.log)"
-  export SHOP_MONGODB_URI="$uri"
-  BACKEND="secantus-mdb (Rust${mdb_version:+, $mdb_version}) in memory"
+  mongo_cmd=("$mdb" --host "$HOST" --port "$MONGO_PORT" --storage-path :memory:)
+  BACKEND="secantus-mdb (Rust${mdb_version:+, $mdb_version}), fresh, in memory"
 else
+  [[ -x "$SHOP_TOOLS_DIR/venv/bin/secantusd-py" ]] || die "SecantusDB is not installed; run scripts/tools.sh (just tools)"
   py_version="$("$SHOP_TOOLS_DIR/venv/bin/python" -c 'import importlib.metadata as m; print(m.version("SecantusDB"))' 2>/dev/null || echo '?')"
-  BACKEND="SecantusDB ${py_version} Python stand-in, NOT the Rust secantus-mdb (not installed)"
+  # The flags scripts/deps.sh starts it with.
+  mongo_cmd=("$SHOP_TOOLS_DIR/venv/bin/secantusd-py" --host "$HOST" --port "$MONGO_PORT" --storage-path :memory: --cache-size 256M)
+  BACKEND="SecantusDB ${py_version} Python stand-in (fresh, in memory), NOT the Rust secantus-mdb (not installed)"
   echo
   echo "bench: WARNING: secantus-mdb (the Rust MongoDB stand-in the issue asks for) is not installed;"
   echo "bench: WARNING: measuring on the Python SecantusDB stand-in instead. Every table names the backend."
   echo
 fi
+# Run from .run/bench so SecantusDB's auto-discovery of ./secantusd.toml finds nothing.
+(cd "$BENCH_RUN" && exec setsid "${mongo_cmd[@]}" >"$OUT/mongo.log" 2>&1 </dev/null) &
+MDB_PID=$!
+uri="mongodb://$HOST:$MONGO_PORT/?directConnection=true"
+wait_for 30 mongo_ping "$uri" || die "${mongo_cmd[0]} did not answer on $MONGO_PORT (log: $OUT/mongo.log)"
+say mongodb "$BACKEND on $HOST:$MONGO_PORT (pid $MDB_PID)"
+export SHOP_MONGODB_URI="$uri"
 export SHOP_BENCH_BACKEND="$BACKEND"
 
 # --- 3. the stack, release, limits raised -------------------------------------------------

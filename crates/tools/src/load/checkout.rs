@@ -40,6 +40,14 @@ const SET_LINE: &str =
     "mutation BenchSetLine($sku: String!) { updateCartItem(sku: $sku, quantity: 1) { itemCount } }";
 const CHECKOUT: &str =
     "mutation BenchCheckout($input: CheckoutInput!) { checkout(input: $input) { id status } }";
+const CANCEL: &str =
+    "mutation BenchCancel($id: ID!) { cancelOrder(id: $id, reason: \"bench timeout\") { status } }";
+const CART: &str = "query BenchCart { cart { items { sku } } }";
+const REMOVE: &str =
+    "mutation BenchRemove($sku: String!) { removeFromCart(sku: $sku) { itemCount } }";
+/// How long a shopper whose checkout failed sits out: a shopper that keeps failing fast
+/// (an order stuck open) would otherwise absorb every call of a phase.
+const FAILED_COOLDOWN: Duration = Duration::from_secs(1);
 const ORDER: &str =
     "query BenchOrder($id: ID!) { order(id: $id) { status cancelReason updatedAt } }";
 /// Units set on each checkout SKU before a run.
@@ -49,6 +57,9 @@ struct Shopper {
     token: String,
     index: usize,
     uses: usize,
+    /// Its last checkout did not end CONFIRMED (or was cut off), so its cart may still hold
+    /// lines of an order that is open: emptied before the next checkout.
+    dirty: bool,
 }
 
 /// Shoppers not currently checking out; a checkout waits here for one.
@@ -249,7 +260,50 @@ impl Checkout {
         let sku = &self.skus[(shopper.index + shopper.uses * 7) % self.skus.len()];
         shopper.uses += 1;
         let token = shopper.token.clone();
-        self.checkout(&token, sku).await
+        let was_dirty = shopper.dirty;
+        // Dirty until this checkout is CONFIRMED, also if it is cut off mid-way.
+        shopper.dirty = true;
+        let result = async {
+            if was_dirty {
+                self.empty_cart(&token).await?;
+            }
+            self.checkout(&token, sku).await
+        }
+        .await;
+        if result.is_ok() {
+            if let Some(shopper) = lent.shopper.as_mut() {
+                shopper.dirty = false;
+            }
+        } else {
+            tokio::time::sleep(FAILED_COOLDOWN).await;
+        }
+        result
+    }
+
+    /// Removes every line of the shopper's cart.
+    async fn empty_cart(&self, token: &str) -> anyhow::Result<()> {
+        let cart = self
+            .client
+            .call(CART, json!({}), Some(token))
+            .await
+            .context("cart")?;
+        let skus: Vec<String> = cart
+            .pointer("/cart/items")
+            .and_then(serde_json::Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.get("sku")?.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for sku in skus {
+            self.client
+                .call(REMOVE, json!({ "sku": sku }), Some(token))
+                .await
+                .context("removeFromCart")?;
+        }
+        Ok(())
     }
 
     async fn checkout(&self, token: &str, sku: &str) -> anyhow::Result<Done> {
@@ -294,6 +348,11 @@ impl Checkout {
                     anyhow::bail!("order CANCELLED: {reason}");
                 }
                 _ if Instant::now() >= deadline => {
+                    // Free its items and the shopper's open-order slot for later checkouts.
+                    let _ = self
+                        .client
+                        .call(CANCEL, json!({ "id": id }), Some(token))
+                        .await;
                     anyhow::bail!("order not CONFIRMED within {:?}", self.order_timeout)
                 }
                 _ => {}
@@ -409,6 +468,7 @@ async fn register(client: &GraphQl, count: usize) -> anyhow::Result<Pool> {
                     token,
                     index,
                     uses: 0,
+                    dirty: false,
                 });
             }
         });
@@ -499,6 +559,7 @@ mod tests {
             token: "t".into(),
             index: 0,
             uses: 0,
+            dirty: false,
         })?;
         let pool = Pool {
             sender,
