@@ -4,7 +4,7 @@
 //! ```text
 //! shop-load reads    [--target NAME=URL]... [--no-grpc] [--scenarios product,page]
 //!                    [--concurrency 16] [--duration 10] [--warmup 3] [--max-calls N]
-//!                    [--open-rate R | --open-fraction 0.5] [--max-in-flight 512] [--json FILE]
+//!                    [--open-rate R | --open-fraction 0.5] [--max-in-flight 512] [--grpc-channels 4] [--json FILE]
 //! shop-load checkout [--url http://127.0.0.1:8080/graphql] [--burst 100] [--rates 20,50,100]
 //!                    [--duration 30] [--shoppers 300] [--poll-ms 200] [--skus 64]
 //!                    [--order-timeout 30] [--mariadb-commits N] [--json FILE] [--no-restock]
@@ -38,7 +38,7 @@ const LOAD_SKUS: usize = 50;
 const USAGE: &str =
     "usage: shop-load reads [--target NAME=URL]... [--no-grpc] [--scenarios product,page] \
 [--concurrency N] [--duration S] [--warmup S] [--max-calls N] [--open-rate R | --open-fraction F] \
-[--max-in-flight N] [--json FILE] [--allow-remote]
+[--max-in-flight N] [--grpc-channels 4] [--json FILE] [--allow-remote]
        shop-load checkout [--url URL] [--burst N] [--rates R1,R2] [--duration S] [--shoppers N] \
 [--poll-ms MS] [--skus N] [--order-timeout S] [--mariadb-commits N] [--json FILE] [--no-restock] [--allow-remote]
        shop-load [catalog|reserve|all] [seconds] [concurrency]";
