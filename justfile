@@ -49,6 +49,10 @@ load what="all" seconds="10" concurrency="16":
     cargo build --release -p shop-tools --bin shop-load
     "${CARGO_TARGET_DIR:-target}/release/shop-load" "$@"
 
+# Release benchmarks on its own stack: BFF vs raw gRPC vs an Apollo peer, checkout vs MariaDB (#9)
+bench:
+    scripts/bench.sh
+
 # Checkout saga throughput and placed→CONFIRMED latency across every service (in-process)
 bench-saga: deps
     cargo nextest run -p shop-system-tests --run-ignored only --no-capture saga_throughput

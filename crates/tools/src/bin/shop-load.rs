@@ -1,8 +1,22 @@
-//! `shop-load` (`just load`): closed-loop load against running services, printing
-//! throughput and latency percentiles as markdown rows for docs/benchmarks.md.
+//! `shop-load`: the load generator of issue #9 (`just bench` drives it; `just load` runs the
+//! original catalog and reservation rows).
 //!
-//! `shop-load [catalog|reserve|all] [seconds] [concurrency]` (defaults: all 10 16). Run it
-//! after `just up` and `just seed`; it says which MongoDB it measured through the services.
+//! ```text
+//! shop-load reads    [--target NAME=URL]... [--no-grpc] [--scenarios product,page]
+//!                    [--concurrency 16] [--duration 10] [--warmup 3] [--max-calls N]
+//!                    [--open-rate R | --open-fraction 0.5] [--max-in-flight 512] [--grpc-channels 4] [--json FILE]
+//! shop-load checkout [--url http://127.0.0.1:8080/graphql] [--burst 100] [--rates 20,50,100]
+//!                    [--duration 30] [--shoppers 300] [--poll-ms 200] [--skus 64]
+//!                    [--order-timeout 30] [--mariadb-commits N] [--json FILE] [--no-restock]
+//! shop-load [catalog|reserve|all] [seconds] [concurrency]     (closed-loop gRPC rows)
+//! ```
+//! Every command refuses targets off loopback unless `--allow-remote` is given. Tables go to
+//! stdout as markdown rows for docs/benchmarks.md, progress to stderr, JSON to `--json`.
+//! `reads` defaults to raw gRPC (SHOP_PRODUCT_URL, SHOP_INVENTORY_URL) and the BFF as
+//! `bff=http://127.0.0.1:8080/graphql`; a target named `bff` is compared with every other.
+
+#[path = "../load/mod.rs"]
+mod load;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +34,14 @@ use shop_tools::{admin_token, authorized, connect, env_or, inventory_url, produc
 use tonic::transport::Channel;
 
 const LOAD_SKUS: usize = 50;
+
+const USAGE: &str =
+    "usage: shop-load reads [--target NAME=URL]... [--no-grpc] [--scenarios product,page] \
+[--concurrency N] [--duration S] [--warmup S] [--max-calls N] [--open-rate R | --open-fraction F] \
+[--max-in-flight N] [--grpc-channels 4] [--json FILE] [--allow-remote]
+       shop-load checkout [--url URL] [--burst N] [--rates R1,R2] [--duration S] [--shoppers N] \
+[--poll-ms MS] [--skus N] [--order-timeout S] [--mariadb-commits N] [--json FILE] [--no-restock] [--allow-remote]
+       shop-load [catalog|reserve|all] [seconds] [concurrency]";
 
 struct Outcome {
     latencies: Vec<Duration>,
@@ -273,7 +295,24 @@ async fn reserve_rows(duration: Duration, concurrency: usize) -> anyhow::Result<
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("reads") => return load::reads::main(&args[1..]).await,
+        Some("checkout") => return load::checkout::main(&args[1..]).await,
+        Some("-h" | "--help" | "help") => {
+            println!("{}", USAGE);
+            return Ok(());
+        }
+        _ => {}
+    }
+    // The legacy rows only ever load the default loopback services.
+    for url in [product_url(), inventory_url()] {
+        load::ensure_loopback(&url, false)?;
+    }
     let what = args.first().map_or("all", String::as_str).to_owned();
+    anyhow::ensure!(
+        matches!(what.as_str(), "all" | "catalog" | "reserve"),
+        "BAD_ARGUMENT: unknown command {what:?}\n{USAGE}"
+    );
     let seconds: u64 = args
         .get(1)
         .map_or(Ok(10), |s| s.parse())

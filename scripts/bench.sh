@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# `just bench` (issue #9): one command that builds release, starts its own shopmesh stack
+# (scripts/up.sh with SHOP_PROFILE=release), seeds it, starts the Apollo peer
+# (bench/peers/apollo), measures MariaDB's single-row durable commit rate as the reference
+# for checkout, drives the BFF, raw gRPC and the peer with the same generator
+# (`shop-load reads`), then checkout through GraphQL (`shop-load checkout`), and prints every
+# figure beside its reference. It stops what it started (scripts/down.sh, the peer), also on
+# failure or Ctrl-C. Loopback only; bounded to ~15 min after the build (BENCH_BUDGET_SECS).
+#
+# Results: bench/results/<UTC stamp>/ (summary.md, reads.{md,json}, checkout.{md,json},
+# footprint.md, logs). Paste summary.md's tables into docs/benchmarks.md.
+#
+# Env (all optional):
+#   BENCH_PROFILE        release (default) or debug (debug: to check the script, not to publish)
+#   BENCH_SKIP_BUILD=1   use the binaries already in ${CARGO_TARGET_DIR:-target}/<profile>
+#   BENCH_QUICK=1        short runs (seconds, not minutes): checks the whole pipeline
+#   BENCH_READ_SECS (10) BENCH_WARMUP_SECS (3) BENCH_CONCURRENCY (16)
+#   BENCH_CHECKOUT_SECS (30) BENCH_CHECKOUT_RATES (20,50,100) BENCH_BURST (100)
+#   BENCH_SHOPPERS (300) BENCH_APOLLO_PORT (4000) BENCH_MONGO_PORT (27018, secantus-mdb only)
+#   SECANTUS_MDB         path of the Rust secantus-mdb binary (else looked up, see below)
+#
+# MongoDB backend: a fresh in-memory server for the run on BENCH_MONGO_PORT, handed to
+# Product and Inventory as SHOP_MONGODB_URI: the Rust `secantus-mdb` when it is installed
+# (SECANTUS_MDB, the tools directory's bin/ or cargo bin/, or PATH), otherwise the Python
+# SecantusDB stand-in of scripts/tools.sh, and then every table says so.
+#
+# The BFF's per-client rate limits are raised for the run (SHOP_RATE_LIMIT_* and
+# SHOP_AUTH_RATE_LIMIT_*): the generator is one client at one address, and the stock limits
+# (600/min, 10 sign-ins/min) would refuse it within a second.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/env.sh
+source "$SHOP_ROOT/scripts/env.sh"
+cd "$SHOP_ROOT"
+
+PROFILE="${BENCH_PROFILE:-release}"
+[[ "$PROFILE" == release || "$PROFILE" == debug ]] || die "BENCH_PROFILE must be release or debug"
+if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
+  defaults=(2 1 8 4 "5,10" 10 20 4000)
+else
+  defaults=(10 3 16 30 "20,50,100" 100 300 32000)
+fi
+READ_SECS="${BENCH_READ_SECS:-${defaults[0]}}"
+WARMUP_SECS="${BENCH_WARMUP_SECS:-${defaults[1]}}"
+CONCURRENCY="${BENCH_CONCURRENCY:-${defaults[2]}}"
+CHECKOUT_SECS="${BENCH_CHECKOUT_SECS:-${defaults[3]}}"
+CHECKOUT_RATES="${BENCH_CHECKOUT_RATES:-${defaults[4]}}"
+BURST="${BENCH_BURST:-${defaults[5]}}"
+SHOPPERS="${BENCH_SHOPPERS:-${defaults[6]}}"
+SLAP_QUERIES="${defaults[7]}"
+APOLLO_PORT="${BENCH_APOLLO_PORT:-4000}"
+MONGO_PORT="${BENCH_MONGO_PORT:-27018}"
+BUDGET_SECS="${BENCH_BUDGET_SECS:-900}"
+HOST=127.0.0.1
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" == /* ]] || target_dir="$SHOP_ROOT/$target_dir"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+OUT="$SHOP_ROOT/bench/results/$stamp"
+BENCH_RUN="$SHOP_RUN/bench"
+mkdir -p "$OUT" "$BENCH_RUN"
+
+# --- 0. nothing else may hold the stack's ports ------------------------------------------
+# up.sh's ports are fixed; a stack already running would be measured instead of ours, or
+# would share the broker's queues with ours.
+# Checked before the build and again after it (the build takes minutes).
+ports_free() {
+  local busy=() port
+  for port in 50051 50052 50053 50054 50055 50056 8080 9101 9102 9103 9104 9105 9106 12111 "$APOLLO_PORT"; do
+    port_open "$HOST" "$port" && busy+=("$port")
+  done
+  if (( ${#busy[@]} > 0 )); then
+    die "ports in use: ${busy[*]}: another shopmesh stack (or the peer) is running; stop it first (just down in its checkout): the bench starts and measures its own"
+  fi
+}
+ports_free
+
+# --- 1. build, then freeze the binaries ---------------------------------------------------
+# The target dir may be shared with other checkouts whose builds replace its binaries, so
+# the run uses a copy of what this build produced.
+BINS=(shop-user shop-product shop-inventory shop-cart shop-order shop-stripe-fake shop-payment shop-bff shop-rabbitmq shop-seed shop-load)
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+  build=(cargo build --workspace --bins)
+  [[ "$PROFILE" == release ]] && build+=(--release)
+  say build "${build[*]}"
+  "${build[@]}"
+fi
+SNAP="$BENCH_RUN/target"
+rm -rf "$SNAP"
+mkdir -p "$SNAP/$PROFILE"
+for bin in "${BINS[@]}"; do
+  [[ -x "$target_dir/$PROFILE/$bin" ]] || die "$target_dir/$PROFILE/$bin not built"
+  cp "$target_dir/$PROFILE/$bin" "$SNAP/$PROFILE/"
+done
+LOAD="$SNAP/$PROFILE/shop-load"
+ports_free
+started_at=$(date +%s)
+deadline=$(( started_at + BUDGET_SECS ))
+# remaining: seconds left of the budget (at least 1), for `timeout`.
+remaining() { local left=$(( deadline - $(date +%s) )); (( left > 0 )) && echo "$left" || echo 1; }
+
+# --- cleanup: stop what this run started, whatever happens -------------------------------
+APOLLO_PID="" MDB_PID="" SAMPLER_PID=""
+cleanup() {
+  local status=$?
+  set +e
+  [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null
+  if [[ -n "$APOLLO_PID" ]] && pid_matches "$APOLLO_PID" node server.js; then
+    # The primary stops its cluster workers on SIGTERM; any that outlive it are sent
+    # SIGTERM by pid.
+    local workers worker
+    workers="$(pgrep -P "$APOLLO_PID" || true)"
+    stop_pid apollo "$APOLLO_PID" 10
+    for worker in $workers; do
+      pid_matches "$worker" node && stop_pid apollo-worker "$worker" 5
+    done
+    say apollo "stopped pid $APOLLO_PID and its workers"
+  fi
+  scripts/down.sh
+  if [[ -n "$MDB_PID" ]] && pid_matches "$MDB_PID" secantus; then
+    stop_pid mongodb "$MDB_PID" 10
+    say mongodb "stopped pid $MDB_PID"
+  fi
+  (( status == 0 )) || echo "bench: failed (exit $status); logs in ${OUT#"$SHOP_ROOT"/}" >&2
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 2. dependencies and the MongoDB backend ----------------------------------------------
+scripts/deps.sh
+mongo_ping() {
+  "$SHOP_TOOLS_DIR/venv/bin/python" -c '
+import sys, pymongo
+pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=2000).admin.command("ping")' "$1"
+}
+mdb="${SECANTUS_MDB:-}"
+if [[ -z "$mdb" ]]; then
+  for candidate in "$SHOP_TOOLS_DIR/bin/secantus-mdb" "$SHOP_TOOLS_DIR/cargo/bin/secantus-mdb" "$(command -v secantus-mdb || true)"; do
+    [[ -n "$candidate" && -x "$candidate" ]] && { mdb="$candidate"; break; }
+  done
+fi
+# Either way the run gets its own fresh, in-memory server on BENCH_MONGO_PORT: the shared
+# one on 27017 carries everyone's data and slows down over a long session (docs/benchmarks.md).
+port_open "$HOST" "$MONGO_PORT" && die "BENCH_MONGO_PORT $MONGO_PORT is in use"
+if [[ -n "$mdb" ]]; then
+  mdb_version="$("$mdb" --version 2>/dev/null | head -n1 || true)"
+  mongo_cmd=("$mdb" --host "$HOST" --port "$MONGO_PORT" --storage-path :memory:)
+  BACKEND="secantus-mdb (Rust${mdb_version:+, $mdb_version}), fresh, in memory"
+else
+  [[ -x "$SHOP_TOOLS_DIR/venv/bin/secantusd-py" ]] || die "SecantusDB is not installed; run scripts/tools.sh (just tools)"
+  py_version="$("$SHOP_TOOLS_DIR/venv/bin/python" -c 'import importlib.metadata as m; print(m.version("SecantusDB"))' 2>/dev/null || echo '?')"
+  # The flags scripts/deps.sh starts it with.
+  mongo_cmd=("$SHOP_TOOLS_DIR/venv/bin/secantusd-py" --host "$HOST" --port "$MONGO_PORT" --storage-path :memory: --cache-size 256M)
+  BACKEND="SecantusDB ${py_version} Python stand-in (fresh, in memory), NOT the Rust secantus-mdb (not installed)"
+  echo
+  echo "bench: WARNING: secantus-mdb (the Rust MongoDB stand-in the issue asks for) is not installed;"
+  echo "bench: WARNING: measuring on the Python SecantusDB stand-in instead. Every table names the backend."
+  echo
+fi
+# Run from .run/bench so SecantusDB's auto-discovery of ./secantusd.toml finds nothing.
+(cd "$BENCH_RUN" && exec setsid "${mongo_cmd[@]}" >"$OUT/mongo.log" 2>&1 </dev/null) &
+MDB_PID=$!
+uri="mongodb://$HOST:$MONGO_PORT/?directConnection=true"
+wait_for 30 mongo_ping "$uri" || die "${mongo_cmd[0]} did not answer on $MONGO_PORT (log: $OUT/mongo.log)"
+say mongodb "$BACKEND on $HOST:$MONGO_PORT (pid $MDB_PID)"
+export SHOP_MONGODB_URI="$uri"
+export SHOP_BENCH_BACKEND="$BACKEND"
+
+# --- 3. the stack, release, limits raised -------------------------------------------------
+export SHOP_RATE_LIMIT_PER_MINUTE=60000000 SHOP_RATE_LIMIT_BURST=1000000
+export SHOP_AUTH_RATE_LIMIT_PER_MINUTE=60000000 SHOP_AUTH_RATE_LIMIT_BURST=1000000
+export RUST_LOG="${RUST_LOG:-info}"
+CARGO_TARGET_DIR="$SNAP" SHOP_PROFILE="$PROFILE" scripts/up.sh | tee "$OUT/up.log"
+"$SNAP/$PROFILE/shop-seed" >"$OUT/seed.log" 2>&1 || { tail -n 20 "$OUT/seed.log" >&2; die "shop-seed failed"; }
+say seed "$(tail -n 1 "$OUT/seed.log")"
+
+# rss NAME PID: "NAME RSS_KB" of a live process.
+rss() { awk -v name="$1" '/^VmRSS:/ { print name, $2 }' "/proc/$2/status" 2>/dev/null || true; }
+# processes: "NAME PID" of every service of this run and the peer's processes.
+processes() {
+  local file
+  for file in "$SHOP_PIDS"/*; do
+    [[ -f "$file" ]] && echo "$(basename "$file") $(head -n1 "$file")"
+  done
+  if [[ -n "$APOLLO_PID" ]]; then
+    echo "apollo-primary $APOLLO_PID"
+    pgrep -P "$APOLLO_PID" | sed 's/.*/apollo-worker-& &/' || true
+  fi
+}
+snapshot_rss() { processes | while read -r name pid; do rss "$name" "$pid"; done; }
+
+sleep 3
+snapshot_rss >"$OUT/rss-idle.txt"
+
+# --- 4. the Apollo peer -------------------------------------------------------------------
+say apollo "npm ci (bench/peers/apollo)"
+(cd bench/peers/apollo && npm ci --no-audit --no-fund --loglevel=error >"$OUT/npm-ci.log" 2>&1) \
+  || { tail -n 20 "$OUT/npm-ci.log" >&2; die "npm ci failed in bench/peers/apollo"; }
+(cd bench/peers/apollo && NODE_ENV=production PORT="$APOLLO_PORT" HOST="$HOST" \
+  exec setsid node server.js >"$OUT/apollo.log" 2>&1 </dev/null) &
+APOLLO_PID=$!
+apollo_ready() {
+  curl -fsS --max-time 2 -H 'content-type: application/json' \
+    -d '{"query":"{ products(first: 1) { edges { node { sku stock { available } } } } }"}' \
+    "http://$HOST:$APOLLO_PORT/graphql" | grep -q '"sku"'
+}
+wait_for 30 apollo_ready || { cat "$OUT/apollo.log" >&2; die "the Apollo peer did not answer on $APOLLO_PORT"; }
+say apollo "ready on http://$HOST:$APOLLO_PORT/graphql (pid $APOLLO_PID, $(pgrep -P "$APOLLO_PID" | wc -l) workers)"
+snapshot_rss | grep '^apollo' >>"$OUT/rss-idle.txt" || true
+
+# --- 5. MariaDB's single-row durable commit rate (the checkout reference) -----------------
+slap_bin="$(command -v mariadb-slap || command -v mysqlslap || true)"
+MARIADB_COMMITS=""
+if [[ -n "$slap_bin" ]]; then
+  durability="$(mariadb --protocol=tcp -h "$HOST" -P 3306 -u root -N -e \
+    'SELECT CONCAT("innodb_flush_log_at_trx_commit=", @@innodb_flush_log_at_trx_commit, ", sync_binlog=", @@sync_binlog, ", log_bin=", @@log_bin)' 2>/dev/null || echo unknown)"
+  timeout "$(remaining)" "$slap_bin" --protocol=tcp --host="$HOST" --port=3306 --user=root \
+    --concurrency=16 --iterations=1 --number-of-queries="$SLAP_QUERIES" \
+    --create-schema=shopmesh_bench_slap \
+    --create="CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB" \
+    --query="INSERT INTO t (v) VALUES (1)" >"$OUT/mariadb-slap.txt" 2>&1 \
+    || { cat "$OUT/mariadb-slap.txt" >&2; die "mariadb-slap failed"; }
+  seconds="$(awk '/Average number of seconds/ { print $(NF-1) }' "$OUT/mariadb-slap.txt")"
+  MARIADB_COMMITS="$(awk -v n="$SLAP_QUERIES" -v s="$seconds" 'BEGIN { if (s > 0) printf "%.0f", n / s }')"
+  say mariadb "$MARIADB_COMMITS single-row autocommit INSERTs/s, 16 clients ($durability)"
+else
+  durability="not measured"
+  echo "bench: WARNING: mariadb-slap not installed (Debian: mariadb-client); checkout has no reference" >&2
+fi
+
+# --- 6. reads: raw gRPC vs the BFF vs the peer, one generator, one run --------------------
+say reads "{ __typename }, product by SKU, page of 20: ${READ_SECS}s per run x${CONCURRENCY} (remaining budget $(remaining) s)"
+timeout "$(remaining)" "$LOAD" reads --scenarios typename,product,page \
+  --target "bff=http://$HOST:8080/graphql" --target "apollo=http://$HOST:$APOLLO_PORT/graphql" \
+  --concurrency "$CONCURRENCY" --duration "$READ_SECS" --warmup "$WARMUP_SECS" \
+  --json "$OUT/reads.json" >"$OUT/reads.md" 2> >(tee "$OUT/reads.log" >&2)
+
+# --- 7. checkout through GraphQL, with RSS sampled for the peak --------------------------
+( while true; do snapshot_rss; sleep 1; done ) >"$OUT/rss-checkout.txt" &
+SAMPLER_PID=$!
+say checkout "burst of $BURST, then open loop at $CHECKOUT_RATES/s for ${CHECKOUT_SECS}s each (remaining budget $(remaining) s)"
+checkout=(--burst "$BURST" --rates "$CHECKOUT_RATES" --duration "$CHECKOUT_SECS" --shoppers "$SHOPPERS" --json "$OUT/checkout.json")
+[[ -n "$MARIADB_COMMITS" ]] && checkout+=(--mariadb-commits "$MARIADB_COMMITS")
+timeout "$(remaining)" "$LOAD" checkout "${checkout[@]}" >"$OUT/checkout.md" 2> >(tee "$OUT/checkout.log" >&2)
+kill "$SAMPLER_PID" 2>/dev/null || true
+SAMPLER_PID=""
+
+# --- 8. footprint and the summary ---------------------------------------------------------
+{
+  echo
+  echo "**Memory (RSS, MB)** · idle = after seeding, settled 3 s; peak = highest 1 s sample during checkout · backend: $BACKEND"
+  echo
+  echo "| process | idle MB | peak MB |"
+  echo "|---|---|---|"
+  awk '
+    FNR == NR { idle[$1] = $2; order[++n] = $1; next }
+    { if ($2 > peak[$1]) peak[$1] = $2 }
+    END {
+      for (i = 1; i <= n; i++) {
+        name = order[i]
+        printf "| %s | %.1f | %s |\n", name, idle[name] / 1024, (name in peak) ? sprintf("%.1f", peak[name] / 1024) : "–"
+        if (name ~ /^shop-/ && name != "shop-stripe-fake") { ti += idle[name]; tp += peak[name] }
+        if (name ~ /^apollo/) { ai += idle[name]; ap += peak[name] }
+      }
+      printf "| **shopmesh: 6 services + BFF, total** | %.1f | %.1f (sum of per-process peaks) |\n", ti / 1024, tp / 1024
+      if (ai > 0) printf "| **Apollo peer, total** | %.1f | %.1f |\n", ai / 1024, ap / 1024
+      printf "\nTargets: 7 processes ≤ 60 MB idle: %s (%.1f MB); ≤ 250 MB at peak: %s (%.1f MB)\n",
+        (ti / 1024 <= 60) ? "met" : "**not met**", ti / 1024, (tp / 1024 <= 250) ? "met" : "**not met**", tp / 1024
+    }' "$OUT/rss-idle.txt" "$OUT/rss-checkout.txt"
+} >"$OUT/footprint.md"
+
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench/results' 2>/dev/null || echo '+uncommitted')"
+cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+{
+  echo "## shopmesh benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "- commit: \`$commit\` · build profile: **$PROFILE** · MongoDB backend: **$BACKEND**"
+  echo "- machine: $(nproc) cores ($cpu), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM; the load generator and the Apollo peer share these cores with the stack"
+  echo "- BFF rate limits raised for the run (SHOP_RATE_LIMIT_*, SHOP_AUTH_RATE_LIMIT_* = 60M/min); RUST_LOG=$RUST_LOG"
+  echo "- MariaDB reference: ${MARIADB_COMMITS:-not measured} single-row autocommit INSERTs/s (mariadb-slap, 16 clients, $SLAP_QUERIES rows; $durability)"
+  echo "- wall time after the build: $(( $(date +%s) - started_at )) s"
+  cat "$OUT/reads.md" "$OUT/checkout.md" "$OUT/footprint.md"
+} >"$OUT/summary.md"
+echo
+cat "$OUT/summary.md"
+echo
+say bench "results in ${OUT#"$SHOP_ROOT"/}/ (summary.md, reads.json, checkout.json)"
