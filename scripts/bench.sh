@@ -95,6 +95,8 @@ for bin in "${BINS[@]}"; do
   cp "$target_dir/$PROFILE/$bin" "$SNAP/$PROFILE/"
 done
 LOAD="$SNAP/$PROFILE/shop-load"
+# The commit the binaries were built from (read now: a commit made during the run is not it).
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+uncommitted')"
 ports_free
 started_at=$(date +%s)
 deadline=$(( started_at + BUDGET_SECS ))
@@ -272,7 +274,6 @@ SAMPLER_PID=""
     }' "$OUT/rss-idle.txt" "$OUT/rss-checkout.txt"
 } >"$OUT/footprint.md"
 
-commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench/results' 2>/dev/null || echo '+uncommitted')"
 cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 {
   echo "## shopmesh benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
