@@ -121,6 +121,17 @@ cleanup() {
     say apollo "stopped pid $APOLLO_PID and its workers"
   fi
   scripts/down.sh
+  # The run's last checkouts were cut off mid-saga: their events would wait in the saga
+  # queues (shared with `just up` on this broker) and the next stack would start hundreds
+  # of events behind, every checkout PENDING until they drain.
+  if command -v rabbitmqctl >/dev/null; then
+    local queue
+    for queue in $(rabbitmqctl list_queues -q --no-table-headers name 2>/dev/null |
+      grep -E '^(cart|inventory|order|payment|product)\.'); do
+      rabbitmqctl purge_queue "$queue" >/dev/null 2>&1
+    done
+    say rabbitmq "saga queues purged"
+  fi
   if [[ -n "$MDB_PID" ]] && pid_matches "$MDB_PID" secantus; then
     stop_pid mongodb "$MDB_PID" 10
     say mongodb "stopped pid $MDB_PID"
