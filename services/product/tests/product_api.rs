@@ -1,14 +1,16 @@
 //! The Product service over real gRPC against the MongoDB stand-in (a fresh database per
 //! test).
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
+mod common;
 
+use std::collections::HashSet;
+
+use common::{config, spawn};
 use shop_kit::auth::Role;
 use shop_product::{App, ProductConfig};
 use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::product::v1::{self as pb, product_service_client::ProductServiceClient};
-use shop_testkit::{RunningService, TestAmqp, TestMongo, keys, token_for, wait_until, with_token};
+use shop_testkit::{RunningService, TestAmqp, TestMongo, token_for, wait_until, with_token};
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
@@ -20,29 +22,6 @@ struct Harness {
     _service: RunningService,
     mongo: TestMongo,
     amqp: TestAmqp,
-}
-
-fn config(mongo: &TestMongo, amqp: &TestAmqp, cache_ttl_secs: u64) -> ProductConfig {
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    ProductConfig {
-        grpc_addr: any_port,
-        admin_addr: any_port,
-        mongodb_uri: mongo.uri.clone(),
-        mongodb_database: mongo.name.clone(),
-        jwt_public_key_pem: Some(keys().public_pem.clone()),
-        cache_ttl_secs,
-        amqp: amqp.bus_config(),
-        ..ProductConfig::default()
-    }
-}
-
-async fn spawn(config: ProductConfig) -> (RunningService, ProductServiceClient<Channel>) {
-    let app = App::build(config).await.expect("product service builds");
-    let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
-        app.run(shutdown)
-    });
-    let client = ProductServiceClient::new(service.channel().await.expect("serving"));
-    (service, client)
 }
 
 async fn start_with(cache_ttl_secs: u64) -> Harness {

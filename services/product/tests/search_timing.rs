@@ -4,14 +4,16 @@
 //!
 //! `cargo nextest run -p shop-product --run-ignored only --no-capture search_timing`
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{config, spawn};
 use shop_kit::auth::Role;
-use shop_product::{App, ProductConfig};
+use shop_product::ProductConfig;
 use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::product::v1::{self as pb, product_service_client::ProductServiceClient};
-use shop_testkit::{RunningService, TestAmqp, TestMongo, keys, token_for, with_token};
+use shop_testkit::{TestAmqp, TestMongo, token_for, with_token};
 use tonic::transport::Channel;
 
 const ROUNDS: usize = 40;
@@ -29,28 +31,6 @@ const SEARCHES: &[&str] = &[
     "haedlamp",
     "xylophone",
 ];
-
-fn config(mongo: &TestMongo, amqp: &TestAmqp) -> ProductConfig {
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    ProductConfig {
-        grpc_addr: any_port,
-        admin_addr: any_port,
-        mongodb_uri: mongo.uri.clone(),
-        mongodb_database: mongo.name.clone(),
-        jwt_public_key_pem: Some(keys().public_pem.clone()),
-        amqp: amqp.bus_config(),
-        ..ProductConfig::default()
-    }
-}
-
-async fn spawn(config: ProductConfig) -> (RunningService, ProductServiceClient<Channel>) {
-    let app = App::build(config).await.expect("product service builds");
-    let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
-        app.run(shutdown)
-    });
-    let client = ProductServiceClient::new(service.channel().await.expect("serving"));
-    (service, client)
-}
 
 async fn search(client: &mut ProductServiceClient<Channel>, text: &str, page_size: i32) -> usize {
     client
@@ -110,7 +90,12 @@ async fn measure(client: &mut ProductServiceClient<Channel>, label: &str) {
 async fn search_timing_over_the_demo_catalog() {
     let mongo = TestMongo::create().await.expect("test mongo");
     let amqp = TestAmqp::create().await.expect("test amqp");
-    let (_service, mut client) = spawn(config(&mongo, &amqp)).await;
+    let (_service, mut client) = spawn(config(
+        &mongo,
+        &amqp,
+        ProductConfig::default().cache_ttl_secs,
+    ))
+    .await;
     let admin = token_for(&uuid::Uuid::now_v7().to_string(), Role::Admin);
     let catalog = shop_tools::catalog::demo_catalog();
     for product in &catalog {
@@ -152,7 +137,7 @@ async fn search_timing_over_the_demo_catalog() {
     // SEARCH_SUMMARY_TTL_START
     let (_fresh, mut fresh) = spawn(ProductConfig {
         search_summary_ttl_secs: 0,
-        ..config(&mongo, &amqp)
+        ..config(&mongo, &amqp, ProductConfig::default().cache_ttl_secs)
     })
     .await;
     measure(&mut fresh, "vocabulary read for every search (worst case)").await;

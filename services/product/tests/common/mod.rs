@@ -1,0 +1,32 @@
+//! The one way the Product tests start a service: on free ports, against a test database
+//! and exchange of their own.
+
+use std::net::SocketAddr;
+
+use shop_product::{App, ProductConfig};
+use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
+use shop_testkit::{RunningService, TestAmqp, TestMongo, keys};
+use tonic::transport::Channel;
+
+pub fn config(mongo: &TestMongo, amqp: &TestAmqp, cache_ttl_secs: u64) -> ProductConfig {
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    ProductConfig {
+        grpc_addr: any_port,
+        admin_addr: any_port,
+        mongodb_uri: mongo.uri.clone(),
+        mongodb_database: mongo.name.clone(),
+        jwt_public_key_pem: Some(keys().public_pem.clone()),
+        cache_ttl_secs,
+        amqp: amqp.bus_config(),
+        ..ProductConfig::default()
+    }
+}
+
+pub async fn spawn(config: ProductConfig) -> (RunningService, ProductServiceClient<Channel>) {
+    let app = App::build(config).await.expect("product service builds");
+    let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
+        app.run(shutdown)
+    });
+    let client = ProductServiceClient::new(service.channel().await.expect("serving"));
+    (service, client)
+}
