@@ -19,7 +19,6 @@ pub mod session;
 pub mod viewer;
 pub mod ws;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +26,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::{Broker, BusConfig};
+use shop_kit::Service;
 use shop_kit::auth::TokenVerifier;
+use shop_kit::shutdown::Stop;
 use tokio::net::TcpListener;
 
 pub use schema::{ShopSchema, schema_sdl};
@@ -206,8 +207,11 @@ pub struct App {
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
-impl App {
-    pub async fn build(config: BffConfig) -> anyhow::Result<Self> {
+impl Service for App {
+    const NAME: &'static str = "shop-bff";
+    type Config = BffConfig;
+
+    async fn build(config: BffConfig) -> anyhow::Result<Self> {
         config.check()?;
         let public_pem = shop_kit::config::pem_from(
             config.jwt_public_key_pem.as_deref(),
@@ -284,29 +288,25 @@ impl App {
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    fn addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// The admin port (`/metrics`, `/healthz`, `/readyz`).
-    pub fn admin_addr(&self) -> SocketAddr {
+    fn admin_addr(&self) -> SocketAddr {
         self.admin_listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// Serves until `shutdown` resolves; then ends live subscriptions, drains in-flight
-    /// requests and closes the broker connection. `/readyz` turns 200 once the upstreams and
-    /// the feed are up (see [`readiness`]) and 503 again as soon as shutdown starts.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let addr = self.local_addr();
+    /// Serves until `stop`; then ends live subscriptions, drains in-flight requests and
+    /// closes the broker connection. `/readyz` turns 200 once the upstreams and the feed
+    /// are up (see [`readiness`]) and 503 again as soon as shutdown starts.
+    async fn run(self, stop: Stop) -> anyhow::Result<()> {
+        let addr = self.addr();
         let admin_addr = self.admin_addr();
-        let stop = shop_kit::shutdown::Stop::on(shutdown);
         let feed_task = tokio::spawn(self.feed.clone().run(stop.clone().wait()));
         let gate = tokio::spawn(readiness::gate(
             self.upstreams,

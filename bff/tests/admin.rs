@@ -22,7 +22,7 @@ async fn bff(
     bus: shop_bus::BusConfig,
 ) -> anyhow::Result<(SocketAddr, SocketAddr, RunningService)> {
     let url = format!("http://{upstream}");
-    let app = shop_bff::App::build(shop_bff::BffConfig {
+    let running = RunningService::start::<shop_bff::App>(shop_bff::BffConfig {
         http_addr: any_port(),
         user_url: url.clone(),
         product_url: url.clone(),
@@ -35,9 +35,8 @@ async fn bff(
         ..Default::default()
     })
     .await?;
-    let (public, admin) = (app.local_addr(), app.admin_addr());
+    let (public, admin) = (running.addr, running.admin_addr);
     assert_ne!(public, admin);
-    let running = RunningService::spawn(public, admin, |stop| app.run(stop));
     Ok((public, admin, running))
 }
 
@@ -97,7 +96,7 @@ async fn not_ready_while_the_order_feed_has_no_broker() -> anyhow::Result<()> {
         url: format!("amqp://guest:guest@{broker}/%2f"),
         ..Default::default()
     };
-    let (_, admin, bff) = bff(upstream.grpc_addr, bus).await?;
+    let (_, admin, bff) = bff(upstream.addr, bus).await?;
     for _ in 0..8 {
         let (status, body) = http_get(admin, "/readyz").await?;
         assert_eq!(status, 503, "ready without a broker: {body}");

@@ -1064,10 +1064,8 @@ async fn lone_bff(
         ..Default::default()
     };
     tune(&mut config);
-    let app = shop_bff::App::build(config).await?;
-    let addr = app.local_addr();
-    let bff = shop_testkit::RunningService::spawn(addr, addr, |stop| app.run(stop));
-    Ok((addr, bff))
+    let bff = shop_testkit::RunningService::start::<shop_bff::App>(config).await?;
+    Ok((bff.addr, bff))
 }
 
 /// The built web app at /, with client-side routes falling back to index.html; the API

@@ -32,7 +32,7 @@ fn any_port() -> SocketAddr {
 }
 
 fn url(service: &RunningService) -> String {
-    format!("http://{}", service.grpc_addr)
+    format!("http://{}", service.addr)
 }
 
 impl Stack {
@@ -44,7 +44,7 @@ impl Stack {
     pub async fn start_with(tune: impl FnOnce(&mut BffConfig)) -> anyhow::Result<Self> {
         let system = System::start().await?;
         let user_db = TestMysql::create().await?;
-        let user = shop_user::App::build(shop_user::UserConfig {
+        let user = RunningService::start::<shop_user::App>(shop_user::UserConfig {
             grpc_addr: any_port(),
             admin_addr: any_port(),
             database_url: user_db.url.clone(),
@@ -55,8 +55,6 @@ impl Stack {
         })
         .await
         .context("user")?;
-        let user =
-            RunningService::spawn(user.grpc_addr(), user.admin_addr(), |stop| user.run(stop));
         user.channel().await?;
 
         let mut config = BffConfig {
@@ -75,9 +73,8 @@ impl Stack {
             ..Default::default()
         };
         tune(&mut config);
-        let app = App::build(config).await.context("bff")?;
-        let addr = app.local_addr();
-        let bff = RunningService::spawn(addr, app.admin_addr(), |stop| app.run(stop));
+        let bff = RunningService::start::<App>(config).await.context("bff")?;
+        let addr = bff.addr;
         // Make sure every service is serving before a test starts its clock.
         for service in [
             &system.product,

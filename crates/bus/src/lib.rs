@@ -14,6 +14,8 @@
 //!   once, so handlers are idempotent ([`inbox`] helps MySQL services dedupe by event id).
 //! - [`outbox`]: a transactional outbox for MySQL services: the event row commits with the
 //!   state change, and a relay publishes rows in order and marks them sent.
+//! - [`runtime`]: a service's broker connection, outbox relay, consumers and periodic tasks,
+//!   started and stopped in one order decided once; [`Handle`] is what every consumer runs.
 //! - [`permissions`]: least privilege, one RabbitMQ user per service, derived from
 //!   [`topology`]; the `shop-rabbitmq` bin renders it for development and for the AKS overlay
 //!   and declares the topology as the administrator.
@@ -25,6 +27,7 @@ pub mod inbox;
 pub mod outbox;
 pub mod permissions;
 pub mod publisher;
+pub mod runtime;
 pub mod topology;
 pub mod trace;
 
@@ -32,6 +35,7 @@ pub use broker::{Broker, BusConfig};
 pub use consumer::{Handled, QueueSpec};
 pub use envelope::{decode, new_event, routing_key};
 pub use publisher::Publisher;
+pub use runtime::{Handle, Runtime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -45,6 +49,8 @@ pub enum BusError {
     EmptyEnvelope,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     /// The broker did not answer in time (a half-dead connection answers nothing): the
     /// caller resets the connection and retries instead of waiting forever.
     #[error("the broker did not answer {0} within {timeout:?}", timeout = broker::BROKER_TIMEOUT)]

@@ -10,7 +10,8 @@
 //! - [`wait_until`]: poll a condition with a deadline instead of sleeping.
 //! - [`EventWatch`]: what the services published, seen through a private queue.
 //! - [`keys`] / [`token_for`]: one signing key pair per test process, to act as any user.
-//! - [`init_tracing`] / [`span_in_trace`]: real trace ids, to prove trace propagation.
+//! - [`init_tracing`]: test logs plus real trace ids, once per process (every started service
+//!   calls it); [`span_in_trace`] continues a given trace, to prove propagation.
 
 mod backends;
 mod events;
@@ -20,7 +21,7 @@ mod tracing_setup;
 pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
 pub use events::{EVENT_DEADLINE, EventWatch};
 pub use services::{
-    RunningService, connect, http_get, init_logs, keys, reflected_services, reflection_knows,
-    token_for, wait_until, with_token,
+    RunningService, connect, http_get, keys, reflected_services, reflection_knows, token_for,
+    wait_until, with_token,
 };
 pub use tracing_setup::{init_tracing, span_in_trace};

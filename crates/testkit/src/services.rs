@@ -6,38 +6,53 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use shop_kit::Service;
 use shop_kit::auth::{GeneratedKeys, Role, TokenSigner};
+use shop_kit::shutdown::Stop;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 /// A service running in this process; stopping it drains like a SIGTERM would.
 pub struct RunningService {
-    pub grpc_addr: SocketAddr,
+    /// Where clients call it (gRPC, or HTTP for the BFF).
+    pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl RunningService {
+    /// Builds `S` from `config` (port 0 picks free ports) and runs it as its binary would,
+    /// until [`RunningService::stop`] or drop.
+    pub async fn start<S: Service>(config: S::Config) -> anyhow::Result<Self> {
+        crate::init_tracing();
+        let service = S::build(config)
+            .await
+            .with_context(|| format!("building {}", S::NAME))?;
+        Ok(Self::spawn(service.addr(), service.admin_addr(), |stop| {
+            service.run(Stop::on(stop))
+        }))
+    }
+
     /// Spawns `run(shutdown)`; `run` must serve on the given (already bound) addresses until
     /// `shutdown` resolves.
     pub fn spawn<F>(
-        grpc_addr: SocketAddr,
+        addr: SocketAddr,
         admin_addr: SocketAddr,
         run: impl FnOnce(futures::future::BoxFuture<'static, ()>) -> F,
     ) -> Self
     where
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        init_logs();
+        crate::init_tracing();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = Box::pin(async move {
             let _ = stopped.await;
         });
         let task = tokio::spawn(run(shutdown));
         Self {
-            grpc_addr,
+            addr,
             admin_addr,
             stop: Some(stop),
             task: Some(task),
@@ -46,7 +61,7 @@ impl RunningService {
 
     /// A channel to the service, once its health check says SERVING.
     pub async fn channel(&self) -> anyhow::Result<Channel> {
-        connect(self.grpc_addr).await
+        connect(self.addr).await
     }
 
     pub fn admin_url(&self, path: &str) -> String {
@@ -209,14 +224,4 @@ pub async fn reflection_knows(channel: Channel, symbol: &str) -> anyhow::Result<
         }
     }
     Ok(found)
-}
-
-/// Service logs in the test's captured output (shown when a test fails); `RUST_LOG` tunes it.
-pub fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
 }

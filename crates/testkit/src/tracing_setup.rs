@@ -8,10 +8,16 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// Installs, for the whole process, logs like [`crate::init_logs`] plus an OpenTelemetry
-/// layer (spans get ids; nothing is exported) and the W3C propagator. Call first in a test;
-/// nextest runs each test in its own process.
+/// Installs, once for the whole process, test logs (`RUST_LOG` tunes them) plus an
+/// OpenTelemetry layer (spans get ids; nothing is exported) and the W3C propagator.
+/// Every service the testkit starts calls it too, so it does not matter which test of a
+/// `cargo test` process comes first: all of them see trace ids.
 pub fn init_tracing() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(install);
+}
+
+fn install() {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );

@@ -12,7 +12,18 @@ pub fn queue_spec() -> QueueSpec {
     shop_bus::topology::cart_orders()
 }
 
-pub async fn handle(store: &Store, envelope: Envelope) -> Handled {
+/// Cart's step of the checkout saga (the consumer of `cart.orders`).
+pub struct Saga {
+    pub store: Store,
+}
+
+impl shop_bus::Handle for Saga {
+    async fn handle(&self, envelope: Envelope) -> Handled {
+        clear_ordered(&self.store, envelope).await
+    }
+}
+
+async fn clear_ordered(store: &Store, envelope: Envelope) -> Handled {
     let Some(Payload::OrderConfirmed(confirmed)) = envelope.payload else {
         return Handled::Done;
     };

@@ -14,14 +14,17 @@ pub mod domain;
 pub mod events;
 pub mod store;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+use shop_bus::Runtime;
+use shop_bus::topology::Participant;
 use shop_kit::Currency;
+use shop_kit::Service;
 use shop_kit::server::GrpcHost;
+use shop_kit::shutdown::Stop;
 use shop_proto::shop::cart::v1::cart_service_server::CartServiceServer;
 
 const DAY_SECS: u64 = 24 * 3600;
@@ -105,11 +108,14 @@ impl CartConfig {
 pub struct App {
     host: GrpcHost,
     store: store::Store,
-    broker: shop_bus::Broker,
+    bus: Runtime,
 }
 
-impl App {
-    pub async fn build(config: CartConfig) -> anyhow::Result<Self> {
+impl Service for App {
+    const NAME: &'static str = "shop-cart";
+    type Config = CartConfig;
+
+    async fn build(config: CartConfig) -> anyhow::Result<Self> {
         let settings = config.settings().context("cart configuration")?;
         let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
@@ -134,47 +140,29 @@ impl App {
                 catalog,
                 settings,
             )));
-        shop_bus::consumer::register_metrics(host.metrics().registry())?;
-        let broker = shop_bus::Broker::new(config.amqp.clone(), "shop-cart");
-        Ok(Self {
-            host,
-            store,
-            broker,
-        })
+        let mut bus = Runtime::new(Participant::Cart, &config.amqp, host.metrics().registry())?;
+        bus.consume(
+            events::queue_spec(),
+            events::Saga {
+                store: store.clone(),
+            },
+        );
+        Ok(Self { host, store, bus })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
+    fn addr(&self) -> SocketAddr {
         self.host.grpc_addr()
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
+    fn admin_addr(&self) -> SocketAddr {
         self.host.admin_addr()
     }
 
-    /// Serves and consumes `order.confirmed` until `shutdown` resolves, drains both, then
-    /// closes the broker and Redis connections.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        // Bind every saga queue before serving, so no saga event is ever published unrouted.
-        shop_bus::topology::ensure_saga(&self.broker).await;
-        let stop = shop_kit::shutdown::Stop::on(shutdown);
-        let store = self.store.clone();
-        let consumer = tokio::spawn(shop_bus::consumer::run(
-            self.broker.clone(),
-            events::queue_spec(),
-            move |envelope| {
-                let store = store.clone();
-                async move { events::handle(&store, envelope).await }
-            },
-            stop.clone().wait(),
-        ));
-        let served = self.host.serve(stop.wait()).await;
-        let _ = consumer.await;
-        self.broker.close().await;
+    /// Serves and consumes `order.confirmed` until `stop` (the order of stopping:
+    /// `shop_bus::runtime`), then closes the Redis connections.
+    async fn run(self, stop: Stop) -> anyhow::Result<()> {
+        let served = self.bus.run(self.host, stop).await;
         self.store.close().await;
-        served?;
-        Ok(())
+        Ok(served?)
     }
 }

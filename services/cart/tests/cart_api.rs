@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use fred::prelude::*;
 use shop_cart::{App, CartConfig};
+use shop_kit::Service as _;
 use shop_kit::auth::Role;
 use shop_proto::shop::cart::v1::{
     self as pb, cart_ref::Key, cart_service_client::CartServiceClient,
@@ -51,7 +52,7 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
     let amqp = TestAmqp::create().await.expect("test amqp");
     let bus = amqp.bus_config();
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let product_app = shop_product::App::build(shop_product::ProductConfig {
+    let product = RunningService::start::<shop_product::App>(shop_product::ProductConfig {
         grpc_addr: any_port,
         admin_addr: any_port,
         mongodb_uri: mongo.uri.clone(),
@@ -61,12 +62,7 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
         ..Default::default()
     })
     .await
-    .expect("product service builds");
-    let product = RunningService::spawn(
-        product_app.grpc_addr(),
-        product_app.admin_addr(),
-        |shutdown| product_app.run(shutdown),
-    );
+    .expect("product service starts");
     let products = ProductServiceClient::new(product.channel().await.expect("product serving"));
 
     let mut config = CartConfig {
@@ -75,7 +71,7 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
         redis_url: redis.url.clone(),
         key_prefix: redis.prefix.clone(),
         amqp: bus.clone(),
-        product_url: format!("http://{}", product.grpc_addr),
+        product_url: format!("http://{}", product.addr),
         jwt_public_key_pem: Some(keys().public_pem.clone()),
         ..CartConfig::default()
     };
@@ -95,10 +91,9 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
 }
 
 async fn spawn_cart(config: CartConfig) -> (RunningService, CartServiceClient<Channel>) {
-    let app = App::build(config).await.expect("cart service builds");
-    let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
-        app.run(shutdown)
-    });
+    let service = RunningService::start::<App>(config)
+        .await
+        .expect("cart service starts");
     let client = CartServiceClient::new(service.channel().await.expect("cart serving"));
     (service, client)
 }
@@ -466,9 +461,7 @@ async fn a_guest_cart_goes_through_every_rpc_priced_by_product() {
     h.remove(guest(&id), "TEA-1", None).await.unwrap();
     assert!(h.sorted_keys().await.is_empty());
 
-    let channel = shop_testkit::connect(h.cart_service.grpc_addr)
-        .await
-        .unwrap();
+    let channel = shop_testkit::connect(h.cart_service.addr).await.unwrap();
     let services = shop_testkit::reflected_services(channel).await.unwrap();
     assert!(services.contains(&"shop.cart.v1.CartService".to_owned()));
 }

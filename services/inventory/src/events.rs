@@ -27,9 +27,10 @@ pub fn queue_spec() -> QueueSpec {
     shop_bus::topology::inventory_orders()
 }
 
-/// What the saga consumer needs besides the store.
+/// Inventory's step of the checkout saga (the consumer of `inventory.orders`): what it
+/// needs besides the store.
 #[derive(Clone)]
-pub struct Reactor {
+pub struct Saga {
     pub store: Store,
     pub cache: StockCache,
     pub publisher: Publisher,
@@ -110,7 +111,7 @@ fn outcome(error: ServiceError) -> Handled {
     }
 }
 
-impl Reactor {
+impl Saga {
     async fn announce(&self, reservation: &ReservationDoc) -> Handled {
         self.cache
             .invalidate(
@@ -129,8 +130,10 @@ impl Reactor {
             Err(error) => Handled::Retry(format!("announcing {}: {error}", envelope.r#type)),
         }
     }
+}
 
-    pub async fn handle(&self, envelope: Envelope) -> Handled {
+impl shop_bus::Handle for Saga {
+    async fn handle(&self, envelope: Envelope) -> Handled {
         let now = Utc::now();
         match envelope.payload {
             Some(Payload::OrderCreated(created)) => {

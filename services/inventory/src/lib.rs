@@ -16,13 +16,16 @@ pub mod reservations;
 pub mod store;
 pub mod sweeper;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+use shop_bus::Runtime;
+use shop_bus::topology::Participant;
+use shop_kit::Service;
 use shop_kit::server::GrpcHost;
+use shop_kit::shutdown::Stop;
 use shop_proto::shop::inventory::v1::inventory_service_server::InventoryServiceServer;
 
 use crate::cache::StockCache;
@@ -116,15 +119,14 @@ impl InventoryConfig {
 /// them) and its indexes exist.
 pub struct App {
     host: GrpcHost,
-    store: Store,
-    cache: StockCache,
-    sweep_interval: Duration,
-    broker: shop_bus::Broker,
-    reactor: events::Reactor,
+    bus: Runtime,
 }
 
-impl App {
-    pub async fn build(config: InventoryConfig) -> anyhow::Result<Self> {
+impl Service for App {
+    const NAME: &'static str = "shop-inventory";
+    type Config = InventoryConfig;
+
+    async fn build(config: InventoryConfig) -> anyhow::Result<Self> {
         let limits = config.limits()?;
         let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
@@ -139,78 +141,51 @@ impl App {
             Duration::from_millis(config.stock_cache_ttl_ms),
             config.stock_cache_capacity,
         );
-        let broker = shop_bus::Broker::new(config.amqp.clone(), "shop-inventory");
-        let reactor = events::Reactor {
-            store: store.clone(),
-            cache: cache.clone(),
-            publisher: shop_bus::Publisher::new(broker.clone()),
-            reservation_ttl: limits.default_reservation_ttl,
-            action_reservation_ttl: chrono::Duration::from_std(Duration::from_secs(
-                config.action_reservation_ttl_secs,
-            ))
-            .context("action_reservation_ttl_secs")?,
-            max_lines: limits.max_reservation_lines,
-        };
-        let api = api::InventoryApi::new(store.clone(), cache.clone(), limits);
+        let api = api::InventoryApi::new(store.clone(), cache.clone(), limits.clone());
         let host = GrpcHost::bind("inventory", config.grpc_addr, config.admin_addr)
             .await?
             .with_token_verifier(verifier)
             .add_service(InventoryServiceServer::new(api));
-        shop_bus::consumer::register_metrics(host.metrics().registry())?;
-        Ok(Self {
-            host,
-            store,
-            cache,
-            sweep_interval: Duration::from_secs(config.sweep_interval_secs),
-            broker,
-            reactor,
-        })
+
+        let mut bus = Runtime::new(
+            Participant::Inventory,
+            &config.amqp,
+            host.metrics().registry(),
+        )?;
+        let publisher = bus.publisher();
+        bus.consume(
+            events::queue_spec(),
+            events::Saga {
+                store: store.clone(),
+                cache: cache.clone(),
+                publisher: publisher.clone(),
+                reservation_ttl: limits.default_reservation_ttl,
+                action_reservation_ttl: chrono::Duration::from_std(Duration::from_secs(
+                    config.action_reservation_ttl_secs,
+                ))
+                .context("action_reservation_ttl_secs")?,
+                max_lines: limits.max_reservation_lines,
+            },
+        );
+        bus.every(
+            "reservation expiry sweep",
+            Duration::from_secs(config.sweep_interval_secs),
+            move || sweeper::pass(store.clone(), cache.clone(), Some(publisher.clone())),
+        );
+        Ok(Self { host, bus })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
+    fn addr(&self) -> SocketAddr {
         self.host.grpc_addr()
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
+    fn admin_addr(&self) -> SocketAddr {
         self.host.admin_addr()
     }
 
-    /// Serves and sweeps until `shutdown` resolves; then drains the server and lets the
-    /// sweeper finish its current pass.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        // Bind every saga queue before serving, so no saga event is ever published unrouted.
-        shop_bus::topology::ensure_saga(&self.broker).await;
-        let (stop_sweeper, stopped) = tokio::sync::watch::channel(false);
-        let sweeper = tokio::spawn(sweeper::run(
-            self.store,
-            self.cache,
-            self.sweep_interval,
-            Some(self.reactor.publisher.clone()),
-            stopped,
-        ));
-        let stop = shop_kit::shutdown::Stop::on(async move {
-            shutdown.await;
-            let _ = stop_sweeper.send(true);
-        });
-        let reactor = self.reactor.clone();
-        let consumer = tokio::spawn(shop_bus::consumer::run(
-            self.broker.clone(),
-            events::queue_spec(),
-            move |envelope| {
-                let reactor = reactor.clone();
-                async move { reactor.handle(envelope).await }
-            },
-            stop.clone().wait(),
-        ));
-        let served = self.host.serve(stop.wait()).await;
-        if let Err(error) = sweeper.await {
-            tracing::error!(%error, "sweeper task failed");
-        }
-        let _ = consumer.await;
-        self.broker.close().await;
-        Ok(served?)
+    /// Serves, consumes saga events and sweeps expired reservations until `stop` (the
+    /// order of stopping: `shop_bus::runtime`).
+    async fn run(self, stop: Stop) -> anyhow::Result<()> {
+        Ok(self.bus.run(self.host, stop).await?)
     }
 }

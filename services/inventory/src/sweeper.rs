@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shop_kit::ServiceError;
-use tokio::sync::watch;
 
 use crate::cache::StockCache;
 use crate::domain::{ReleaseReason, ReservationStatus};
@@ -145,29 +144,11 @@ pub async fn recover_interrupted(
     Ok(recovery)
 }
 
-/// Sweeps every `every` (and once at start-up, which also recovers from a crash of this
-/// replica) until `stop` turns true or its sender is dropped. A pass in progress finishes
-/// first; an interrupted one would be safe anyway.
-pub async fn run(
-    store: Store,
-    cache: StockCache,
-    every: Duration,
-    announce: Option<shop_bus::Publisher>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let stopping = tokio::select! {
-            _ = stop.wait_for(|stopped| *stopped) => true,
-            _ = ticker.tick() => false,
-        };
-        if stopping {
-            break;
-        }
-        sweep_once(&store, &cache, announce.as_ref(), Utc::now()).await;
-    }
-    tracing::debug!("sweeper stopped");
+/// One sweep, as `shop_bus::Runtime::every` runs it: at start-up (which also recovers from a
+/// crash of this replica) and then every interval. Each step logs its failure and the next
+/// pass tries again; a pass cut short by a crash would be safe too.
+pub async fn pass(store: Store, cache: StockCache, announce: Option<shop_bus::Publisher>) {
+    sweep_once(&store, &cache, announce.as_ref(), Utc::now()).await;
 }
 
 /// Publishes `inventory.released(EXPIRED)` for every expiry not yet announced (this pass's

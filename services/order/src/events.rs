@@ -361,9 +361,11 @@ impl Saga {
         }
         Ok(record)
     }
+}
 
-    /// The consumer's handler: at-least-once in, exactly-once effect.
-    pub async fn handle(&self, envelope: Envelope) -> Handled {
+impl shop_bus::Handle for Saga {
+    /// At-least-once in, exactly-once effect.
+    async fn handle(&self, envelope: Envelope) -> Handled {
         let Some(incoming) = interpret(&envelope) else {
             return Handled::Done;
         };

@@ -11,14 +11,14 @@ pub mod events;
 pub mod store;
 pub mod sweeper;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use shop_bus::outbox::Relay;
-use shop_bus::{Broker, BusConfig, Publisher};
+use shop_bus::topology::Participant;
+use shop_bus::{BusConfig, Runtime};
+use shop_kit::Service;
 use shop_kit::server::GrpcHost;
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
@@ -79,14 +79,14 @@ impl Default for OrderConfig {
 pub struct App {
     host: GrpcHost,
     pool: MySqlPool,
-    broker: Broker,
-    saga: events::Saga,
-    sweep_every: Duration,
-    unfinished_timeout: Duration,
+    bus: Runtime,
 }
 
-impl App {
-    pub async fn build(config: OrderConfig) -> anyhow::Result<Self> {
+impl Service for App {
+    const NAME: &'static str = "shop-order";
+    type Config = OrderConfig;
+
+    async fn build(config: OrderConfig) -> anyhow::Result<Self> {
         let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
             config.jwt_public_key_file.as_deref(),
@@ -98,15 +98,20 @@ impl App {
         )
         .await
         .context("order database")?;
-        shop_bus::outbox::ensure_schema(&pool).await?;
-        shop_bus::inbox::ensure_schema(&pool).await?;
 
-        let broker = Broker::new(config.amqp.clone(), "shop-order");
         let host = GrpcHost::bind("order", config.grpc_addr, config.admin_addr).await?;
-        shop_bus::consumer::register_metrics(host.metrics().registry())?;
-        let relay = Relay::new(pool.clone(), Publisher::new(broker.clone()))
-            .with_metrics(host.metrics().registry())?;
-        let saga = events::Saga::new(pool.clone(), relay, host.metrics().registry())?;
+        let registry = host.metrics().registry().clone();
+        let mut bus = Runtime::new(Participant::Order, &config.amqp, &registry)?;
+        let relay = bus.outbox(&pool, &registry).await?;
+        let saga = events::Saga::new(pool.clone(), relay, &registry)?;
+        bus.consume(events::queue_spec(), saga.clone());
+        let timeout = Duration::from_secs(config.unfinished_timeout_secs.max(1));
+        let (sweep_pool, sweep_saga) = (pool.clone(), saga.clone());
+        bus.every(
+            "order timeout sweep",
+            Duration::from_secs(config.sweep_interval_secs.max(1)),
+            move || sweeper::pass(sweep_pool.clone(), sweep_saga.clone(), timeout),
+        );
 
         let deadline = Duration::from_millis(config.upstream_deadline_ms);
         let carts = CartServiceClient::new(shop_kit::client::traced_channel(
@@ -121,65 +126,26 @@ impl App {
             max_open_orders_per_user: i64::from(config.max_open_orders_per_user.max(1)),
             max_units_per_sku: i64::from(config.max_units_per_sku.max(1)),
         };
-        let api = api::OrderApi::new(pool.clone(), saga.clone(), carts, products, limits);
+        let api = api::OrderApi::new(pool.clone(), saga, carts, products, limits);
         let host = host
             .with_token_verifier(verifier)
             .add_service(OrderServiceServer::new(api));
-        Ok(Self {
-            host,
-            pool,
-            broker,
-            saga,
-            sweep_every: Duration::from_secs(config.sweep_interval_secs.max(1)),
-            unfinished_timeout: Duration::from_secs(config.unfinished_timeout_secs.max(1)),
-        })
+        Ok(Self { host, pool, bus })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
+    fn addr(&self) -> SocketAddr {
         self.host.grpc_addr()
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
+    fn admin_addr(&self) -> SocketAddr {
         self.host.admin_addr()
     }
 
-    /// Serves gRPC, relays the outbox and consumes saga events until `shutdown`; then
-    /// drains all three and closes the broker connection and the pool.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        // Bind every saga queue before serving, so no saga event is ever published unrouted.
-        shop_bus::topology::ensure_saga(&self.broker).await;
-        let stop = Stop::on(shutdown);
-        let relay = tokio::spawn(self.saga.relay().clone().run(stop.clone().wait()));
-        let saga = self.saga.clone();
-        let consumer = tokio::spawn(shop_bus::consumer::run(
-            self.broker.clone(),
-            events::queue_spec(),
-            move |envelope| {
-                let saga = saga.clone();
-                async move { saga.handle(envelope).await }
-            },
-            stop.clone().wait(),
-        ));
-        let sweeper = tokio::spawn(sweeper::run(
-            self.pool.clone(),
-            self.saga.clone(),
-            self.sweep_every,
-            self.unfinished_timeout,
-            stop.clone().wait(),
-        ));
-        let served = self.host.serve(stop.wait()).await;
-        let _ = sweeper.await;
-        let _ = consumer.await;
-        // The relay stops with the same signal; a last pass publishes what the consumer's
-        // final handlers committed.
-        let _ = relay.await;
-        self.saga.relay().final_pass().await;
-        self.broker.close().await;
+    /// Serves gRPC, relays the outbox, consumes saga events and times out stale orders
+    /// until `stop` (the order of stopping: `shop_bus::runtime`); then closes the pool.
+    async fn run(self, stop: Stop) -> anyhow::Result<()> {
+        let served = self.bus.run(self.host, stop).await;
         self.pool.close().await;
-        served?;
-        Ok(())
+        Ok(served?)
     }
 }

@@ -40,25 +40,10 @@ pub async fn cancel_stale(
     Ok(cancelled)
 }
 
-/// Runs [`cancel_stale`] every `every` until `stop` resolves.
-pub async fn run(
-    pool: MySqlPool,
-    saga: Saga,
-    every: Duration,
-    timeout: Duration,
-    stop: impl std::future::Future<Output = ()> + Send,
-) {
-    tokio::pin!(stop);
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = &mut stop => break,
-            _ = ticker.tick() => {
-                if let Err(error) = cancel_stale(&pool, &saga, timeout).await {
-                    tracing::warn!(%error, "order timeout sweep failed; retrying next tick");
-                }
-            }
-        }
+/// One pass of the sweep, as `shop_bus::Runtime::every` runs it: a failure is logged and
+/// the next pass tries again.
+pub async fn pass(pool: MySqlPool, saga: Saga, timeout: Duration) {
+    if let Err(error) = cancel_stale(&pool, &saga, timeout).await {
+        tracing::warn!(%error, "order timeout sweep failed; retrying next tick");
     }
 }

@@ -265,32 +265,6 @@ impl Saga {
         &self.relay
     }
 
-    /// The consumer's handler: at-least-once in, at most one charge out.
-    pub async fn handle(&self, envelope: Envelope) -> Handled {
-        let (event, result) = match &envelope.payload {
-            Some(Payload::OrderPaymentRequested(event)) => (
-                "order.payment_requested",
-                self.on_payment_requested(&envelope.event_id, event).await,
-            ),
-            Some(Payload::OrderCancelled(event)) => (
-                "order.cancelled",
-                self.on_order_cancelled(&envelope.event_id, event).await,
-            ),
-            _ => return Handled::Done,
-        };
-        let handled = handled(&result);
-        let label = match handled {
-            Handled::Done => "done",
-            Handled::Retry(_) => "retry",
-            Handled::Reject(_) => "reject",
-        };
-        self.metrics
-            .deliveries
-            .with_label_values(&[event, label])
-            .inc();
-        handled
-    }
-
     #[tracing::instrument(skip_all, fields(order_id = %event.order_id, payment_id))]
     async fn on_payment_requested(
         &self,
@@ -639,5 +613,33 @@ impl Saga {
             "payment {} is still {} after cancelling",
             row.id, row.status
         )))
+    }
+}
+
+impl shop_bus::Handle for Saga {
+    /// At-least-once in, at most one charge out.
+    async fn handle(&self, envelope: Envelope) -> Handled {
+        let (event, result) = match &envelope.payload {
+            Some(Payload::OrderPaymentRequested(event)) => (
+                "order.payment_requested",
+                self.on_payment_requested(&envelope.event_id, event).await,
+            ),
+            Some(Payload::OrderCancelled(event)) => (
+                "order.cancelled",
+                self.on_order_cancelled(&envelope.event_id, event).await,
+            ),
+            _ => return Handled::Done,
+        };
+        let handled = handled(&result);
+        let label = match handled {
+            Handled::Done => "done",
+            Handled::Retry(_) => "retry",
+            Handled::Reject(_) => "reject",
+        };
+        self.metrics
+            .deliveries
+            .with_label_values(&[event, label])
+            .inc();
+        handled
     }
 }

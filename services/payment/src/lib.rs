@@ -15,14 +15,14 @@ pub mod stripe;
 pub mod sweeper;
 pub mod webhook;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use shop_bus::outbox::Relay;
-use shop_bus::{Broker, BusConfig, Publisher};
+use shop_bus::topology::Participant;
+use shop_bus::{BusConfig, Runtime};
+use shop_kit::Service;
 use shop_kit::server::GrpcHost;
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::payment::v1::payment_service_server::PaymentServiceServer;
@@ -163,13 +163,14 @@ impl PaymentConfig {
 pub struct App {
     host: GrpcHost,
     pool: MySqlPool,
-    broker: Broker,
-    saga: events::Saga,
-    sweep: Option<(Duration, Duration)>,
+    bus: Runtime,
 }
 
-impl App {
-    pub async fn build(config: PaymentConfig) -> anyhow::Result<Self> {
+impl Service for App {
+    const NAME: &'static str = "shop-payment";
+    type Config = PaymentConfig;
+
+    async fn build(config: PaymentConfig) -> anyhow::Result<Self> {
         config.check_stripe()?;
         let verifier = shop_kit::auth::load_verifier(
             config.jwt_public_key_pem.as_deref(),
@@ -189,97 +190,52 @@ impl App {
         )
         .await
         .context("payment database")?;
-        shop_bus::outbox::ensure_schema(&pool).await?;
-        shop_bus::inbox::ensure_schema(&pool).await?;
 
-        let broker = Broker::new(config.amqp.clone(), "shop-payment");
         let host = GrpcHost::bind("payment", config.grpc_addr, config.admin_addr).await?;
-        shop_bus::consumer::register_metrics(host.metrics().registry())?;
-        let metrics = host.metrics();
-        let relay = Relay::new(pool.clone(), Publisher::new(broker.clone()))
-            .with_metrics(metrics.registry())?;
+        let registry = host.metrics().registry().clone();
+        let mut bus = Runtime::new(Participant::Payment, &config.amqp, &registry)?;
+        let relay = bus.outbox(&pool, &registry).await?;
         let saga = events::Saga::new(
             pool.clone(),
             relay,
             stripe,
-            events::SagaMetrics::register(metrics.registry())?,
+            events::SagaMetrics::register(&registry)?,
         );
-        let webhook = webhook::router(
-            saga.clone(),
-            &config.stripe_webhook_secret,
-            metrics.registry(),
-        )?;
+        bus.consume(events::queue_spec(), saga.clone());
+        if config.pending_sweep_secs > 0 {
+            let stale_after = Duration::from_secs(config.pending_stale_secs);
+            let sweep_saga = saga.clone();
+            bus.every(
+                "stale payment sweep",
+                Duration::from_secs(config.pending_sweep_secs),
+                move || sweeper::pass(sweep_saga.clone(), stale_after),
+            );
+        }
+        let webhook = webhook::router(saga, &config.stripe_webhook_secret, &registry)?;
         let host = host
             .with_token_verifier(verifier)
             .with_admin_routes(webhook)
             .add_service(PaymentServiceServer::new(api::PaymentApi::new(
                 pool.clone(),
             )));
-        let sweep = (config.pending_sweep_secs > 0).then(|| {
-            (
-                Duration::from_secs(config.pending_sweep_secs),
-                Duration::from_secs(config.pending_stale_secs),
-            )
-        });
-        Ok(Self {
-            host,
-            pool,
-            broker,
-            saga,
-            sweep,
-        })
+        Ok(Self { host, pool, bus })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
+    fn addr(&self) -> SocketAddr {
         self.host.grpc_addr()
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
+    fn admin_addr(&self) -> SocketAddr {
         self.host.admin_addr()
     }
 
     /// Serves gRPC and the webhook, relays the outbox, consumes order events and sweeps
-    /// stale payments until `shutdown`; then drains all of them and closes the broker
-    /// connection and the pool.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        // Bind every saga queue before serving, so no saga event is ever published unrouted.
-        shop_bus::topology::ensure_saga(&self.broker).await;
-        let stop = Stop::on(shutdown);
-        let relay = tokio::spawn(self.saga.relay().clone().run(stop.clone().wait()));
-        let saga = self.saga.clone();
-        let consumer = tokio::spawn(shop_bus::consumer::run(
-            self.broker.clone(),
-            events::queue_spec(),
-            move |envelope| {
-                let saga = saga.clone();
-                async move { saga.handle(envelope).await }
-            },
-            stop.clone().wait(),
-        ));
-        let sweeper = self.sweep.map(|(every, stale_after)| {
-            tokio::spawn(sweeper::run(
-                self.saga.clone(),
-                every,
-                stale_after,
-                stop.clone().wait(),
-            ))
-        });
-        let served = self.host.serve(stop.wait()).await;
-        let _ = consumer.await;
-        if let Some(sweeper) = sweeper {
-            let _ = sweeper.await;
-        }
-        // The relay stops with the same signal; a last pass publishes what the consumer's
-        // final handlers committed.
-        let _ = relay.await;
-        self.saga.relay().final_pass().await;
-        self.broker.close().await;
+    /// stale payments until `stop` (the order of stopping: `shop_bus::runtime`); then
+    /// closes the pool.
+    async fn run(self, stop: Stop) -> anyhow::Result<()> {
+        let served = self.bus.run(self.host, stop).await;
         self.pool.close().await;
-        served?;
-        Ok(())
+        Ok(served?)
     }
 }
 

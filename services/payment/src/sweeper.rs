@@ -15,27 +15,14 @@ use std::time::Duration;
 
 use crate::events::Saga;
 
-/// Sweeps every `every` until `shutdown`; a payment is stale after `stale_after` without
-/// a change.
-pub async fn run(
-    saga: Saga,
-    every: Duration,
-    stale_after: Duration,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) {
-    tokio::pin!(shutdown);
+/// One pass, as `shop_bus::Runtime::every` runs it; a payment is stale after `stale_after`
+/// without a change. A failure is logged and the next pass tries again.
+pub async fn pass(saga: Saga, stale_after: Duration) {
     let stale_after =
         chrono::Duration::from_std(stale_after).unwrap_or_else(|_| chrono::Duration::hours(1));
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            () = tokio::time::sleep(every) => {}
-        }
-        match saga.resume_stale(stale_after).await {
-            Ok(0) => {}
-            Ok(seen) => tracing::info!(seen, "swept stale payments"),
-            Err(error) => tracing::warn!(%error, "payment sweep failed"),
-        }
+    match saga.resume_stale(stale_after).await {
+        Ok(0) => {}
+        Ok(seen) => tracing::info!(seen, "swept stale payments"),
+        Err(error) => tracing::warn!(%error, "payment sweep failed"),
     }
-    tracing::info!("payment sweeper stopped");
 }

@@ -8,13 +8,20 @@ use shop_proto::shop::events::v1::{Envelope, envelope::Payload};
 use crate::cache::ProductCache;
 
 pub fn queue_spec() -> QueueSpec {
-    QueueSpec::per_replica("product.cache", &["product.changed"])
+    QueueSpec::per_replica(shop_bus::topology::PRODUCT_CACHE, &["product.changed"])
 }
 
-pub async fn handle(cache: &ProductCache, envelope: Envelope) -> Handled {
-    if let Some(Payload::ProductChanged(changed)) = envelope.payload {
-        tracing::debug!(product_id = %changed.product_id, version = changed.version, "product changed; dropping it from the cache");
-        cache.forget(&changed.product_id, &changed.sku).await;
+/// This replica's listener on its cache-invalidation queue.
+pub struct CacheInvalidation {
+    pub cache: ProductCache,
+}
+
+impl shop_bus::Handle for CacheInvalidation {
+    async fn handle(&self, envelope: Envelope) -> Handled {
+        if let Some(Payload::ProductChanged(changed)) = envelope.payload {
+            tracing::debug!(product_id = %changed.product_id, version = changed.version, "product changed; dropping it from the cache");
+            self.cache.forget(&changed.product_id, &changed.sku).await;
+        }
+        Handled::Done
     }
-    Handled::Done
 }

@@ -14,13 +14,16 @@ pub mod page_token;
 pub mod search;
 pub mod store;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+use shop_bus::Runtime;
+use shop_bus::topology::Participant;
+use shop_kit::Service;
 use shop_kit::server::GrpcHost;
+use shop_kit::shutdown::Stop;
 use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
 
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
@@ -84,12 +87,14 @@ impl Default for ProductConfig {
 /// A bound, not yet serving Product service with its indexes in place.
 pub struct App {
     host: GrpcHost,
-    broker: shop_bus::Broker,
-    cache: cache::ProductCache,
+    bus: Runtime,
 }
 
-impl App {
-    pub async fn build(config: ProductConfig) -> anyhow::Result<Self> {
+impl Service for App {
+    const NAME: &'static str = "shop-product";
+    type Config = ProductConfig;
+
+    async fn build(config: ProductConfig) -> anyhow::Result<Self> {
         let previous_key = config
             .page_token_previous_key
             .as_deref()
@@ -128,64 +133,43 @@ impl App {
             Duration::from_secs(config.cache_ttl_secs),
             config.cache_capacity,
         );
-        let broker = shop_bus::Broker::new(config.amqp.clone(), "shop-product");
-        let publisher = shop_bus::Publisher::new(broker.clone());
-        let host = GrpcHost::bind("product", config.grpc_addr, config.admin_addr)
-            .await?
+        let host = GrpcHost::bind("product", config.grpc_addr, config.admin_addr).await?;
+        let mut bus = Runtime::new(
+            Participant::Product,
+            &config.amqp,
+            host.metrics().registry(),
+        )?;
+        // Serve only once this replica hears product.changed, or a change made right after
+        // start-up could stay stale here for a whole TTL.
+        bus.consume_before_serving(
+            events::queue_spec(),
+            events::CacheInvalidation {
+                cache: cache.clone(),
+            },
+        );
+        let host = host
             .with_token_verifier(verifier)
             .add_service(ProductServiceServer::new(api::ProductApi::new(
                 store,
-                cache.clone(),
-                publisher,
+                cache,
+                bus.publisher(),
                 tokens,
                 Duration::from_secs(config.search_summary_ttl_secs),
             )));
-        shop_bus::consumer::register_metrics(host.metrics().registry())?;
-        Ok(Self {
-            host,
-            broker,
-            cache,
-        })
+        Ok(Self { host, bus })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
+    fn addr(&self) -> SocketAddr {
         self.host.grpc_addr()
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
+    fn admin_addr(&self) -> SocketAddr {
         self.host.admin_addr()
     }
 
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let stop = shop_kit::shutdown::Stop::on(shutdown);
-        let cache = self.cache.clone();
-        let (ready, bound) = tokio::sync::oneshot::channel();
-        let consumer = tokio::spawn(shop_bus::consumer::run_signalling_ready(
-            self.broker.clone(),
-            events::queue_spec(),
-            move |envelope| {
-                let cache = cache.clone();
-                async move { events::handle(&cache, envelope).await }
-            },
-            stop.clone().wait(),
-            Some(ready),
-        ));
-        // Serve only once this replica hears product.changed, or a change made right after
-        // start-up could stay stale here for a whole TTL. A broker outage does not keep the
-        // catalog down: after a few seconds it serves anyway and relies on the TTL.
-        if tokio::time::timeout(Duration::from_secs(5), bound)
-            .await
-            .is_err()
-        {
-            tracing::warn!("serving before the cache-invalidation queue is bound (broker down?)");
-        }
-        let served = self.host.serve(stop.wait()).await;
-        let _ = consumer.await;
-        self.broker.close().await;
-        served?;
-        Ok(())
+    /// Serves and listens for `product.changed` until `stop` (the order of stopping:
+    /// `shop_bus::runtime`).
+    async fn run(self, stop: Stop) -> anyhow::Result<()> {
+        Ok(self.bus.run(self.host, stop).await?)
     }
 }

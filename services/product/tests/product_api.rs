@@ -6,6 +6,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{config, spawn};
+use shop_kit::Service as _;
 use shop_kit::auth::Role;
 use shop_product::{App, ProductConfig};
 use shop_proto::shop::common::v1::Money;

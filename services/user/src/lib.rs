@@ -10,15 +10,16 @@ pub mod hashing;
 pub mod store;
 pub mod throttle;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+use shop_kit::Service;
 use shop_kit::auth::{TokenSigner, TokenVerifier};
 use shop_kit::server::GrpcHost;
+use shop_kit::shutdown::Stop;
 use shop_proto::shop::user::v1::user_service_server::UserServiceServer;
 use sqlx::MySqlPool;
 
@@ -136,8 +137,11 @@ pub struct App {
     pool: MySqlPool,
 }
 
-impl App {
-    pub async fn build(config: UserConfig) -> anyhow::Result<Self> {
+impl Service for App {
+    const NAME: &'static str = "shop-user";
+    type Config = UserConfig;
+
+    async fn build(config: UserConfig) -> anyhow::Result<Self> {
         config.env.refuse_dev_defaults(&[(
             "SHOP_BOOTSTRAP_ADMIN_PASSWORD",
             config.bootstrap_admin_password.as_deref() == Some(DEV_BOOTSTRAP_ADMIN_PASSWORD),
@@ -193,21 +197,18 @@ impl App {
         Ok(Self { host, pool })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
+    fn addr(&self) -> SocketAddr {
         self.host.grpc_addr()
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
+    fn admin_addr(&self) -> SocketAddr {
         self.host.admin_addr()
     }
 
-    /// Serves until `shutdown` resolves, drains, then closes the database pool.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        self.host.serve(shutdown).await?;
+    /// Serves until `stop`, drains, then closes the database pool.
+    async fn run(self, stop: Stop) -> anyhow::Result<()> {
+        let served = self.host.serve(stop.wait()).await;
         self.pool.close().await;
-        Ok(())
+        Ok(served?)
     }
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use shop_kit::Service as _;
 use shop_kit::auth::{Role, TokenVerifier};
 use shop_proto::shop::user::v1::{self as pb, user_service_client::UserServiceClient};
 use shop_testkit::{RunningService, TestMysql, http_get, keys, token_for, with_token};
@@ -43,10 +44,9 @@ async fn start_on(db: TestMysql) -> Harness {
 async fn start_with(db: TestMysql, adjust: impl FnOnce(&mut UserConfig)) -> Harness {
     let mut config = config(&db);
     adjust(&mut config);
-    let app = App::build(config).await.expect("user service builds");
-    let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
-        app.run(shutdown)
-    });
+    let service = RunningService::start::<App>(config)
+        .await
+        .expect("user service starts");
     let client = UserServiceClient::new(service.channel().await.expect("service is serving"));
     Harness {
         client,

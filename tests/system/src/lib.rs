@@ -62,7 +62,7 @@ const STRIPE_KEY: &str = "sk_test_shopmesh_system";
 const STRIPE_WEBHOOK_SECRET: &str = "whsec_shopmesh_system";
 
 fn url(service: &RunningService) -> String {
-    format!("http://{}", service.grpc_addr)
+    format!("http://{}", service.addr)
 }
 
 /// Knobs a test may turn; the defaults are production's.
@@ -100,7 +100,7 @@ impl System {
         let backends = Backends::create().await?;
         let public_pem = Some(keys().public_pem.clone());
 
-        let product = shop_product::App::build(shop_product::ProductConfig {
+        let product = RunningService::start::<shop_product::App>(shop_product::ProductConfig {
             grpc_addr: any_port(),
             admin_addr: any_port(),
             mongodb_uri: backends.mongo.uri.clone(),
@@ -111,30 +111,24 @@ impl System {
         })
         .await
         .context("product")?;
-        let product = RunningService::spawn(product.grpc_addr(), product.admin_addr(), |stop| {
-            product.run(stop)
-        });
 
-        let inventory = shop_inventory::App::build(shop_inventory::InventoryConfig {
-            grpc_addr: any_port(),
-            admin_addr: any_port(),
-            mongodb_uri: backends.mongo.uri.clone(),
-            mongodb_database: format!("{}_inventory", backends.mongo.name),
-            jwt_public_key_pem: public_pem.clone(),
-            amqp: backends.bus_config(),
-            default_reservation_ttl_secs: options.reservation_ttl_secs,
-            action_reservation_ttl_secs: options.action_reservation_ttl_secs,
-            sweep_interval_secs: options.sweep_interval_secs,
-            ..Default::default()
-        })
-        .await
-        .context("inventory")?;
         let inventory =
-            RunningService::spawn(inventory.grpc_addr(), inventory.admin_addr(), |stop| {
-                inventory.run(stop)
-            });
+            RunningService::start::<shop_inventory::App>(shop_inventory::InventoryConfig {
+                grpc_addr: any_port(),
+                admin_addr: any_port(),
+                mongodb_uri: backends.mongo.uri.clone(),
+                mongodb_database: format!("{}_inventory", backends.mongo.name),
+                jwt_public_key_pem: public_pem.clone(),
+                amqp: backends.bus_config(),
+                default_reservation_ttl_secs: options.reservation_ttl_secs,
+                action_reservation_ttl_secs: options.action_reservation_ttl_secs,
+                sweep_interval_secs: options.sweep_interval_secs,
+                ..Default::default()
+            })
+            .await
+            .context("inventory")?;
 
-        let cart = shop_cart::App::build(shop_cart::CartConfig {
+        let cart = RunningService::start::<shop_cart::App>(shop_cart::CartConfig {
             grpc_addr: any_port(),
             admin_addr: any_port(),
             redis_url: backends.redis.url.clone(),
@@ -146,10 +140,8 @@ impl System {
         })
         .await
         .context("cart")?;
-        let cart =
-            RunningService::spawn(cart.grpc_addr(), cart.admin_addr(), |stop| cart.run(stop));
 
-        let order = shop_order::App::build(shop_order::OrderConfig {
+        let order = RunningService::start::<shop_order::App>(shop_order::OrderConfig {
             grpc_addr: any_port(),
             admin_addr: any_port(),
             database_url: backends.mysql_order.url.clone(),
@@ -163,9 +155,6 @@ impl System {
         })
         .await
         .context("order")?;
-        let order = RunningService::spawn(order.grpc_addr(), order.admin_addr(), |stop| {
-            order.run(stop)
-        });
 
         let stripe =
             shop_stripe_fake::FakeStripe::start(shop_stripe_fake::FakeStripeConfig::for_tests())
@@ -380,19 +369,15 @@ async fn start_payment(
     config: &shop_payment::PaymentConfig,
     stripe: &shop_stripe_fake::RunningFakeStripe,
 ) -> anyhow::Result<RunningService> {
-    let payment = shop_payment::App::build(config.clone())
+    let payment = RunningService::start::<shop_payment::App>(config.clone())
         .await
         .context("payment")?;
-    let webhook = format!("http://{}/stripe/webhook", payment.admin_addr());
+    let webhook = format!("http://{}/stripe/webhook", payment.admin_addr);
     stripe.set_webhook_endpoint(Some(shop_stripe_fake::WebhookEndpoint::new(
         &webhook,
         STRIPE_WEBHOOK_SECRET,
     )?));
-    Ok(RunningService::spawn(
-        payment.grpc_addr(),
-        payment.admin_addr(),
-        |stop| payment.run(stop),
-    ))
+    Ok(payment)
 }
 
 /// A customer identity (random user id) and its access token.

@@ -52,10 +52,9 @@ pub fn config(mongo: &TestMongo) -> InventoryConfig {
 pub async fn start_with(mongo: TestMongo, mut config: InventoryConfig) -> Harness {
     let amqp = TestAmqp::create().await.expect("test amqp");
     config.amqp = amqp.bus_config();
-    let app = App::build(config).await.expect("inventory service builds");
-    let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
-        app.run(shutdown)
-    });
+    let service = RunningService::start::<App>(config)
+        .await
+        .expect("inventory service starts");
     let client = InventoryServiceClient::new(service.channel().await.expect("service is serving"));
     Harness {
         client,

@@ -199,9 +199,9 @@ impl Harness {
     /// Starts (or restarts) the service and waits until it serves.
     pub async fn start_service(&mut self) {
         assert!(self.service.is_none(), "already running");
-        let app = App::build(self.config()).await.expect("payment builds");
-        let service =
-            RunningService::spawn(app.grpc_addr(), app.admin_addr(), |stop| app.run(stop));
+        let service = RunningService::start::<App>(self.config())
+            .await
+            .expect("payment starts");
         service.channel().await.expect("payment serves");
         if self.options.webhooks {
             self.fake.set_webhook_endpoint(Some(

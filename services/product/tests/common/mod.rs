@@ -23,10 +23,9 @@ pub fn config(mongo: &TestMongo, amqp: &TestAmqp, cache_ttl_secs: u64) -> Produc
 }
 
 pub async fn spawn(config: ProductConfig) -> (RunningService, ProductServiceClient<Channel>) {
-    let app = App::build(config).await.expect("product service builds");
-    let service = RunningService::spawn(app.grpc_addr(), app.admin_addr(), |shutdown| {
-        app.run(shutdown)
-    });
+    let service = RunningService::start::<App>(config)
+        .await
+        .expect("product service starts");
     let client = ProductServiceClient::new(service.channel().await.expect("serving"));
     (service, client)
 }
