@@ -29,17 +29,41 @@ pub struct ClientError {
     reason: String,
 }
 
-/// A lazily connecting channel to the one address of `url` (e.g. `http://127.0.0.1:50052`)
-/// whose every call fails with DEADLINE_EXCEEDED/UNAVAILABLE after `deadline`, instead of
-/// waiting. Lazy, so a service starts even when a dependency is still down, and reconnects when
-/// it is back. Services call each other through [`traced_channel`], which balances; this is
-/// for tools aimed at one process.
+/// A lazily connecting channel to `url` (e.g. `http://127.0.0.1:50052`) whose every call
+/// fails with DEADLINE_EXCEEDED/UNAVAILABLE after `deadline`, instead of waiting. Lazy, so a
+/// service starts even when a dependency is still down, and reconnects when it is back.
+/// Services call each other through [`traced_channel`], which balances and copes with failed
+/// replicas; this plain channel is for the tools (seed, load). Given a comma-separated list
+/// (the `SHOP_*_URL` of `SHOP_REPLICAS=2 just up`), it spreads calls over them with tonic's
+/// own balancer, so a tool pointed at replicas works, without taking a dead one out.
 pub fn channel(url: &str, deadline: Duration) -> Result<Channel, ClientError> {
-    let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|source| ClientError {
-        url: url.to_owned(),
-        reason: source.to_string(),
-    })?;
-    Ok(configure(endpoint, deadline).connect_lazy())
+    let endpoint = |url: &str| {
+        Endpoint::from_shared(url.to_owned())
+            .map(|endpoint| configure(endpoint, deadline))
+            .map_err(|source| ClientError {
+                url: url.to_owned(),
+                reason: source.to_string(),
+            })
+    };
+    let urls: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect();
+    match urls.as_slice() {
+        [] => Err(ClientError {
+            url: url.to_owned(),
+            reason: "no URL given".to_owned(),
+        }),
+        [one] => Ok(endpoint(one)?.connect_lazy()),
+        many => {
+            let endpoints = many
+                .iter()
+                .map(|url| endpoint(url))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Channel::balance_list(endpoints.into_iter()))
+        }
+    }
 }
 
 /// The settings every outgoing connection has, balanced or not.
@@ -62,4 +86,18 @@ pub fn traced_channel(urls: &str, deadline: Duration) -> Result<TracedChannel, C
         balanced,
         crate::telemetry::propagate as Propagate,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_plain_channel_takes_one_url_or_a_list() {
+        let deadline = Duration::from_secs(1);
+        assert!(channel("http://127.0.0.1:50052", deadline).is_ok());
+        assert!(channel("http://127.0.0.1:50052,http://127.0.0.1:51052", deadline).is_ok());
+        assert!(channel("", deadline).is_err());
+        assert!(channel("http://127.0.0.1:50052,not a url", deadline).is_err());
+    }
 }
