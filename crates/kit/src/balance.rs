@@ -1,5 +1,6 @@
-//! Client-side load balancing: every outgoing gRPC call spreads over all the addresses of its
-//! target, so extra replicas take their share of the load (docs/architecture.md §8).
+//! Client-side load balancing: every outgoing gRPC call (the "calls" column of
+//! docs/architecture.md §2) spreads over all the addresses of its target, so extra replicas
+//! take their share of the load.
 //!
 //! A target is one URL or a comma-separated list (`http://127.0.0.1:50052,http://127.0.0.1:51052`
 //! for local replicas). Each URL's host is resolved to **all** its addresses, and again every
@@ -211,7 +212,11 @@ impl Member {
             && !is_timeout(error)
             && self.up.swap(false, Ordering::Relaxed)
         {
-            tracing::warn!(addr = %self.addr, error = %Chain(error), "gRPC endpoint failed; out of rotation until it answers again");
+            tracing::warn!(
+                addr = %self.addr,
+                error = %Chain(error),
+                "gRPC endpoint failed; out of rotation until it answers again"
+            );
         }
         outcome.map_err(Into::into)
     }
@@ -290,7 +295,12 @@ impl Shared {
         ) else {
             return outcome;
         };
-        tracing::debug!(path = parts.uri.path(), from = %first.addr, to = %second.addr, "retrying a read on another endpoint");
+        tracing::debug!(
+            path = parts.uri.path(),
+            from = %first.addr,
+            to = %second.addr,
+            "retrying a read on another endpoint"
+        );
         match tokio::time::timeout(left, second.send(copy())).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Box::new(tonic::TimeoutExpired(()))),
@@ -321,7 +331,11 @@ impl Shared {
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(host = %target.host, %error, "cannot resolve a gRPC target; keeping its addresses");
+                    tracing::warn!(
+                        host = %target.host,
+                        %error,
+                        "cannot resolve a gRPC target; keeping its addresses"
+                    );
                     next.extend(
                         current
                             .iter()
@@ -407,7 +421,10 @@ async fn maintain(shared: Weak<Shared>) {
             for member in shared.snapshot().iter() {
                 if !member.up.load(Ordering::Relaxed) && probe(member.addr).await {
                     member.up.store(true, Ordering::Relaxed);
-                    tracing::info!(addr = %member.addr, "gRPC endpoint answers again; back in rotation");
+                    tracing::info!(
+                        addr = %member.addr,
+                        "gRPC endpoint answers again; back in rotation"
+                    );
                 }
             }
         }
