@@ -46,12 +46,14 @@ port_open() {
 # shellcheck disable=SC2034
 SHOP_MAX_REPLICAS=4
 SHOP_RESERVED_PORTS=50051-50056,51051-51056,52051-52056,53051-53056
+# What `sysctl net.ipv4.ip_local_reserved_ports` reads and writes (procps may be missing).
+SHOP_RESERVED_PORTS_FILE=/proc/sys/net/ipv4/ip_local_reserved_ports
 
 # port_reserved PORT: PORT is in net.ipv4.ip_local_reserved_ports.
 port_reserved() {
   local range lo hi
   local -a ranges
-  IFS=, read -ra ranges <<<"$(sysctl -n net.ipv4.ip_local_reserved_ports 2>/dev/null || true)"
+  IFS=, read -ra ranges <<<"$(cat "$SHOP_RESERVED_PORTS_FILE" 2>/dev/null || true)"
   for range in "${ranges[@]}"; do
     range="${range//[[:space:]]/}"
     [[ -n "$range" ]] || continue
@@ -78,14 +80,14 @@ reserve_ports() {
     return 0
   fi
   local current wanted
-  current="$(sysctl -n net.ipv4.ip_local_reserved_ports 2>/dev/null || true)"
+  current="$(cat "$SHOP_RESERVED_PORTS_FILE" 2>/dev/null || true)"
   wanted="${current:+$current,}$(IFS=,; echo "${missing[*]}")"
   if [[ $EUID -ne 0 ]]; then
     say ports "NOT reserved (needs root): outgoing connections may take one of $SHOP_RESERVED_PORTS and a service then cannot bind it; as root run: sysctl -w net.ipv4.ip_local_reserved_ports=$wanted"
-  elif sysctl -q -w "net.ipv4.ip_local_reserved_ports=$wanted" >/dev/null 2>&1; then
+  elif printf '%s\n' "$wanted" 2>/dev/null >"$SHOP_RESERVED_PORTS_FILE"; then
     say ports "reserved $SHOP_RESERVED_PORTS (net.ipv4.ip_local_reserved_ports: no outgoing connection takes them)"
   else
-    say ports "NOT reserved: sysctl -w net.ipv4.ip_local_reserved_ports=$wanted failed (read-only /proc/sys?); a service may find its port taken by an outgoing connection"
+    say ports "NOT reserved: cannot write $wanted to $SHOP_RESERVED_PORTS_FILE (read-only /proc/sys?); a service may find its port taken by an outgoing connection"
   fi
 }
 
