@@ -19,6 +19,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$SHOP_ROOT/scripts/env.sh"
 
 mkdir -p "$SHOP_STARTED" "$SHOP_LOGS"
+# Before the servers start (their outgoing connections could take a gRPC port otherwise).
+reserve_ports
 HOST=127.0.0.1
 VENV="$SHOP_TOOLS_DIR/venv"
 MONGO_PORT=27017

@@ -31,7 +31,8 @@ stop_recorded() {
 if [[ -d "$SHOP_PIDS" ]]; then
   while IFS= read -r file; do
     name="$(basename "$file")"
-    stop_recorded "$file" "$name" "$name"
+    # Replica i >= 1 of shop-product is recorded as shop-product@i (scripts/up.sh).
+    stop_recorded "$file" "$name" "${name%@*}"
   done < <(find "$SHOP_PIDS" -maxdepth 1 -type f -printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)
 fi
 

@@ -36,6 +36,76 @@ port_open() {
   timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
 }
 
+# --- ports ------------------------------------------------------------------------------
+# scripts/up.sh runs up to SHOP_MAX_REPLICAS replicas of a service, replica i on the base
+# ports + 1000 * i. The gRPC ones (50051-50056 + 1000 * i) lie inside Linux's ephemeral range
+# (32768-60999), where the kernel picks the local port of any outgoing connection: one such
+# connection can hold 50056 and shop-payment then fails to bind it. reserve_ports takes them
+# out of that range (net.ipv4.ip_local_reserved_ports); the other ports (8080, 9080, 9101-
+# 12106, 12111) lie below it.
+# shellcheck disable=SC2034
+SHOP_MAX_REPLICAS=4
+SHOP_RESERVED_PORTS=50051-50056,51051-51056,52051-52056,53051-53056
+# What `sysctl net.ipv4.ip_local_reserved_ports` reads and writes (procps may be missing).
+SHOP_RESERVED_PORTS_FILE=/proc/sys/net/ipv4/ip_local_reserved_ports
+
+# port_reserved PORT: PORT is in net.ipv4.ip_local_reserved_ports.
+port_reserved() {
+  local range lo hi
+  local -a ranges
+  IFS=, read -ra ranges <<<"$(cat "$SHOP_RESERVED_PORTS_FILE" 2>/dev/null || true)"
+  for range in "${ranges[@]}"; do
+    range="${range//[[:space:]]/}"
+    [[ -n "$range" ]] || continue
+    lo="${range%-*}" hi="${range#*-}"
+    (( $1 >= lo && $1 <= hi )) && return 0
+  done
+  return 1
+}
+
+# reserve_ports: adds SHOP_RESERVED_PORTS to the kernel's reserved list (as root; the kernel
+# keeps the list per network namespace, so a container can do it for itself). Never fails:
+# without root it says what to run, and the ports stay as likely to collide as before.
+reserve_ports() {
+  local range port missing=()
+  local -a ranges
+  IFS=, read -ra ranges <<<"$SHOP_RESERVED_PORTS"
+  for range in "${ranges[@]}"; do
+    for (( port = ${range%-*}; port <= ${range#*-}; port++ )); do
+      port_reserved "$port" || { missing+=("$range"); break; }
+    done
+  done
+  if (( ${#missing[@]} == 0 )); then
+    say ports "reserved already ($SHOP_RESERVED_PORTS)"
+    return 0
+  fi
+  local current wanted
+  current="$(cat "$SHOP_RESERVED_PORTS_FILE" 2>/dev/null || true)"
+  wanted="${current:+$current,}$(IFS=,; echo "${missing[*]}")"
+  if [[ $EUID -ne 0 ]]; then
+    say ports "NOT reserved (needs root): outgoing connections may take one of $SHOP_RESERVED_PORTS and a service then cannot bind it; as root run: sysctl -w net.ipv4.ip_local_reserved_ports=$wanted"
+  elif printf '%s\n' "$wanted" 2>/dev/null >"$SHOP_RESERVED_PORTS_FILE"; then
+    say ports "reserved $SHOP_RESERVED_PORTS (net.ipv4.ip_local_reserved_ports: no outgoing connection takes them)"
+  else
+    say ports "NOT reserved: cannot write $wanted to $SHOP_RESERVED_PORTS_FILE (read-only /proc/sys?); a service may find its port taken by an outgoing connection"
+  fi
+}
+
+# port_holders PORT: every socket on local port PORT, listening or connected, with its
+# process (ss), so a failed bind names the culprit. Output only; never fails (no pipes that
+# could die of SIGPIPE under pipefail).
+port_holders() {
+  local out
+  if command -v ss >/dev/null; then
+    out="$(ss -Htanp "( sport = :$1 )" 2>/dev/null || true)"
+  elif command -v lsof >/dev/null; then
+    out="$(lsof -nP -iTCP:"$1" 2>/dev/null || true)"
+  else
+    out="(neither ss nor lsof is installed)"
+  fi
+  printf '%s\n' "${out:-nothing holds TCP port $1 now}"
+}
+
 # alive PID: the process exists and is not a zombie.
 alive() {
   local pid=$1 state
