@@ -54,25 +54,6 @@ impl From<SagaError> for ServiceError {
     }
 }
 
-/// A dependency's failure as this service's caller should see it: their mistakes stay
-/// theirs, outages become UNAVAILABLE, and nothing else leaks.
-fn upstream(service: &'static str, status: Status) -> ServiceError {
-    match status.code() {
-        tonic::Code::Unavailable
-        | tonic::Code::DeadlineExceeded
-        | tonic::Code::Cancelled
-        | tonic::Code::Unknown => {
-            ServiceError::Unavailable(format!("{service} is unavailable; try again"))
-        }
-        tonic::Code::PermissionDenied => {
-            ServiceError::PermissionDenied(status.message().to_owned())
-        }
-        tonic::Code::Unauthenticated => ServiceError::Unauthenticated(status.message().to_owned()),
-        tonic::Code::InvalidArgument => ServiceError::invalid("cart", status.message().to_owned()),
-        _ => ServiceError::internal(anyhow::anyhow!("{service}: {status}")),
-    }
-}
-
 /// What one customer may hold at once: unpaid orders reserve stock, so without caps one
 /// account can take a product off sale (docs/architecture.md §5, issue #10 "stock hoarding").
 #[derive(Debug, Clone, Copy)]
@@ -324,7 +305,7 @@ impl OrderApi {
             .clone()
             .batch_get_products(BatchGetProductsRequest { ids: vec![], skus })
             .await
-            .map_err(|status| upstream("the catalog", status))?
+            .map_err(|status| ServiceError::from_upstream("product", status))?
             .into_inner();
         let by_sku: HashMap<&str, _> = products
             .products
@@ -434,7 +415,7 @@ impl OrderService for OrderApi {
             .clone()
             .get_cart(cart_request)
             .await
-            .map_err(|status| upstream("the cart", status))?
+            .map_err(|status| ServiceError::from_upstream("cart", status))?
             .into_inner()
             .cart
             .map(|cart| cart.lines)
