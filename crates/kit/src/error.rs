@@ -151,8 +151,8 @@ impl ServiceError {
         }
     }
 
-    /// How a failed call to another shopmesh service (`service`, e.g. `"product"`) reaches
-    /// our own caller. The one policy for every upstream call, by what the caller can do:
+    /// How a failed call to another shopmesh service reaches our own caller; `service` names
+    /// it as the caller would (`"the product catalog"`), since it appears in the message. The one policy for every upstream call, by what the caller can do:
     ///
     /// - **Retry later** — UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED (the channel's own
     ///   deadline fires as CANCELLED), UNKNOWN (a crash or a non-gRPC answer), INTERNAL (a
@@ -323,7 +323,7 @@ mod tests {
     }
 
     fn upstream(status: Status) -> Status {
-        ServiceError::from_upstream("cart", status).into()
+        ServiceError::from_upstream("the cart", status).into()
     }
 
     #[test]
@@ -339,7 +339,7 @@ mod tests {
         ] {
             let status = upstream(Status::new(code, "tcp connect to 10.0.0.3 failed"));
             assert_eq!(status.code(), Code::Unavailable, "{code:?}");
-            assert_eq!(status.message(), "cart is unavailable; retry later");
+            assert_eq!(status.message(), "the cart is unavailable; retry later");
         }
     }
 
@@ -412,7 +412,7 @@ mod tests {
             Code::DataLoss,
             Code::Ok,
         ] {
-            let error = ServiceError::from_upstream("cart", Status::new(code, "key 10.0.0.3"));
+            let error = ServiceError::from_upstream("the cart", Status::new(code, "key 10.0.0.3"));
             assert!(matches!(error, ServiceError::Internal(_)), "{code:?}");
             let status: Status = error.into();
             assert_eq!(status.code(), Code::Internal);

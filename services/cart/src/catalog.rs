@@ -50,7 +50,7 @@ impl Catalog {
             .clone()
             .batch_get_products(request)
             .await
-            .map_err(|status| ServiceError::from_upstream("product", status))?
+            .map_err(|status| ServiceError::from_upstream("the product catalog", status))?
             .into_inner();
         let mut entries = HashMap::with_capacity(response.products.len());
         for product in response.products {

@@ -305,7 +305,7 @@ impl OrderApi {
             .clone()
             .batch_get_products(BatchGetProductsRequest { ids: vec![], skus })
             .await
-            .map_err(|status| ServiceError::from_upstream("product", status))?
+            .map_err(|status| ServiceError::from_upstream("the product catalog", status))?
             .into_inner();
         let by_sku: HashMap<&str, _> = products
             .products
@@ -415,7 +415,7 @@ impl OrderService for OrderApi {
             .clone()
             .get_cart(cart_request)
             .await
-            .map_err(|status| ServiceError::from_upstream("cart", status))?
+            .map_err(|status| ServiceError::from_upstream("the cart", status))?
             .into_inner()
             .cart
             .map(|cart| cart.lines)
