@@ -133,6 +133,30 @@ fn reason_code(reason: &str) -> &str {
     }
 }
 
+/// How a resolver finishes its RPC, so every resolver fails the same way: a failed status
+/// becomes the GraphQL error a client may see ([`from_status_in`], BAD_USER_INPUT fields
+/// named per `fields`).
+pub trait Reply<R> {
+    /// The reply message.
+    fn reply(self, fields: Fields) -> Result<R, Error>;
+
+    /// What the resolver returns, taken from the reply by `pick`. A reply without it breaks
+    /// the service's contract: INTERNAL, never a null where the schema promises a value.
+    fn payload<T>(self, fields: Fields, pick: impl FnOnce(R) -> Option<T>) -> Result<T, Error>
+    where
+        Self: Sized,
+    {
+        pick(self.reply(fields)?).ok_or_else(internal)
+    }
+}
+
+impl<R> Reply<R> for Result<tonic::Response<R>, tonic::Status> {
+    fn reply(self, fields: Fields) -> Result<R, Error> {
+        self.map(tonic::Response::into_inner)
+            .map_err(|status| from_status_in(status, fields))
+    }
+}
+
 /// A gRPC failure as the GraphQL error a client may see, field names as in [`Fields::AS_IS`].
 pub fn from_status(status: tonic::Status) -> Error {
     from_status_in(status, Fields::AS_IS)
@@ -394,6 +418,29 @@ mod tests {
         let error = from_status(tonic::Status::resource_exhausted("quota"));
         assert_eq!(code(&error), "RATE_LIMITED");
         assert_eq!(retry_after(&error), None);
+    }
+
+    #[test]
+    fn a_reply_yields_its_payload_or_the_coded_error() {
+        let ok: Result<tonic::Response<Option<u32>>, tonic::Status> =
+            Ok(tonic::Response::new(Some(7)));
+        assert_eq!(ok.payload(Fields::AS_IS, |reply| reply).ok(), Some(7));
+
+        let empty: Result<tonic::Response<Option<u32>>, tonic::Status> =
+            Ok(tonic::Response::new(None));
+        let error = empty.payload(Fields::AS_IS, |reply| reply).unwrap_err();
+        assert_eq!(code(&error), "INTERNAL");
+
+        let mut violations = shop_kit::FieldViolations::new();
+        violations.add("shipping_address.city", "is required");
+        let refused: Result<tonic::Response<Option<u32>>, tonic::Status> =
+            Err(violations.into_result().unwrap_err().into());
+        let error = refused.reply(Fields::input()).unwrap_err();
+        assert_eq!(code(&error), "BAD_USER_INPUT");
+        assert_eq!(
+            ext(&error, "field").as_deref(),
+            Some("input.shippingAddress.city")
+        );
     }
 
     #[test]
