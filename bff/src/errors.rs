@@ -5,6 +5,12 @@
 //! `NOT_FOUND`, `OUT_OF_STOCK`, `UNAVAILABLE`, ...), never on messages. Messages of
 //! user-facing failures come from the services, which phrase them for callers; messages of
 //! INTERNAL and transport failures are replaced, since they can name hosts and databases.
+//!
+//! Services calling services follow `shop_kit::ServiceError::from_upstream`, with one
+//! deliberate difference here: the BFF leaves authorisation to the services (each call
+//! carries the end user's token), so their UNAUTHENTICATED and PERMISSION_DENIED are the
+//! user's and pass on as such, where a service that already authorised its caller treats
+//! them as its own fault.
 
 use async_graphql::{Error, ErrorExtensionValues, Value};
 use tonic::Code;
