@@ -5,6 +5,12 @@
 //! `NOT_FOUND`, `OUT_OF_STOCK`, `UNAVAILABLE`, ...), never on messages. Messages of
 //! user-facing failures come from the services, which phrase them for callers; messages of
 //! INTERNAL and transport failures are replaced, since they can name hosts and databases.
+//!
+//! Services calling services follow `shop_kit::ServiceError::from_upstream`, with one
+//! deliberate difference here: the BFF leaves authorisation to the services (each call
+//! carries the end user's token), so their UNAUTHENTICATED and PERMISSION_DENIED are the
+//! user's and pass on as such, where a service that already authorised its caller treats
+//! them as its own fault.
 
 use async_graphql::{Error, ErrorExtensionValues, Value};
 use tonic::Code;
@@ -130,6 +136,30 @@ fn reason_code(reason: &str) -> &str {
     match reason {
         "INSUFFICIENT_STOCK" => "OUT_OF_STOCK",
         other => other,
+    }
+}
+
+/// How a resolver finishes its RPC, so every resolver fails the same way: a failed status
+/// becomes the GraphQL error a client may see ([`from_status_in`], BAD_USER_INPUT fields
+/// named per `fields`).
+pub trait Reply<R> {
+    /// The reply message.
+    fn reply(self, fields: Fields) -> Result<R, Error>;
+
+    /// What the resolver returns, taken from the reply by `pick`. A reply without it breaks
+    /// the service's contract: INTERNAL, never a null where the schema promises a value.
+    fn payload<T>(self, fields: Fields, pick: impl FnOnce(R) -> Option<T>) -> Result<T, Error>
+    where
+        Self: Sized,
+    {
+        pick(self.reply(fields)?).ok_or_else(internal)
+    }
+}
+
+impl<R> Reply<R> for Result<tonic::Response<R>, tonic::Status> {
+    fn reply(self, fields: Fields) -> Result<R, Error> {
+        self.map(tonic::Response::into_inner)
+            .map_err(|status| from_status_in(status, fields))
     }
 }
 
@@ -394,6 +424,29 @@ mod tests {
         let error = from_status(tonic::Status::resource_exhausted("quota"));
         assert_eq!(code(&error), "RATE_LIMITED");
         assert_eq!(retry_after(&error), None);
+    }
+
+    #[test]
+    fn a_reply_yields_its_payload_or_the_coded_error() {
+        let ok: Result<tonic::Response<Option<u32>>, tonic::Status> =
+            Ok(tonic::Response::new(Some(7)));
+        assert_eq!(ok.payload(Fields::AS_IS, |reply| reply).ok(), Some(7));
+
+        let empty: Result<tonic::Response<Option<u32>>, tonic::Status> =
+            Ok(tonic::Response::new(None));
+        let error = empty.payload(Fields::AS_IS, |reply| reply).unwrap_err();
+        assert_eq!(code(&error), "INTERNAL");
+
+        let mut violations = shop_kit::FieldViolations::new();
+        violations.add("shipping_address.city", "is required");
+        let refused: Result<tonic::Response<Option<u32>>, tonic::Status> =
+            Err(violations.into_result().unwrap_err().into());
+        let error = refused.reply(Fields::input()).unwrap_err();
+        assert_eq!(code(&error), "BAD_USER_INPUT");
+        assert_eq!(
+            ext(&error, "field").as_deref(),
+            Some("input.shippingAddress.city")
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use shop_proto::shop::inventory::v1::{BatchGetStockRequest, StockLevel};
 use shop_proto::shop::product::v1::{BatchGetProductsRequest, Product};
 
 use crate::clients::Clients;
-use crate::errors;
+use crate::errors::{Fields, Reply as _};
 
 /// Largest batch per RPC; the services cap theirs (Inventory at 200 SKUs by default).
 const MAX_BATCH: usize = 100;
@@ -41,8 +41,7 @@ impl Loader<String> for ProductsBySku {
             .clone()
             .batch_get_products(request)
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         let mut found: HashMap<String, Option<Product>> =
             skus.iter().map(|sku| (sku.clone(), None)).collect();
         for product in response.products {
@@ -73,8 +72,7 @@ impl Loader<String> for StockBySku {
             .clone()
             .batch_get_stock(request)
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         let mut levels: HashMap<String, StockLevel> = skus
             .iter()
             .map(|sku| {

@@ -21,7 +21,7 @@ use super::types::{
     StockLevel, User,
 };
 use super::{CookieSecure, cart_ref, clients, shared, viewer};
-use crate::errors::{self, Fields};
+use crate::errors::{self, Fields, Reply as _};
 
 pub struct Mutation;
 
@@ -46,8 +46,7 @@ impl Mutation {
             .clone()
             .register(clients.request(request, None))
             .await
-            .map_err(|status| errors::from_status_in(status, Fields::input()))?
-            .into_inner();
+            .reply(Fields::input())?;
         signed_in(ctx, response.user, response.tokens).await
     }
 
@@ -67,8 +66,7 @@ impl Mutation {
             .clone()
             .login(clients.request(LoginRequest { email, password }, None))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         signed_in(ctx, response.user, response.tokens).await
     }
 
@@ -86,8 +84,7 @@ impl Mutation {
             .clone()
             .refresh(clients.request(RefreshRequest { refresh_token }, None))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         set_refresh_cookie(ctx, response.tokens.as_ref());
         payload(response.user, response.tokens)
     }
@@ -115,8 +112,7 @@ impl Mutation {
             .change_password(clients.request(request, Some(bearer)))
             .await
             // `new_password` reads `newPassword`, the argument's name.
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         set_refresh_cookie(ctx, response.tokens.as_ref());
         payload(response.user, response.tokens)
     }
@@ -134,7 +130,7 @@ impl Mutation {
             .clone()
             .logout(clients.request(LogoutRequest { refresh_token }, viewer(ctx)?.bearer()))
             .await
-            .map_err(errors::from_status)?;
+            .reply(Fields::AS_IS)?;
         ctx.append_http_header(
             http::header::SET_COOKIE,
             crate::viewer::clear_refresh_cookie(cookie_secure(ctx)),
@@ -158,14 +154,12 @@ impl Mutation {
             quantity,
             idempotency_key: String::new(),
         };
-        let response = clients
+        clients
             .carts
             .clone()
             .add_item(clients.request(request, bearer.as_deref()))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
-        response.cart.map(Cart).ok_or_else(errors::internal)
+            .payload(Fields::AS_IS, |reply| reply.cart.map(Cart))
     }
 
     /// Sets a line's quantity; 0 removes it.
@@ -183,14 +177,12 @@ impl Mutation {
             sku,
             quantity,
         };
-        let response = clients
+        clients
             .carts
             .clone()
             .update_item(clients.request(request, bearer.as_deref()))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
-        response.cart.map(Cart).ok_or_else(errors::internal)
+            .payload(Fields::AS_IS, |reply| reply.cart.map(Cart))
     }
 
     /// Removes a SKU's line (a no-op when absent).
@@ -206,14 +198,12 @@ impl Mutation {
             cart: Some(cart),
             sku,
         };
-        let response = clients
+        clients
             .carts
             .clone()
             .remove_item(clients.request(request, bearer.as_deref()))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
-        response.cart.map(Cart).ok_or_else(errors::internal)
+            .payload(Fields::AS_IS, |reply| reply.cart.map(Cart))
     }
 
     /// Orders the signed-in user's cart. The order comes back PENDING; follow it with
@@ -233,14 +223,12 @@ impl Mutation {
             shipping_address: Some(input.shipping_address.to_proto()),
             payment_method: input.payment_method.clone(),
         };
-        let response = clients
+        clients
             .orders
             .clone()
             .place_order(clients.request(request, Some(bearer)))
             .await
-            .map_err(|status| errors::from_status_in(status, Fields::input()))?
-            .into_inner();
-        response.order.map(Order).ok_or_else(errors::internal)
+            .payload(Fields::input(), |reply| reply.order.map(Order))
     }
 
     /// Cancels one of the viewer's orders before it is confirmed (admins: any order).
@@ -257,14 +245,12 @@ impl Mutation {
             id: id.0,
             reason: reason.unwrap_or_default(),
         };
-        let response = clients
+        clients
             .orders
             .clone()
             .cancel_order(clients.request(request, Some(bearer)))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
-        response.order.map(Order).ok_or_else(errors::internal)
+            .payload(Fields::AS_IS, |reply| reply.order.map(Order))
     }
 
     /// Adds a product to the catalog (admin).
@@ -287,14 +273,14 @@ impl Mutation {
             }),
             idempotency_key: String::new(),
         };
-        let response = clients
+        clients
             .products
             .clone()
             .create_product(clients.request(request, viewer(ctx)?.bearer()))
             .await
-            .map_err(|status| errors::from_status_in(status, Fields::input_from("product")))?
-            .into_inner();
-        response.product.map(Product).ok_or_else(errors::internal)
+            .payload(Fields::input_from("product"), |reply| {
+                reply.product.map(Product)
+            })
     }
 
     /// Changes the given fields of a product (admin); the SKU is immutable. With
@@ -345,14 +331,14 @@ impl Mutation {
             update_mask: Some(prost_types::FieldMask { paths }),
             expected_version: expected_version.unwrap_or(0),
         };
-        let response = clients
+        clients
             .products
             .clone()
             .update_product(clients.request(request, viewer(ctx)?.bearer()))
             .await
-            .map_err(|status| errors::from_status_in(status, Fields::input_from("product")))?
-            .into_inner();
-        response.product.map(Product).ok_or_else(errors::internal)
+            .payload(Fields::input_from("product"), |reply| {
+                reply.product.map(Product)
+            })
     }
 
     /// Hides a product from the catalog (admin); carts and orders keep referring to it.
@@ -363,14 +349,12 @@ impl Mutation {
             id: id.0,
             expected_version: 0,
         };
-        let response = clients
+        clients
             .products
             .clone()
             .archive_product(clients.request(request, viewer(ctx)?.bearer()))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
-        response.product.map(Product).ok_or_else(errors::internal)
+            .payload(Fields::AS_IS, |reply| reply.product.map(Product))
     }
 
     /// Sets a SKU's physical count (admin), e.g. after a stocktake.
@@ -387,17 +371,12 @@ impl Mutation {
             on_hand,
             reason: "set through the storefront API".into(),
         };
-        let response = clients
+        clients
             .inventory
             .clone()
             .set_stock(clients.request(request, viewer(ctx)?.bearer()))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
-        response
-            .stock
-            .map(StockLevel::from)
-            .ok_or_else(errors::internal)
+            .payload(Fields::AS_IS, |reply| reply.stock.map(StockLevel::from))
     }
 }
 

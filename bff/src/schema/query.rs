@@ -14,7 +14,7 @@ use super::types::{
     page_size, paginate,
 };
 use super::{cart_ref, clients, viewer};
-use crate::errors;
+use crate::errors::{self, Fields, Reply as _};
 use crate::loaders::Loaders;
 
 pub struct Query;
@@ -36,8 +36,7 @@ impl Query {
             .clone()
             .get_me(clients.request(GetMeRequest {}, Some(bearer)))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         Ok(response.user.map(User::from))
     }
 
@@ -105,8 +104,7 @@ impl Query {
             .clone()
             .list_products(clients.request(request, None))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         let (edges, page_info) =
             paginate(&cursor, response.products, first, response.next_page_token);
         if ctx
@@ -144,8 +142,7 @@ impl Query {
             .clone()
             .list_categories(clients.request(ListCategoriesRequest {}, None))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         Ok(response
             .categories
             .into_iter()
@@ -162,14 +159,12 @@ impl Query {
     async fn cart(&self, ctx: &Context<'_>) -> async_graphql::Result<Cart> {
         let clients = clients(ctx)?;
         let (cart, bearer) = cart_ref(ctx)?;
-        let response = clients
+        clients
             .carts
             .clone()
             .get_cart(clients.request(GetCartRequest { cart: Some(cart) }, bearer.as_deref()))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
-        response.cart.map(Cart).ok_or_else(errors::internal)
+            .payload(Fields::AS_IS, |reply| reply.cart.map(Cart))
     }
 
     /// One of the viewer's orders (any order, for an admin); null when there is no such
@@ -222,8 +217,7 @@ impl Query {
             .clone()
             .list_orders(clients.request(request, Some(bearer)))
             .await
-            .map_err(errors::from_status)?
-            .into_inner();
+            .reply(Fields::AS_IS)?;
         let (edges, page_info) =
             paginate(&cursor, response.orders, first, response.next_page_token);
         Ok(OrderConnection {

@@ -111,6 +111,14 @@ pub enum ServiceError {
         message: String,
         retry_after: Option<std::time::Duration>,
     },
+    /// A service called on the caller's behalf refused the caller's data (see
+    /// [`ServiceError::from_upstream`]): passed on as that service phrased it, code, message
+    /// and `google.rpc` details, since it already speaks to callers.
+    #[error("{service} refused: {}", .status.message())]
+    Upstream {
+        service: &'static str,
+        status: Box<Status>,
+    },
     /// A bug or an unexpected infrastructure failure; logged, never shown.
     #[error("internal error: {0:#}")]
     Internal(#[source] anyhow::Error),
@@ -140,6 +148,66 @@ impl ServiceError {
         Self::NotFound {
             resource,
             id: id.into(),
+        }
+    }
+
+    /// How a failed call to another shopmesh service reaches our own caller; `service` names
+    /// it as the caller would (`"the product catalog"`), since it appears in the message. The one policy for every upstream call, by what the caller can do:
+    ///
+    /// - **Retry later** — UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED (the channel's own
+    ///   deadline fires as CANCELLED), UNKNOWN (a crash or a non-gRPC answer), INTERNAL (a
+    ///   service maps its own database trouble there), RESOURCE_EXHAUSTED and ABORTED become
+    ///   our UNAVAILABLE. The dependency failed, not the request, and nothing about it (hosts,
+    ///   causes) is passed on; the upstream's own logs and metrics hold the cause.
+    /// - **Fix the request** — INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION,
+    ///   ALREADY_EXISTS and OUT_OF_RANGE are about the data we sent, which is the caller's
+    ///   (their cart, their SKU): passed on unchanged, reason codes and field violations
+    ///   included, so the caller sees the same answer it would get from that service
+    ///   directly instead of an INTERNAL for its own mistake. Field names are the upstream
+    ///   request's; callers forward the same messages (`CartRef` as `cart`), so they match.
+    /// - **Our bug** — UNAUTHENTICATED and PERMISSION_DENIED (we authenticated and authorized
+    ///   the caller before calling, so a refusal means the services disagree about keys or
+    ///   roles, which the caller cannot fix), UNIMPLEMENTED (version skew), DATA_LOSS and OK
+    ///   (a failure with no code) become INTERNAL, logged with the upstream's answer.
+    pub fn from_upstream(service: &'static str, status: Status) -> Self {
+        match status.code() {
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::Internal
+            | Code::ResourceExhausted
+            | Code::Aborted => {
+                tracing::warn!(
+                    service,
+                    code = ?status.code(),
+                    message = status.message(),
+                    "upstream unavailable"
+                );
+                Self::Unavailable(format!("{service} is unavailable; retry later"))
+            }
+            Code::InvalidArgument
+            | Code::NotFound
+            | Code::FailedPrecondition
+            | Code::AlreadyExists
+            | Code::OutOfRange => Self::Upstream {
+                service,
+                // Only what a caller may see: metadata (headers, trailers) stays behind.
+                status: Box::new(Status::with_details(
+                    status.code(),
+                    status.message(),
+                    tonic::codegen::Bytes::copy_from_slice(status.details()),
+                )),
+            },
+            Code::Ok
+            | Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::Unimplemented
+            | Code::DataLoss => Self::internal(anyhow::anyhow!(
+                "{service} answered {:?}: {}",
+                status.code(),
+                status.message()
+            )),
         }
     }
 }
@@ -196,6 +264,7 @@ impl From<ServiceError> for Status {
                 }
                 Status::with_error_details(Code::ResourceExhausted, message, details)
             }
+            ServiceError::Upstream { status, .. } => *status,
             ServiceError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error");
                 Status::internal("internal error")
@@ -251,6 +320,104 @@ mod tests {
             details.retry_info().and_then(|r| r.retry_delay),
             Some(std::time::Duration::from_secs(4))
         );
+    }
+
+    fn upstream(status: Status) -> Status {
+        ServiceError::from_upstream("the cart", status).into()
+    }
+
+    #[test]
+    fn upstream_outages_are_unavailable_without_their_cause() {
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Cancelled,
+            Code::Unknown,
+            Code::Internal,
+            Code::ResourceExhausted,
+            Code::Aborted,
+        ] {
+            let status = upstream(Status::new(code, "tcp connect to 10.0.0.3 failed"));
+            assert_eq!(status.code(), Code::Unavailable, "{code:?}");
+            assert_eq!(status.message(), "the cart is unavailable; retry later");
+        }
+    }
+
+    #[test]
+    fn upstream_refusals_of_the_callers_data_pass_on_unchanged() {
+        let mut violations = FieldViolations::new();
+        violations.add("cart.guest_cart_id", "must be a random (version 4) UUID");
+        let status = upstream(violations.into_result().unwrap_err().into());
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .map(|bad| {
+                bad.field_violations
+                    .iter()
+                    .map(|v| v.field.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(fields, ["cart.guest_cart_id"]);
+
+        let status = upstream(
+            ServiceError::FailedPrecondition {
+                reason: "CURRENCY_MISMATCH",
+                message: "product X is priced in USD".into(),
+            }
+            .into(),
+        );
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(status.message(), "product X is priced in USD");
+        assert_eq!(
+            status
+                .get_error_details()
+                .error_info()
+                .map(|i| i.reason.as_str()),
+            Some("CURRENCY_MISMATCH")
+        );
+
+        let status = upstream(ServiceError::not_found("product", "X").into());
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(
+            status
+                .get_error_details()
+                .resource_info()
+                .map(|r| r.resource_name.as_str()),
+            Some("X")
+        );
+        for code in [Code::AlreadyExists, Code::OutOfRange] {
+            assert_eq!(upstream(Status::new(code, "no")).code(), code);
+        }
+    }
+
+    #[test]
+    fn upstream_metadata_is_not_passed_on() {
+        let mut refused = Status::not_found("no such cart");
+        refused
+            .metadata_mut()
+            .insert("x-upstream-host", "10.0.0.3".parse().unwrap());
+        let status = upstream(refused);
+        assert_eq!(status.code(), Code::NotFound);
+        assert!(status.metadata().get("x-upstream-host").is_none());
+    }
+
+    #[test]
+    fn upstream_refusing_our_credentials_is_our_bug() {
+        for code in [
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::Unimplemented,
+            Code::DataLoss,
+            Code::Ok,
+        ] {
+            let error = ServiceError::from_upstream("the cart", Status::new(code, "key 10.0.0.3"));
+            assert!(matches!(error, ServiceError::Internal(_)), "{code:?}");
+            let status: Status = error.into();
+            assert_eq!(status.code(), Code::Internal);
+            assert!(!status.message().contains("10.0.0.3"));
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! deadline and trace propagation.
 //!
 //! A cart never stores prices, so every reply depends on Product. When Product is down,
-//! slow or answers nonsense, the caller gets UNAVAILABLE: never a partial cart, a zero
-//! price or a price from some older call.
+//! slow or answers nonsense, the caller gets UNAVAILABLE (`ServiceError::from_upstream`):
+//! never a partial cart, a zero price or a price from some older call.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,7 +13,6 @@ use shop_kit::{Money, ServiceError};
 use shop_proto::shop::product::v1::{
     BatchGetProductsRequest, product_service_client::ProductServiceClient,
 };
-use tonic::Code;
 
 use crate::domain::CatalogEntry;
 
@@ -51,7 +50,7 @@ impl Catalog {
             .clone()
             .batch_get_products(request)
             .await
-            .map_err(product_failed)?
+            .map_err(|status| ServiceError::from_upstream("the product catalog", status))?
             .into_inner();
         let mut entries = HashMap::with_capacity(response.products.len());
         for product in response.products {
@@ -72,28 +71,5 @@ impl Catalog {
             );
         }
         Ok(entries)
-    }
-}
-
-/// Product being unreachable, slow (a deadline fires as DEADLINE_EXCEEDED or, from the
-/// channel's own timeout, CANCELLED) or failing is UNAVAILABLE for our caller: retry later.
-/// Anything else means this service sent a bad request, which is our bug.
-fn product_failed(status: tonic::Status) -> ServiceError {
-    tracing::warn!(code = ?status.code(), message = status.message(), "Product lookup failed");
-    match status.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::Cancelled
-        | Code::Unknown
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Internal => ServiceError::Unavailable(
-            "the product catalog is unavailable, so the cart cannot be priced; retry later".into(),
-        ),
-        _ => ServiceError::internal(anyhow::anyhow!(
-            "Product refused BatchGetProducts: {:?} {}",
-            status.code(),
-            status.message()
-        )),
     }
 }

@@ -1,20 +1,16 @@
 //! `shop.order.v1.OrderService`: placing, reading and cancelling orders. Placing an order
-//! prices it from Product (never from the client or the cart), stores it with its
+//! takes its lines, names and prices from Cart's answer to GetCart, which Cart prices from
+//! Product in that same call (never from the client, who sends no price), stores it with its
 //! `order.created` event in one transaction, and returns PENDING; the saga does the rest.
-
-use std::collections::HashMap;
 
 use sha2::Digest as _;
 use shop_kit::auth::{self, Claims};
 use shop_kit::client::TracedChannel;
 use shop_kit::{FieldViolations, Money, ServiceError, paging};
 use shop_proto::shop::cart::v1::{
-    CartRef, GetCartRequest, cart_ref, cart_service_client::CartServiceClient,
+    CartLine, CartRef, GetCartRequest, cart_ref, cart_service_client::CartServiceClient,
 };
 use shop_proto::shop::order::v1::{self as pb, order_service_server::OrderService};
-use shop_proto::shop::product::v1::{
-    BatchGetProductsRequest, product_service_client::ProductServiceClient,
-};
 use sqlx::MySqlPool;
 use tonic::{Request, Response, Status};
 
@@ -54,25 +50,6 @@ impl From<SagaError> for ServiceError {
     }
 }
 
-/// A dependency's failure as this service's caller should see it: their mistakes stay
-/// theirs, outages become UNAVAILABLE, and nothing else leaks.
-fn upstream(service: &'static str, status: Status) -> ServiceError {
-    match status.code() {
-        tonic::Code::Unavailable
-        | tonic::Code::DeadlineExceeded
-        | tonic::Code::Cancelled
-        | tonic::Code::Unknown => {
-            ServiceError::Unavailable(format!("{service} is unavailable; try again"))
-        }
-        tonic::Code::PermissionDenied => {
-            ServiceError::PermissionDenied(status.message().to_owned())
-        }
-        tonic::Code::Unauthenticated => ServiceError::Unauthenticated(status.message().to_owned()),
-        tonic::Code::InvalidArgument => ServiceError::invalid("cart", status.message().to_owned()),
-        _ => ServiceError::internal(anyhow::anyhow!("{service}: {status}")),
-    }
-}
-
 /// What one customer may hold at once: unpaid orders reserve stock, so without caps one
 /// account can take a product off sale (docs/architecture.md §5, issue #10 "stock hoarding").
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +65,6 @@ pub struct OrderApi {
     pool: MySqlPool,
     saga: Saga,
     carts: CartServiceClient<TracedChannel>,
-    products: ProductServiceClient<TracedChannel>,
     limits: Limits,
 }
 
@@ -257,14 +233,12 @@ impl OrderApi {
         pool: MySqlPool,
         saga: Saga,
         carts: CartServiceClient<TracedChannel>,
-        products: ProductServiceClient<TracedChannel>,
         limits: Limits,
     ) -> Self {
         Self {
             pool,
             saga,
             carts,
-            products,
             limits,
         }
     }
@@ -312,59 +286,48 @@ impl OrderApi {
             _ => Err(ServiceError::not_found("order", id)),
         }
     }
+}
 
-    /// Lines with authoritative names and prices from Product, and their total.
-    async fn price_lines(
-        &self,
-        quantities: &[(String, i64)],
-    ) -> Result<(Vec<LineRow>, Money), ServiceError> {
-        let skus: Vec<String> = quantities.iter().map(|(sku, _)| sku.clone()).collect();
-        let products = self
-            .products
-            .clone()
-            .batch_get_products(BatchGetProductsRequest { ids: vec![], skus })
-            .await
-            .map_err(|status| upstream("the catalog", status))?
-            .into_inner();
-        let by_sku: HashMap<&str, _> = products
-            .products
-            .iter()
-            .map(|p| (p.sku.as_str(), p))
-            .collect();
-        let mut lines = Vec::with_capacity(quantities.len());
-        let mut prices = Vec::with_capacity(quantities.len());
-        for (index, (sku, quantity)) in quantities.iter().enumerate() {
-            let product = by_sku
-                .get(sku.as_str())
-                .filter(|p| !p.archived)
-                .ok_or_else(|| ServiceError::FailedPrecondition {
-                    reason: "PRODUCT_UNAVAILABLE",
-                    message: format!("{sku} is no longer sold; remove it from the cart"),
-                })?;
-            let price =
-                Money::from_proto(product.price.as_ref()).map_err(ServiceError::internal)?;
-            let line_total = price
-                .checked_mul(*quantity)
-                .map_err(ServiceError::internal)?;
-            prices.push(line_total);
-            lines.push(LineRow {
-                line_no: index as i32 + 1,
-                sku: sku.clone(),
-                product_name: product.name.clone(),
-                quantity: *quantity,
-                unit_price_minor: price.amount_minor(),
-            });
-        }
-        let currency = prices
-            .first()
-            .map(Money::currency)
-            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no prices")))?;
-        let total = Money::sum(currency, prices).map_err(|_| ServiceError::FailedPrecondition {
-            reason: "MIXED_CURRENCIES",
-            message: "the cart mixes currencies; check out one currency at a time".into(),
-        })?;
-        Ok((lines, total))
+/// The order's lines and total from the cart's priced lines. Cart priced them from Product
+/// while answering this checkout's GetCart, so they are as current as a second Product read
+/// would be, and they come from our own service, not the client. A line Cart marks archived
+/// (or could not price: a SKU Product no longer knows) is refused, as is a cart whose prices
+/// mix currencies; totals are recomputed here, with overflow checked.
+fn order_lines(cart_lines: &[CartLine]) -> Result<(Vec<LineRow>, Money), ServiceError> {
+    let mut lines = Vec::with_capacity(cart_lines.len());
+    let mut totals = Vec::with_capacity(cart_lines.len());
+    for (index, line) in cart_lines.iter().enumerate() {
+        let unit_price = line
+            .unit_price
+            .as_ref()
+            .filter(|_| !line.product_archived)
+            .ok_or_else(|| ServiceError::FailedPrecondition {
+                reason: "PRODUCT_UNAVAILABLE",
+                message: format!("{} is no longer sold; remove it from the cart", line.sku),
+            })?;
+        let price = Money::from_proto(Some(unit_price)).map_err(ServiceError::internal)?;
+        totals.push(
+            price
+                .checked_mul(line.quantity)
+                .map_err(ServiceError::internal)?,
+        );
+        lines.push(LineRow {
+            line_no: index as i32 + 1,
+            sku: line.sku.clone(),
+            product_name: line.product_name.clone(),
+            quantity: line.quantity,
+            unit_price_minor: price.amount_minor(),
+        });
     }
+    let currency = totals
+        .first()
+        .map(Money::currency)
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no prices")))?;
+    let total = Money::sum(currency, totals).map_err(|_| ServiceError::FailedPrecondition {
+        reason: "MIXED_CURRENCIES",
+        message: "the cart mixes currencies; check out one currency at a time".into(),
+    })?;
+    Ok((lines, total))
 }
 
 #[tonic::async_trait]
@@ -434,7 +397,7 @@ impl OrderService for OrderApi {
             .clone()
             .get_cart(cart_request)
             .await
-            .map_err(|status| upstream("the cart", status))?
+            .map_err(|status| ServiceError::from_upstream("the cart", status))?
             .into_inner()
             .cart
             .map(|cart| cart.lines)
@@ -447,11 +410,11 @@ impl OrderService for OrderApi {
             .into());
         }
         let quantities: Vec<(String, i64)> = cart_lines
-            .into_iter()
-            .map(|line| (line.sku, line.quantity))
+            .iter()
+            .map(|line| (line.sku.clone(), line.quantity))
             .collect();
         check_units_per_sku(&quantities, self.limits.max_units_per_sku)?;
-        let (lines, total) = self.price_lines(&quantities).await?;
+        let (lines, total) = order_lines(&cart_lines)?;
 
         let now = store::now();
         let record = OrderRecord {
@@ -650,6 +613,66 @@ mod tests {
         assert!(
             message.contains("A (11)") && !message.contains("B ("),
             "{message}"
+        );
+    }
+
+    fn line(sku: &str, quantity: i64, amount_minor: i64, currency: &str) -> CartLine {
+        let money = |amount_minor| {
+            Some(shop_proto::shop::common::v1::Money {
+                amount_minor,
+                currency: currency.into(),
+            })
+        };
+        CartLine {
+            sku: sku.into(),
+            quantity,
+            unit_price: money(amount_minor),
+            line_total: money(amount_minor * quantity),
+            product_name: format!("Product {sku}"),
+            ..Default::default()
+        }
+    }
+
+    fn refusal(result: Result<(Vec<LineRow>, Money), ServiceError>) -> &'static str {
+        match result {
+            Err(ServiceError::FailedPrecondition { reason, .. }) => reason,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_order_takes_the_carts_prices_and_sums_them_itself() {
+        let mut b = line("B", 3, 250, "EUR");
+        // Only the unit price counts: the total is the order's own arithmetic.
+        b.line_total = None;
+        let (lines, total) = order_lines(&[line("A", 2, 1299, "EUR"), b]).unwrap();
+        assert_eq!(total.amount_minor(), 2 * 1299 + 3 * 250);
+        assert_eq!(total.currency().code(), "EUR");
+        let rows: Vec<_> = lines
+            .iter()
+            .map(|l| (l.line_no, l.sku.as_str(), l.quantity, l.unit_price_minor))
+            .collect();
+        assert_eq!(rows, [(1, "A", 2, 1299), (2, "B", 3, 250)]);
+        assert_eq!(lines[1].product_name, "Product B");
+    }
+
+    #[test]
+    fn archived_unpriced_and_mixed_currency_carts_are_refused() {
+        let mut archived = line("B", 1, 250, "EUR");
+        archived.product_archived = true;
+        assert_eq!(
+            refusal(order_lines(&[line("A", 1, 100, "EUR"), archived])),
+            "PRODUCT_UNAVAILABLE"
+        );
+        let mut unknown = line("C", 1, 0, "EUR");
+        unknown.unit_price = None;
+        assert_eq!(refusal(order_lines(&[unknown])), "PRODUCT_UNAVAILABLE");
+        assert_eq!(
+            refusal(order_lines(&[
+                line("A", 1, 100, "EUR"),
+                line("B", 1, 100, "USD")
+            ])),
+            "MIXED_CURRENCIES"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! shop-order: orders and the coordinator of the checkout saga (docs/architecture.md §5).
 //!
-//! PlaceOrder prices the cart from Product and stores the PENDING order with its
+//! PlaceOrder takes the cart as Cart priced it and stores the PENDING order with its
 //! `order.created` event (transactional outbox). The saga consumer then moves the order on
 //! inventory and payment events until it is CONFIRMED or CANCELLED, emitting
 //! `order.payment_requested`, `order.confirmed` and `order.cancelled` the same way.
@@ -23,7 +23,6 @@ use shop_kit::server::GrpcHost;
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
 use shop_proto::shop::order::v1::order_service_server::OrderServiceServer;
-use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
 use sqlx::MySqlPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -38,8 +37,7 @@ pub struct OrderConfig {
     pub database_max_connections: u32,
     pub amqp: BusConfig,
     pub cart_url: String,
-    pub product_url: String,
-    /// Deadline of every call to Cart and Product.
+    /// Deadline of every call to Cart.
     pub upstream_deadline_ms: u64,
     pub jwt_public_key_pem: Option<String>,
     pub jwt_public_key_file: Option<String>,
@@ -64,7 +62,6 @@ impl Default for OrderConfig {
             database_max_connections: 20,
             amqp: BusConfig::default(),
             cart_url: "http://127.0.0.1:50054".into(),
-            product_url: "http://127.0.0.1:50052".into(),
             upstream_deadline_ms: 3000,
             jwt_public_key_pem: None,
             jwt_public_key_file: None,
@@ -118,15 +115,11 @@ impl Service for App {
             &config.cart_url,
             deadline,
         )?);
-        let products = ProductServiceClient::new(shop_kit::client::traced_channel(
-            &config.product_url,
-            deadline,
-        )?);
         let limits = api::Limits {
             max_open_orders_per_user: i64::from(config.max_open_orders_per_user.max(1)),
             max_units_per_sku: i64::from(config.max_units_per_sku.max(1)),
         };
-        let api = api::OrderApi::new(pool.clone(), saga, carts, products, limits);
+        let api = api::OrderApi::new(pool.clone(), saga, carts, limits);
         let host = host
             .with_token_verifier(verifier)
             .add_service(OrderServiceServer::new(api));

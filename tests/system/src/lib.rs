@@ -147,7 +147,6 @@ impl System {
             database_url: backends.mysql_order.url.clone(),
             amqp: backends.bus_config(),
             cart_url: url(&cart),
-            product_url: url(&product),
             jwt_public_key_pem: public_pem,
             unfinished_timeout_secs: options.order_timeout_secs,
             sweep_interval_secs: options.order_sweep_secs,

@@ -34,20 +34,13 @@ impl Replica {
             .enable_all()
             .build()?;
         let service = runtime
-            .spawn(async move {
-                let app = App::build(config).await?;
-                anyhow::Ok(RunningService::spawn(
-                    app.grpc_addr(),
-                    app.admin_addr(),
-                    |stop| app.run(stop),
-                ))
-            })
+            .spawn(RunningService::start::<App>(config))
             .await
             .context("replica start panicked")??;
         service.channel().await?; // SERVING
         Ok(Self {
             runtime: Some(runtime),
-            grpc_addr: service.grpc_addr,
+            grpc_addr: service.addr,
             admin_addr: service.admin_addr,
             service: Some(service),
         })

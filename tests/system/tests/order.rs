@@ -513,3 +513,108 @@ async fn more_units_of_a_product_than_an_order_may_hold_are_refused() {
     add(&system, &bob, "MUG-7", 10).await;
     orders.place_order(place(&bob, "k")).await.unwrap();
 }
+
+/// Calls Product has completed, summed over methods and status codes, from its /metrics.
+async fn product_calls(system: &System) -> u64 {
+    let (_, metrics) = shop_testkit::http_get(system.product.admin_addr, "/metrics")
+        .await
+        .expect("Product's metrics");
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("shop_grpc_server_handled_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_checkout_reads_the_catalog_once() {
+    let system = System::start().await.unwrap();
+    product(&system, "MUG-1", 1250, 10).await;
+    product(&system, "PAN-1", 3000, 10).await;
+    let ann = Customer::new();
+    add(&system, &ann, "MUG-1", 2).await;
+    add(&system, &ann, "PAN-1", 1).await;
+    let mut orders = system.orders().await.unwrap();
+
+    let before = product_calls(&system).await;
+    let order = orders
+        .place_order(place(&ann, "k1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let after = product_calls(&system).await;
+
+    // Cart prices the lines for Order's GetCart with one BatchGetProducts; Order takes them
+    // as priced instead of asking Product again.
+    assert_eq!(after - before, 1, "Product calls for one PlaceOrder");
+    assert_eq!(order.total.map(|t| t.amount_minor), Some(5500));
+    let lines: Vec<_> = order
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.sku.as_str(),
+                l.product_name.as_str(),
+                l.quantity,
+                l.unit_price.as_ref().map(|p| p.amount_minor),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("MUG-1", "Product MUG-1", 2, Some(1250)),
+            ("PAN-1", "Product PAN-1", 1, Some(3000))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_cart_holding_an_archived_product_is_not_checked_out() {
+    use shop_proto::shop::product::v1::{
+        ArchiveProductRequest, GetProductRequest, get_product_request,
+    };
+    let system = System::start().await.unwrap();
+    product(&system, "MUG-1", 1250, 10).await;
+    product(&system, "OLD-1", 900, 10).await;
+    let ann = Customer::new();
+    add(&system, &ann, "MUG-1", 1).await;
+    add(&system, &ann, "OLD-1", 1).await;
+    let mut products = system.products().await.unwrap();
+    let old = products
+        .get_product(GetProductRequest {
+            key: Some(get_product_request::Key::Sku("OLD-1".into())),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .product
+        .unwrap();
+    products
+        .archive_product(with_token(
+            ArchiveProductRequest {
+                id: old.id,
+                expected_version: 0,
+            },
+            &shop_system_tests::admin_token(),
+        ))
+        .await
+        .unwrap();
+
+    let refused = system
+        .orders()
+        .await
+        .unwrap()
+        .place_order(place(&ann, "k1"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&refused), "PRODUCT_UNAVAILABLE");
+    assert!(refused.message().contains("OLD-1"), "{refused:?}");
+
+    remove(&system, &ann, "OLD-1").await;
+    let order = system.checkout(&ann, "k2", "pm_card_visa").await.unwrap();
+    assert_eq!(order.total.map(|t| t.amount_minor), Some(1250));
+}
