@@ -41,6 +41,45 @@ pub enum HostError {
     Admin(std::io::Error),
 }
 
+/// Where a gRPC service listens and which access tokens it accepts: the same settings in
+/// every service that verifies tokens, flattened into its configuration
+/// (`#[serde(flatten)] host: HostConfig`), so they keep their flat names `SHOP_GRPC_ADDR`,
+/// `SHOP_ADMIN_ADDR`, `SHOP_JWT_PUBLIC_KEY_PEM` and `SHOP_JWT_PUBLIC_KEY_FILE`.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct HostConfig {
+    pub grpc_addr: SocketAddr,
+    /// `/metrics`, health, and any admin routes (Payment's Stripe webhook).
+    pub admin_addr: SocketAddr,
+    /// PEM of the Ed25519 public key that verifies access tokens, inline or as a file (a
+    /// mounted Kubernetes secret).
+    pub jwt_public_key_pem: Option<String>,
+    pub jwt_public_key_file: Option<String>,
+}
+
+impl HostConfig {
+    /// All interfaces, on the service's default ports (docs/architecture.md §2).
+    pub fn on_ports(grpc: u16, admin: u16) -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], grpc)),
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], admin)),
+            jwt_public_key_pem: None,
+            jwt_public_key_file: None,
+        }
+    }
+
+    /// Binds both ports and verifies tokens with the configured key; a missing or
+    /// malformed key refuses to start.
+    pub async fn bind(&self, app: &'static str) -> anyhow::Result<GrpcHost> {
+        let verifier = crate::auth::load_verifier(
+            self.jwt_public_key_pem.as_deref(),
+            self.jwt_public_key_file.as_deref(),
+        )?;
+        Ok(GrpcHost::bind(app, self.grpc_addr, self.admin_addr)
+            .await?
+            .with_token_verifier(verifier))
+    }
+}
+
 /// A bound, not yet serving, service instance.
 pub struct GrpcHost {
     app: &'static str,

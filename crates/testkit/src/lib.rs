@@ -21,7 +21,7 @@ mod tracing_setup;
 pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
 pub use events::{EVENT_DEADLINE, EventWatch};
 pub use services::{
-    RunningService, connect, http_get, keys, reflected_services, reflection_knows, token_for,
-    wait_until, with_token,
+    RunningService, connect, http_get, keys, reflected_services, reflection_knows, test_host,
+    token_for, wait_until, with_token,
 };
 pub use tracing_setup::{init_tracing, span_in_trace};

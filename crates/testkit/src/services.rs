@@ -134,6 +134,18 @@ where
     }
 }
 
+/// Where a service under test listens (free loopback ports) and the key it trusts (the
+/// test process's, see [`keys`] and [`token_for`]).
+pub fn test_host() -> shop_kit::server::HostConfig {
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    shop_kit::server::HostConfig {
+        grpc_addr: any_port,
+        admin_addr: any_port,
+        jwt_public_key_pem: Some(keys().public_pem.clone()),
+        jwt_public_key_file: None,
+    }
+}
+
 /// The test process's Ed25519 key pair: give its PEMs to the services under test.
 pub fn keys() -> &'static GeneratedKeys {
     static KEYS: OnceLock<GeneratedKeys> = OnceLock::new();

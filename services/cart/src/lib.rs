@@ -23,7 +23,7 @@ use shop_bus::Runtime;
 use shop_bus::topology::Participant;
 use shop_kit::Currency;
 use shop_kit::Service;
-use shop_kit::server::GrpcHost;
+use shop_kit::server::{GrpcHost, HostConfig};
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::cart::v1::cart_service_server::CartServiceServer;
 
@@ -33,8 +33,8 @@ const DAY_SECS: u64 = 24 * 3600;
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CartConfig {
-    pub grpc_addr: SocketAddr,
-    pub admin_addr: SocketAddr,
+    #[serde(flatten)]
+    pub host: HostConfig,
     pub redis_url: String,
     /// RabbitMQ, for `order.confirmed` (clears what was bought).
     pub amqp: shop_bus::BusConfig,
@@ -47,9 +47,6 @@ pub struct CartConfig {
     pub product_url: String,
     /// Deadline of each Product call; past it the RPC fails with UNAVAILABLE.
     pub product_deadline_ms: u64,
-    /// PEM of the Ed25519 public key that verifies access tokens, inline or as a file.
-    pub jwt_public_key_pem: Option<String>,
-    pub jwt_public_key_file: Option<String>,
     /// Most distinct SKUs in one cart (at most 200, one Product batch).
     pub max_lines: u32,
     /// Most units of one SKU in one cart.
@@ -65,16 +62,13 @@ pub struct CartConfig {
 impl Default for CartConfig {
     fn default() -> Self {
         Self {
-            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50054)),
-            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9104)),
+            host: HostConfig::on_ports(50054, 9104),
             redis_url: "redis://127.0.0.1:6379".into(),
             amqp: shop_bus::BusConfig::default(),
             key_prefix: "shop:".into(),
             redis_timeout_ms: 2000,
             product_url: "http://127.0.0.1:50052".into(),
             product_deadline_ms: 2000,
-            jwt_public_key_pem: None,
-            jwt_public_key_file: None,
             max_lines: 50,
             max_quantity_per_line: 99,
             currency: "EUR".into(),
@@ -117,10 +111,6 @@ impl Service for App {
 
     async fn build(config: CartConfig) -> anyhow::Result<Self> {
         let settings = config.settings().context("cart configuration")?;
-        let verifier = shop_kit::auth::load_verifier(
-            config.jwt_public_key_pem.as_deref(),
-            config.jwt_public_key_file.as_deref(),
-        )?;
         let store = store::Store::connect(
             &config.redis_url,
             &config.key_prefix,
@@ -132,9 +122,10 @@ impl Service for App {
             &config.product_url,
             Duration::from_millis(config.product_deadline_ms.max(1)),
         )?;
-        let host = GrpcHost::bind("cart", config.grpc_addr, config.admin_addr)
+        let host = config
+            .host
+            .bind("cart")
             .await?
-            .with_token_verifier(verifier)
             .add_service(CartServiceServer::new(api::CartApi::new(
                 store.clone(),
                 catalog,

@@ -1,7 +1,6 @@
 //! The Cart service over real gRPC, against real Redis (a key prefix per test) and a real
 //! Product service (on the MongoDB stand-in, a database per test) that prices the carts.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use fred::prelude::*;
@@ -15,7 +14,7 @@ use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::product::v1::{
     self as product_pb, product_service_client::ProductServiceClient,
 };
-use shop_testkit::{RunningService, TestAmqp, TestMongo, TestRedis, keys, token_for, with_token};
+use shop_testkit::{RunningService, TestAmqp, TestMongo, TestRedis, token_for, with_token};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
@@ -51,13 +50,10 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
     let redis = TestRedis::create().await.expect("test redis");
     let amqp = TestAmqp::create().await.expect("test amqp");
     let bus = amqp.bus_config();
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let product = RunningService::start::<shop_product::App>(shop_product::ProductConfig {
-        grpc_addr: any_port,
-        admin_addr: any_port,
+        host: shop_testkit::test_host(),
         mongodb_uri: mongo.uri.clone(),
         mongodb_database: mongo.name.clone(),
-        jwt_public_key_pem: Some(keys().public_pem.clone()),
         amqp: bus.clone(),
         ..Default::default()
     })
@@ -66,13 +62,11 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
     let products = ProductServiceClient::new(product.channel().await.expect("product serving"));
 
     let mut config = CartConfig {
-        grpc_addr: any_port,
-        admin_addr: any_port,
+        host: shop_testkit::test_host(),
         redis_url: redis.url.clone(),
         key_prefix: redis.prefix.clone(),
         amqp: bus.clone(),
         product_url: format!("http://{}", product.addr),
-        jwt_public_key_pem: Some(keys().public_pem.clone()),
         ..CartConfig::default()
     };
     tweak(&mut config);
@@ -1081,14 +1075,11 @@ async fn a_product_service_that_is_not_there_or_hangs_is_unavailable_within_the_
 
 #[tokio::test]
 async fn start_up_fails_fast_without_redis_or_with_a_bad_configuration() {
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
     let base = CartConfig {
-        grpc_addr: any_port,
-        admin_addr: any_port,
-        jwt_public_key_pem: Some(keys().public_pem.clone()),
+        host: shop_testkit::test_host(),
         redis_url: std::env::var("SHOP_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
         ..CartConfig::default()
@@ -1120,7 +1111,10 @@ async fn start_up_fails_fast_without_redis_or_with_a_bad_configuration() {
             ..base.clone()
         },
         CartConfig {
-            jwt_public_key_pem: None,
+            host: shop_kit::server::HostConfig {
+                jwt_public_key_pem: None,
+                ..base.host.clone()
+            },
             ..base.clone()
         },
     ] {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
 use shop_kit::Service;
-use shop_kit::server::GrpcHost;
+use shop_kit::server::{GrpcHost, HostConfig};
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::inventory::v1::inventory_service_server::InventoryServiceServer;
 
@@ -35,14 +35,11 @@ use crate::store::Store;
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct InventoryConfig {
-    pub grpc_addr: SocketAddr,
-    pub admin_addr: SocketAddr,
+    #[serde(flatten)]
+    pub host: HostConfig,
     /// Any MongoDB URI (`SHOP_MONGODB_URI`); the SecantusDB stand-in locally.
     pub mongodb_uri: String,
     pub mongodb_database: String,
-    /// PEM of the Ed25519 public key that verifies access tokens, inline or as a file path.
-    pub jwt_public_key_pem: Option<String>,
-    pub jwt_public_key_file: Option<String>,
     /// TTL of a reservation whose request names none.
     pub default_reservation_ttl_secs: u64,
     /// Longest TTL a Reserve may ask for (INVALID_ARGUMENT beyond it).
@@ -66,12 +63,9 @@ pub struct InventoryConfig {
 impl Default for InventoryConfig {
     fn default() -> Self {
         Self {
-            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50053)),
-            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9103)),
+            host: HostConfig::on_ports(50053, 9103),
             mongodb_uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
             mongodb_database: "shop_inventory".into(),
-            jwt_public_key_pem: None,
-            jwt_public_key_file: None,
             default_reservation_ttl_secs: 15 * 60,
             max_reservation_ttl_secs: 60 * 60,
             action_reservation_ttl_secs: 5 * 60,
@@ -128,10 +122,6 @@ impl Service for App {
 
     async fn build(config: InventoryConfig) -> anyhow::Result<Self> {
         let limits = config.limits()?;
-        let verifier = shop_kit::auth::load_verifier(
-            config.jwt_public_key_pem.as_deref(),
-            config.jwt_public_key_file.as_deref(),
-        )?;
         let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
             .await
             .context("inventory database")?;
@@ -142,9 +132,10 @@ impl Service for App {
             config.stock_cache_capacity,
         );
         let api = api::InventoryApi::new(store.clone(), cache.clone(), limits.clone());
-        let host = GrpcHost::bind("inventory", config.grpc_addr, config.admin_addr)
+        let host = config
+            .host
+            .bind("inventory")
             .await?
-            .with_token_verifier(verifier)
             .add_service(InventoryServiceServer::new(api));
 
         let mut bus = Runtime::new(

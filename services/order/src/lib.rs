@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
 use shop_kit::Service;
-use shop_kit::server::GrpcHost;
+use shop_kit::server::{GrpcHost, HostConfig};
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
 use shop_proto::shop::order::v1::order_service_server::OrderServiceServer;
@@ -31,16 +31,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct OrderConfig {
-    pub grpc_addr: SocketAddr,
-    pub admin_addr: SocketAddr,
+    #[serde(flatten)]
+    pub host: HostConfig,
     pub database_url: String,
     pub database_max_connections: u32,
     pub amqp: BusConfig,
     pub cart_url: String,
     /// Deadline of every call to Cart.
     pub upstream_deadline_ms: u64,
-    pub jwt_public_key_pem: Option<String>,
-    pub jwt_public_key_file: Option<String>,
     /// An order still PENDING or AWAITING_PAYMENT this long after its last change is
     /// cancelled (longer than Inventory's reservation TTL, which normally cancels first).
     pub unfinished_timeout_secs: u64,
@@ -56,15 +54,12 @@ pub struct OrderConfig {
 impl Default for OrderConfig {
     fn default() -> Self {
         Self {
-            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50055)),
-            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9105)),
+            host: HostConfig::on_ports(50055, 9105),
             database_url: "mysql://root@127.0.0.1:3306/shop_order".into(),
             database_max_connections: 20,
             amqp: BusConfig::default(),
             cart_url: "http://127.0.0.1:50054".into(),
             upstream_deadline_ms: 3000,
-            jwt_public_key_pem: None,
-            jwt_public_key_file: None,
             unfinished_timeout_secs: 20 * 60,
             sweep_interval_secs: 30,
             max_open_orders_per_user: 3,
@@ -84,10 +79,6 @@ impl Service for App {
     type Config = OrderConfig;
 
     async fn build(config: OrderConfig) -> anyhow::Result<Self> {
-        let verifier = shop_kit::auth::load_verifier(
-            config.jwt_public_key_pem.as_deref(),
-            config.jwt_public_key_file.as_deref(),
-        )?;
         let pool = shop_kit::mysql::connect_and_migrate(
             &config.database_url,
             config.database_max_connections,
@@ -96,7 +87,7 @@ impl Service for App {
         .await
         .context("order database")?;
 
-        let host = GrpcHost::bind("order", config.grpc_addr, config.admin_addr).await?;
+        let host = config.host.bind("order").await?;
         let registry = host.metrics().registry().clone();
         let mut bus = Runtime::new(Participant::Order, &config.amqp, &registry)?;
         let relay = bus.outbox(&pool, &registry).await?;
@@ -120,9 +111,7 @@ impl Service for App {
             max_units_per_sku: i64::from(config.max_units_per_sku.max(1)),
         };
         let api = api::OrderApi::new(pool.clone(), saga, carts, limits);
-        let host = host
-            .with_token_verifier(verifier)
-            .add_service(OrderServiceServer::new(api));
+        let host = host.add_service(OrderServiceServer::new(api));
         Ok(Self { host, pool, bus })
     }
 

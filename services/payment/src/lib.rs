@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
 use shop_kit::Service;
-use shop_kit::server::GrpcHost;
+use shop_kit::server::{GrpcHost, HostConfig};
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::payment::v1::payment_service_server::PaymentServiceServer;
 use sqlx::MySqlPool;
@@ -43,9 +43,8 @@ pub const PLACEHOLDER_WEBHOOK_SECRET: &str = "whsec_shopmesh_dev";
 pub struct PaymentConfig {
     /// `SHOP_ENV`: in production the development Stripe credentials refuse to start.
     pub env: shop_kit::config::Environment,
-    pub grpc_addr: SocketAddr,
-    /// Also serves `POST /stripe/webhook`.
-    pub admin_addr: SocketAddr,
+    #[serde(flatten)]
+    pub host: HostConfig,
     pub database_url: String,
     pub database_max_connections: u32,
     pub amqp: BusConfig,
@@ -61,8 +60,6 @@ pub struct PaymentConfig {
     /// A PENDING payment unchanged for this long is resumed by the sweeper. Longer than the
     /// consumer's whole retry budget, so it only picks up what the bus gave up on.
     pub pending_stale_secs: u64,
-    pub jwt_public_key_pem: Option<String>,
-    pub jwt_public_key_file: Option<String>,
     /// The storefront's origin (`SHOP_STOREFRONT_URL`, e.g. `https://shop.example`): a card
     /// that needs 3-D Secure sends the shopper to the issuer's page, which returns them to
     /// `<origin>/orders/<order id>`. Unset, 3-D Secure is left to Stripe.js (the intent's
@@ -74,8 +71,7 @@ impl Default for PaymentConfig {
     fn default() -> Self {
         Self {
             env: shop_kit::config::Environment::default(),
-            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50056)),
-            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9106)),
+            host: HostConfig::on_ports(50056, 9106),
             database_url: "mysql://root@127.0.0.1:3306/shop_payment".into(),
             database_max_connections: 20,
             amqp: BusConfig::default(),
@@ -85,8 +81,6 @@ impl Default for PaymentConfig {
             stripe_deadline_ms: 10_000,
             pending_sweep_secs: 60,
             pending_stale_secs: 300,
-            jwt_public_key_pem: None,
-            jwt_public_key_file: None,
             storefront_url: None,
         }
     }
@@ -172,10 +166,6 @@ impl Service for App {
 
     async fn build(config: PaymentConfig) -> anyhow::Result<Self> {
         config.check_stripe()?;
-        let verifier = shop_kit::auth::load_verifier(
-            config.jwt_public_key_pem.as_deref(),
-            config.jwt_public_key_file.as_deref(),
-        )?;
         let stripe = stripe::Stripe::new(
             config.stripe_api_key.trim(),
             &config.stripe_base(),
@@ -191,7 +181,7 @@ impl Service for App {
         .await
         .context("payment database")?;
 
-        let host = GrpcHost::bind("payment", config.grpc_addr, config.admin_addr).await?;
+        let host = config.host.bind("payment").await?;
         let registry = host.metrics().registry().clone();
         let mut bus = Runtime::new(Participant::Payment, &config.amqp, &registry)?;
         let relay = bus.outbox(&pool, &registry).await?;
@@ -213,7 +203,6 @@ impl Service for App {
         }
         let webhook = webhook::router(saga, &config.stripe_webhook_secret, &registry)?;
         let host = host
-            .with_token_verifier(verifier)
             .with_admin_routes(webhook)
             .add_service(PaymentServiceServer::new(api::PaymentApi::new(
                 pool.clone(),
@@ -341,6 +330,12 @@ mod tests {
             ),
             ("SHOP_STRIPE_DEADLINE_MS".to_owned(), "2500".to_owned()),
             ("SHOP_AMQP__EXCHANGE".to_owned(), "x.events".to_owned()),
+            // The shared host settings keep their flat names (flattened `HostConfig`).
+            ("SHOP_ADMIN_ADDR".to_owned(), "127.0.0.1:19106".to_owned()),
+            (
+                "SHOP_JWT_PUBLIC_KEY_FILE".to_owned(),
+                "/etc/shop/jwt.pub".to_owned(),
+            ),
         ];
         let config: PaymentConfig =
             shop_kit::config::load_from(std::path::Path::new("/nonexistent.toml"), vars).unwrap();
@@ -348,7 +343,11 @@ mod tests {
         assert_eq!(config.stripe_base(), "http://127.0.0.1:12111/");
         assert_eq!(config.stripe_deadline_ms, 2500);
         assert_eq!(config.amqp.exchange, "x.events");
-        assert_eq!(config.grpc_addr.port(), 50056);
-        assert_eq!(config.admin_addr.port(), 9106);
+        assert_eq!(config.host.grpc_addr.port(), 50056);
+        assert_eq!(config.host.admin_addr.to_string(), "127.0.0.1:19106");
+        assert_eq!(
+            config.host.jwt_public_key_file.as_deref(),
+            Some("/etc/shop/jwt.pub")
+        );
     }
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
 use shop_kit::Service;
-use shop_kit::server::GrpcHost;
+use shop_kit::server::{GrpcHost, HostConfig};
 use shop_kit::shutdown::Stop;
 use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
 
@@ -32,14 +32,11 @@ use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
 pub struct ProductConfig {
     /// `SHOP_ENV`: production refuses to start with the development page-token key.
     pub env: shop_kit::config::Environment,
-    pub grpc_addr: SocketAddr,
-    pub admin_addr: SocketAddr,
+    #[serde(flatten)]
+    pub host: HostConfig,
     /// Any MongoDB URI; the SecantusDB stand-in locally.
     pub mongodb_uri: String,
     pub mongodb_database: String,
-    /// PEM of the Ed25519 public key that verifies access tokens, inline or as a file.
-    pub jwt_public_key_pem: Option<String>,
-    pub jwt_public_key_file: Option<String>,
     /// How long a cached product may be served after a change on another replica; 0 turns
     /// the cache off.
     pub cache_ttl_secs: u64,
@@ -66,12 +63,9 @@ pub struct ProductConfig {
 impl Default for ProductConfig {
     fn default() -> Self {
         Self {
-            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50052)),
-            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9102)),
+            host: HostConfig::on_ports(50052, 9102),
             mongodb_uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
             mongodb_database: "shop_product".into(),
-            jwt_public_key_pem: None,
-            jwt_public_key_file: None,
             cache_ttl_secs: 30,
             cache_capacity: 50_000,
             amqp: shop_bus::BusConfig::default(),
@@ -110,10 +104,6 @@ impl Service for App {
             ),
         ])?;
         let tokens = page_token::TokenKeys::new(&config.page_token_key, previous_key)?;
-        let verifier = shop_kit::auth::load_verifier(
-            config.jwt_public_key_pem.as_deref(),
-            config.jwt_public_key_file.as_deref(),
-        )?;
         let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
             .await
             .context("product database")?;
@@ -133,7 +123,7 @@ impl Service for App {
             Duration::from_secs(config.cache_ttl_secs),
             config.cache_capacity,
         );
-        let host = GrpcHost::bind("product", config.grpc_addr, config.admin_addr).await?;
+        let host = config.host.bind("product").await?;
         let mut bus = Runtime::new(
             Participant::Product,
             &config.amqp,
@@ -147,15 +137,13 @@ impl Service for App {
                 cache: cache.clone(),
             },
         );
-        let host = host
-            .with_token_verifier(verifier)
-            .add_service(ProductServiceServer::new(api::ProductApi::new(
-                store,
-                cache,
-                bus.publisher(),
-                tokens,
-                Duration::from_secs(config.search_summary_ttl_secs),
-            )));
+        let host = host.add_service(ProductServiceServer::new(api::ProductApi::new(
+            store,
+            cache,
+            bus.publisher(),
+            tokens,
+            Duration::from_secs(config.search_summary_ttl_secs),
+        )));
         Ok(Self { host, bus })
     }
 

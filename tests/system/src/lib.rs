@@ -3,7 +3,6 @@
 //! exactly as `just up` wires the binaries. Tests talk to it over real gRPC and watch the
 //! real event stream.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,12 +13,8 @@ use shop_proto::shop::inventory::v1::inventory_service_client::InventoryServiceC
 use shop_proto::shop::order::v1::order_service_client::OrderServiceClient;
 use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
 pub use shop_testkit::EventWatch;
-use shop_testkit::{RunningService, TestAmqp, TestMongo, TestMysql, TestRedis, keys, token_for};
+use shop_testkit::{RunningService, TestAmqp, TestMongo, TestMysql, TestRedis, token_for};
 use tonic::transport::Channel;
-
-fn any_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
 
 /// The backends one system uses, kept alive as long as the system.
 pub struct Backends {
@@ -98,14 +93,11 @@ impl System {
 
     pub async fn start_with(options: Options) -> anyhow::Result<Self> {
         let backends = Backends::create().await?;
-        let public_pem = Some(keys().public_pem.clone());
 
         let product = RunningService::start::<shop_product::App>(shop_product::ProductConfig {
-            grpc_addr: any_port(),
-            admin_addr: any_port(),
+            host: shop_testkit::test_host(),
             mongodb_uri: backends.mongo.uri.clone(),
             mongodb_database: format!("{}_product", backends.mongo.name),
-            jwt_public_key_pem: public_pem.clone(),
             amqp: backends.bus_config(),
             ..Default::default()
         })
@@ -114,11 +106,9 @@ impl System {
 
         let inventory =
             RunningService::start::<shop_inventory::App>(shop_inventory::InventoryConfig {
-                grpc_addr: any_port(),
-                admin_addr: any_port(),
+                host: shop_testkit::test_host(),
                 mongodb_uri: backends.mongo.uri.clone(),
                 mongodb_database: format!("{}_inventory", backends.mongo.name),
-                jwt_public_key_pem: public_pem.clone(),
                 amqp: backends.bus_config(),
                 default_reservation_ttl_secs: options.reservation_ttl_secs,
                 action_reservation_ttl_secs: options.action_reservation_ttl_secs,
@@ -129,25 +119,21 @@ impl System {
             .context("inventory")?;
 
         let cart = RunningService::start::<shop_cart::App>(shop_cart::CartConfig {
-            grpc_addr: any_port(),
-            admin_addr: any_port(),
+            host: shop_testkit::test_host(),
             redis_url: backends.redis.url.clone(),
             key_prefix: backends.redis.prefix.clone(),
             amqp: backends.bus_config(),
             product_url: url(&product),
-            jwt_public_key_pem: public_pem.clone(),
             ..Default::default()
         })
         .await
         .context("cart")?;
 
         let order = RunningService::start::<shop_order::App>(shop_order::OrderConfig {
-            grpc_addr: any_port(),
-            admin_addr: any_port(),
+            host: shop_testkit::test_host(),
             database_url: backends.mysql_order.url.clone(),
             amqp: backends.bus_config(),
             cart_url: url(&cart),
-            jwt_public_key_pem: public_pem,
             unfinished_timeout_secs: options.order_timeout_secs,
             sweep_interval_secs: options.order_sweep_secs,
             ..Default::default()
@@ -160,14 +146,12 @@ impl System {
                 .await
                 .context("fake stripe")?;
         let payment_config = shop_payment::PaymentConfig {
-            grpc_addr: any_port(),
-            admin_addr: any_port(),
+            host: shop_testkit::test_host(),
             database_url: backends.mysql_payment.url.clone(),
             amqp: backends.bus_config(),
             stripe_base_url: stripe.base_url(),
             stripe_api_key: STRIPE_KEY.into(),
             stripe_webhook_secret: STRIPE_WEBHOOK_SECRET.into(),
-            jwt_public_key_pem: Some(keys().public_pem.clone()),
             ..Default::default()
         };
         let payment = start_payment(&payment_config, &stripe).await?;

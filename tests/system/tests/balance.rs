@@ -14,7 +14,7 @@ use shop_kit::auth::Role;
 use shop_kit::client::{TracedChannel, traced_channel};
 use shop_product::{App, ProductConfig};
 use shop_proto::shop::product::v1::{self as pb, product_service_client::ProductServiceClient};
-use shop_testkit::{RunningService, TestAmqp, TestMongo, http_get, keys, token_for, with_token};
+use shop_testkit::{RunningService, TestAmqp, TestMongo, http_get, token_for, with_token};
 
 const DEADLINE: Duration = Duration::from_secs(2);
 
@@ -78,11 +78,12 @@ impl Drop for Replica {
 
 fn config(mongo: &TestMongo, amqp: &TestAmqp, grpc_addr: SocketAddr) -> ProductConfig {
     ProductConfig {
-        grpc_addr,
-        admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        host: shop_kit::server::HostConfig {
+            grpc_addr,
+            ..shop_testkit::test_host()
+        },
         mongodb_uri: mongo.uri.clone(),
         mongodb_database: mongo.name.clone(),
-        jwt_public_key_pem: Some(keys().public_pem.clone()),
         amqp: amqp.bus_config(),
         ..ProductConfig::default()
     }

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
 
 use futures::TryStreamExt as _;
 use mongodb::bson::{Document, doc};
@@ -14,7 +13,7 @@ use shop_kit::auth::Role;
 use shop_proto::shop::inventory::v1::{
     self as pb, inventory_service_client::InventoryServiceClient,
 };
-use shop_testkit::{RunningService, TestAmqp, TestMongo, keys, token_for, with_token};
+use shop_testkit::{RunningService, TestAmqp, TestMongo, token_for, with_token};
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 use tonic_types::StatusExt as _;
@@ -35,13 +34,10 @@ pub struct Harness {
 }
 
 pub fn config(mongo: &TestMongo) -> InventoryConfig {
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     InventoryConfig {
-        grpc_addr: any_port,
-        admin_addr: any_port,
+        host: shop_testkit::test_host(),
         mongodb_uri: mongo.uri.clone(),
         mongodb_database: mongo.name.clone(),
-        jwt_public_key_pem: Some(keys().public_pem.clone()),
         // Tests call the sweeper functions themselves with a chosen `now`; the background
         // sweeper only runs its start-up pass unless a test asks for it.
         sweep_interval_secs: 3600,

@@ -22,7 +22,7 @@ use shop_proto::shop::events::v1::{
 };
 use shop_proto::shop::payment::v1::payment_service_client::PaymentServiceClient;
 use shop_stripe_fake::{FakeStripe, FakeStripeConfig, RunningFakeStripe, WebhookEndpoint};
-use shop_testkit::{RunningService, TestAmqp, TestMysql, keys, token_for, wait_until};
+use shop_testkit::{RunningService, TestAmqp, TestMysql, token_for, wait_until};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
@@ -179,8 +179,7 @@ impl Harness {
         };
         PaymentConfig {
             env: Default::default(),
-            grpc_addr: any_port(),
-            admin_addr: any_port(),
+            host: shop_testkit::test_host(),
             database_url: self.mysql.url.clone(),
             database_max_connections: 5,
             amqp: self.bus.clone(),
@@ -190,8 +189,6 @@ impl Harness {
             stripe_deadline_ms: self.options.stripe_deadline_ms,
             pending_sweep_secs: u64::from(self.options.sweep),
             pending_stale_secs: 0,
-            jwt_public_key_pem: Some(keys().public_pem.clone()),
-            jwt_public_key_file: None,
             storefront_url: Some(STOREFRONT.into()),
         }
     }

@@ -1,21 +1,16 @@
 //! The one way the Product tests start a service: on free ports, against a test database
 //! and exchange of their own.
 
-use std::net::SocketAddr;
-
 use shop_product::{App, ProductConfig};
 use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
-use shop_testkit::{RunningService, TestAmqp, TestMongo, keys};
+use shop_testkit::{RunningService, TestAmqp, TestMongo};
 use tonic::transport::Channel;
 
 pub fn config(mongo: &TestMongo, amqp: &TestAmqp, cache_ttl_secs: u64) -> ProductConfig {
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     ProductConfig {
-        grpc_addr: any_port,
-        admin_addr: any_port,
+        host: shop_testkit::test_host(),
         mongodb_uri: mongo.uri.clone(),
         mongodb_database: mongo.name.clone(),
-        jwt_public_key_pem: Some(keys().public_pem.clone()),
         cache_ttl_secs,
         amqp: amqp.bus_config(),
         ..ProductConfig::default()
