@@ -38,38 +38,13 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::fake::Fake;
 use crate::form::Params;
-use crate::idempotency::{Decision, IdempotencyKeys, Saved};
+use crate::idempotency::{Decision, Saved};
 use crate::ids;
-use crate::store::{AuthenticationOutcome, Outcome, RequestInfo, Store};
-use crate::webhook::{WebhookEndpoint, Webhooks};
-
-/// Everything the handlers share.
-#[derive(Debug)]
-pub(crate) struct Fake {
-    pub store: Store,
-    pub idempotency: IdempotencyKeys,
-    pub webhooks: Webhooks,
-}
-
-impl Fake {
-    /// Runs a state change not caused by an API request (a test completing 3-D Secure) and
-    /// delivers its events.
-    pub fn authenticate(
-        &self,
-        id: &str,
-        outcome: AuthenticationOutcome,
-    ) -> Result<Value, ApiError> {
-        let request = RequestInfo {
-            id: None,
-            idempotency_key: None,
-            pending_webhooks: u32::from(self.webhooks.enabled()),
-        };
-        let Outcome { result, events } = self.store.authenticate(id, outcome, &request);
-        self.webhooks.enqueue(events);
-        result
-    }
-}
+use crate::records::RequestInfo;
+use crate::store::{Outcome, Store};
+use crate::webhook::WebhookEndpoint;
 
 type App = State<Arc<Fake>>;
 

@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::api::Fake;
+use crate::fake::Fake;
 use crate::form::Params;
 use crate::store::AuthenticationOutcome;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FakeStripeError;
-use crate::webhook::WebhookEndpoint;
+use crate::webhook::{RetryPolicy, WebhookEndpoint};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -98,24 +98,6 @@ impl FakeStripeConfig {
     }
 }
 
-/// Bounded exponential back-off for webhook deliveries (Stripe retries for days; a test
-/// fixture must give up quickly).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RetryPolicy {
-    pub max_attempts: u32,
-    pub first_backoff: Duration,
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt number `attempt` (1-based), capped at 30 s.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.first_backoff
-            .saturating_mul(factor)
-            .min(Duration::from_secs(30))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,16 +148,5 @@ mod tests {
             ..FakeStripeConfig::for_tests()
         };
         assert!(config.webhook_endpoint().is_err());
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let policy = RetryPolicy {
-            max_attempts: 5,
-            first_backoff: Duration::from_millis(100),
-        };
-        assert_eq!(policy.backoff(1), Duration::from_millis(100));
-        assert_eq!(policy.backoff(3), Duration::from_millis(400));
-        assert_eq!(policy.backoff(40), Duration::from_secs(30));
     }
 }

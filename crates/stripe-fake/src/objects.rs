@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cards::TestCard;
 use crate::error::FakeStripeError;
-use crate::store::{ChargeRecord, IntentRecord, PaymentMethodRecord, RefundRecord, RequestInfo};
+use crate::records::{ChargeRecord, IntentRecord, PaymentMethodRecord, RefundRecord, RequestInfo};
 
 const FIXTURES: &str = include_str!("../fixtures/objects.json");
 

@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, Fake};
+use crate::api;
 use crate::config::FakeStripeConfig;
 use crate::error::FakeStripeError;
+use crate::fake::Fake;
 use crate::idempotency::IdempotencyKeys;
 use crate::objects::Templates;
 use crate::store::{AuthenticationOutcome, Store};

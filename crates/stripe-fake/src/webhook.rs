@@ -18,7 +18,6 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::config::RetryPolicy;
 use crate::error::FakeStripeError;
 
 /// How long one delivery attempt may take before it counts as failed.
@@ -44,6 +43,24 @@ fn hmac_sha256_hex(secret: &[u8], timestamp: i64, payload: &[u8]) -> String {
     mac.update(b".");
     mac.update(payload);
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// Bounded exponential back-off for webhook deliveries (Stripe retries for days; a test
+/// fixture must give up quickly).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    pub max_attempts: u32,
+    pub first_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based), capped at 30 s.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.first_backoff
+            .saturating_mul(factor)
+            .min(Duration::from_secs(30))
+    }
 }
 
 /// Where events go and the secret they are signed with.
@@ -331,5 +348,16 @@ mod tests {
         assert!(WebhookEndpoint::new("http://x", "").is_err());
         let debug = format!("{:?}", WebhookEndpoint::new("http://x", "whsec_x").unwrap());
         assert!(!debug.contains("whsec_x"));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            first_backoff: Duration::from_millis(100),
+        };
+        assert_eq!(policy.backoff(1), Duration::from_millis(100));
+        assert_eq!(policy.backoff(3), Duration::from_millis(400));
+        assert_eq!(policy.backoff(40), Duration::from_secs(30));
     }
 }

@@ -132,6 +132,106 @@ struct ErrorObject {
     message: Option<String>,
 }
 
+/// A signed body, read into what the ledger acts on. Pure (no clock, no database), so the
+/// parsing of outside input can be tested and fuzzed on its own (`fuzz/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    pub id: String,
+    pub kind: String,
+    /// What a `payment_intent.succeeded` or `payment_intent.payment_failed` event reports;
+    /// `None` for every other type, which is acknowledged and ignored.
+    pub intent: Option<IntentReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentReport {
+    pub intent_id: String,
+    pub status: String,
+    pub outcome: IntentOutcome,
+    /// The intent's outcome is the one the event type announces; events arrive late and out
+    /// of order, so one may describe an intent that has moved on.
+    pub as_announced: bool,
+    pub order_id: Option<String>,
+    pub payment_id: Option<String>,
+}
+
+/// Why a signed body is refused with 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("signed webhook body is not a Stripe event: {0}")]
+    NotAnEvent(String),
+    #[error("{kind} event {id} without a PaymentIntent: {reason}")]
+    NotAnIntent {
+        id: String,
+        kind: String,
+        reason: String,
+    },
+}
+
+impl EventError {
+    /// The answer's text, the same for every body refused for the same reason.
+    fn answer(&self) -> &'static str {
+        match self {
+            Self::NotAnEvent(_) => "not a Stripe event",
+            Self::NotAnIntent { .. } => "not a PaymentIntent",
+        }
+    }
+}
+
+/// Reads a body whose signature has been verified.
+pub fn read_event(body: &[u8]) -> Result<WebhookEvent, EventError> {
+    let event: Event =
+        serde_json::from_slice(body).map_err(|error| EventError::NotAnEvent(error.to_string()))?;
+    let wanted: fn(&IntentOutcome) -> bool = match event.kind.as_str() {
+        "payment_intent.succeeded" => |o| matches!(o, IntentOutcome::Succeeded { .. }),
+        "payment_intent.payment_failed" => |o| matches!(o, IntentOutcome::Failed { .. }),
+        _ => {
+            return Ok(WebhookEvent {
+                id: event.id,
+                kind: event.kind,
+                intent: None,
+            });
+        }
+    };
+    let mut intent: IntentObject = match serde_json::from_value(event.data.object) {
+        Ok(intent) => intent,
+        Err(error) => {
+            return Err(EventError::NotAnIntent {
+                id: event.id,
+                kind: event.kind,
+                reason: error.to_string(),
+            });
+        }
+    };
+    let outcome = outcome_of(IntentView {
+        id: &intent.id,
+        status: &intent.status,
+        client_secret: intent.client_secret.as_deref(),
+        // Only succeeded and failed intents get this far, and they have no next action.
+        redirect_url: None,
+        last_error: intent.last_payment_error.as_ref().map(|error| {
+            Failure::from_stripe(
+                error.kind.as_deref().unwrap_or_default(),
+                error.code.as_deref(),
+                error.decline_code.as_deref(),
+                error.message.as_deref(),
+            )
+        }),
+    });
+    Ok(WebhookEvent {
+        id: event.id,
+        kind: event.kind,
+        intent: Some(IntentReport {
+            as_announced: wanted(&outcome),
+            outcome,
+            order_id: intent.metadata.remove("order_id"),
+            payment_id: intent.metadata.remove("payment_id"),
+            intent_id: intent.id,
+            status: intent.status,
+        }),
+    })
+}
+
 #[derive(Clone)]
 struct WebhookState {
     saga: Saga,
@@ -192,57 +292,33 @@ async fn handle(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> Answe
         tracing::warn!(%error, "webhook signature rejected");
         return (StatusCode::BAD_REQUEST, "invalid signature");
     }
-    let event: Event = match serde_json::from_slice(body) {
+    let event = match read_event(body) {
         Ok(event) => event,
         Err(error) => {
-            tracing::warn!(%error, "signed webhook body is not a Stripe event");
-            return (StatusCode::BAD_REQUEST, "not a Stripe event");
+            tracing::warn!(%error, "signed webhook body refused");
+            return (StatusCode::BAD_REQUEST, error.answer());
         }
     };
     let span = tracing::Span::current();
     span.record("event_id", event.id.as_str());
     span.record("event_type", event.kind.as_str());
-    let wanted: fn(&IntentOutcome) -> bool = match event.kind.as_str() {
-        "payment_intent.succeeded" => |o| matches!(o, IntentOutcome::Succeeded { .. }),
-        "payment_intent.payment_failed" => |o| matches!(o, IntentOutcome::Failed { .. }),
-        _ => return (StatusCode::OK, "ignored"),
+    let Some(intent) = event.intent else {
+        return (StatusCode::OK, "ignored");
     };
-    let intent: IntentObject = match serde_json::from_value(event.data.object) {
-        Ok(intent) => intent,
-        Err(error) => {
-            tracing::warn!(%error, "payment_intent event without a PaymentIntent");
-            return (StatusCode::BAD_REQUEST, "not a PaymentIntent");
-        }
-    };
-    let outcome = outcome_of(IntentView {
-        id: &intent.id,
-        status: &intent.status,
-        client_secret: intent.client_secret.as_deref(),
-        // Only succeeded and failed intents get this far, and they have no next action.
-        redirect_url: None,
-        last_error: intent.last_payment_error.as_ref().map(|error| {
-            Failure::from_stripe(
-                error.kind.as_deref().unwrap_or_default(),
-                error.code.as_deref(),
-                error.decline_code.as_deref(),
-                error.message.as_deref(),
-            )
-        }),
-    });
-    if !wanted(&outcome) {
+    if !intent.as_announced {
         tracing::info!(status = %intent.status, "event does not match the intent's status; ignored");
         return (StatusCode::OK, "ignored");
     }
-    let order_id = intent.metadata.get("order_id").map(String::as_str);
-    let payment_id = intent.metadata.get("payment_id").map(String::as_str);
+    let order_id = intent.order_id.as_deref();
+    let payment_id = intent.payment_id.as_deref();
     match state
         .saga
-        .on_stripe_intent(outcome, order_id, payment_id)
+        .on_stripe_intent(intent.outcome, order_id, payment_id)
         .await
     {
         Ok(true) => (StatusCode::OK, "applied"),
         Ok(false) => {
-            tracing::info!(intent_id = %intent.id, "webhook for an intent that is not ours");
+            tracing::info!(intent_id = %intent.intent_id, "webhook for an intent that is not ours");
             (StatusCode::OK, "unknown payment")
         }
         Err(error) if error.is_transient() => {
@@ -333,6 +409,31 @@ mod tests {
         assert_eq!(
             verify_signature(&header, body, SECRET, 1_699_999_000),
             Err(SignatureError::Stale(1_700_000_000))
+        );
+    }
+
+    #[test]
+    fn bodies_read_into_what_the_ledger_acts_on() {
+        let succeeded = br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":
+            {"id":"pi_1","status":"succeeded","metadata":{"order_id":"o1","payment_id":"p1"}}}}"#;
+        let event = read_event(succeeded).unwrap();
+        let intent = event.intent.unwrap();
+        assert!(intent.as_announced);
+        assert_eq!(intent.order_id.as_deref(), Some("o1"));
+        assert_eq!(intent.payment_id.as_deref(), Some("p1"));
+        let late = br#"{"id":"evt_2","type":"payment_intent.payment_failed","data":{"object":
+            {"id":"pi_1","status":"succeeded"}}}"#;
+        assert!(!read_event(late).unwrap().intent.unwrap().as_announced);
+        let other = br#"{"id":"evt_3","type":"charge.succeeded","data":{"object":{}}}"#;
+        assert_eq!(read_event(other).unwrap().intent, None);
+        let no_intent = br#"{"id":"evt_4","type":"payment_intent.succeeded","data":{"object":{}}}"#;
+        assert_eq!(
+            read_event(no_intent).unwrap_err().answer(),
+            "not a PaymentIntent"
+        );
+        assert_eq!(
+            read_event(b"[]").unwrap_err().answer(),
+            "not a Stripe event"
         );
     }
 }
