@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod grpc_layer;
+pub mod ids;
 pub mod metrics;
 pub mod money;
 pub mod mongo;
@@ -25,6 +26,7 @@ pub mod time;
 pub mod tls;
 
 pub use error::{FieldViolations, ServiceError};
+pub use ids::{IdempotencyKey, OrderId, PaymentId, ProductId, UserId};
 pub use money::{Currency, Money};
 pub use payment_method::PaymentMethod;
 pub use sku::Sku;
