@@ -73,6 +73,47 @@ uuid_id!(
     "a user id"
 );
 
+/// A guest cart's id: a random (version 4) UUID, lower-case hyphenated. Knowing it is what
+/// grants access to the cart, so ids that could be guessed or enumerated (nil, time-based,
+/// name-based) are refused instead of becoming weak bearer secrets. Never logged: `Debug`
+/// is redacted and there is no `Display`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct GuestCartId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidGuestCartId {
+    #[error("must be a UUID such as 8c4c1c1e-3f1d-4b52-9d7a-0c6f0e8a2b11")]
+    NotAUuid,
+    #[error("must be a random (version 4) UUID: the id is the guest's only credential")]
+    NotRandom,
+}
+
+impl GuestCartId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidGuestCartId> {
+        let id = Uuid::parse_str(raw.trim()).map_err(|_| InvalidGuestCartId::NotAUuid)?;
+        if id.get_version_num() != 4 || id.get_variant() != uuid::Variant::RFC4122 {
+            return Err(InvalidGuestCartId::NotRandom);
+        }
+        Ok(Self(id.hyphenated().to_string()))
+    }
+
+    /// A fresh id for a new guest cart.
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4().hyphenated().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Redacted: the id is a credential.
+impl fmt::Debug for GuestCartId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GuestCartId(***)")
+    }
+}
+
 /// The most characters an idempotency key may have (a UUID fits comfortably).
 pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 128;
 
@@ -162,6 +203,27 @@ mod tests {
                 ("user_id", "must be a user id (UUID)"),
             ]
         );
+    }
+
+    #[test]
+    fn guest_cart_ids_are_random_uuids_and_never_shown() {
+        let id = GuestCartId::parse(" 8C4C1C1E-3F1D-4B52-9D7A-0C6F0E8A2B11 ").unwrap();
+        assert_eq!(id.as_str(), "8c4c1c1e-3f1d-4b52-9d7a-0c6f0e8a2b11");
+        assert_eq!(format!("{id:?}"), "GuestCartId(***)");
+        assert_eq!(
+            GuestCartId::parse("nope"),
+            Err(InvalidGuestCartId::NotAUuid)
+        );
+        for guessable in [
+            "00000000-0000-0000-0000-000000000000",
+            "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+        ] {
+            assert_eq!(
+                GuestCartId::parse(guessable),
+                Err(InvalidGuestCartId::NotRandom)
+            );
+        }
+        assert!(GuestCartId::parse(GuestCartId::generate().as_str()).is_ok());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod time;
 pub mod tls;
 
 pub use error::{FieldViolations, ServiceError};
-pub use ids::{IdempotencyKey, OrderId, PaymentId, ProductId, UserId};
+pub use ids::{GuestCartId, IdempotencyKey, OrderId, PaymentId, ProductId, UserId};
 pub use money::{Currency, Money};
 pub use payment_method::PaymentMethod;
 pub use sku::Sku;
