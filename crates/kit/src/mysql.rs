@@ -49,13 +49,21 @@ pub async fn connect_and_migrate(
     Ok(pool)
 }
 
+/// A stored value this build cannot read (e.g. a status [`text_column!`] does not know):
+/// the row will read the same way next time, so retrying cannot help; an event that needs
+/// the row is dead-lettered, an RPC is `INTERNAL`.
+pub fn is_unreadable(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::ColumnDecode { .. })
+}
+
 #[doc(hidden)]
 pub use sqlx as __sqlx;
 
 /// Makes an enum a `sqlx` column type stored as the text it has always had in a `VARCHAR`
 /// column (sqlx's derive only matches MySQL `ENUM` columns, and changing the columns would
 /// need a migration of every row). The enum provides `fn as_str(self) -> &'static str` and
-/// `fn parse(&str) -> Option<Self>`.
+/// `fn parse(&str) -> Option<Self>`, and can then also be compared with its stored text
+/// (`status == "CANCELLED"`), as code and tests that read the column as text did.
 ///
 /// One rule for unknown values: text the enum does not know is a decode error, so the read
 /// fails (and the RPC is an `INTERNAL`, logged): it is our own data, and guessing a status
@@ -63,6 +71,12 @@ pub use sqlx as __sqlx;
 #[macro_export]
 macro_rules! text_column {
     ($ty:ty) => {
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, text: &&str) -> bool {
+                self.as_str() == *text
+            }
+        }
+
         impl $crate::mysql::__sqlx::Type<$crate::mysql::__sqlx::MySql> for $ty {
             fn type_info() -> $crate::mysql::__sqlx::mysql::MySqlTypeInfo {
                 <str as $crate::mysql::__sqlx::Type<$crate::mysql::__sqlx::MySql>>::type_info()

@@ -64,14 +64,6 @@ impl Status {
 
 shop_kit::text_column!(Status);
 
-/// Lets code that still compares with the stored text (`status == "CANCELLED"`) compile
-/// against the typed column; prefer comparing with a `Status`.
-impl PartialEq<&str> for Status {
-    fn eq(&self, text: &&str) -> bool {
-        self.as_str() == *text
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelReason {
     OutOfStock,

@@ -418,6 +418,12 @@ impl Saga {
                     envelope.r#type
                 ))
             }
+            // Our own row holds a value this build cannot read: it reads the same next time.
+            Err(SagaError::Store(StoreError::Database(error)))
+                if shop_kit::mysql::is_unreadable(&error) =>
+            {
+                Handled::Reject(error.to_string())
+            }
             Err(SagaError::Store(error)) => Handled::Retry(error.to_string()),
         }
     }
