@@ -50,6 +50,10 @@ impl Role {
     }
 }
 
+// Stored as its text in User's `users.role`; an unknown role there is an error, never
+// quietly a customer.
+crate::text_column!(Role);
+
 /// What an access token asserts about its bearer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

@@ -59,6 +59,23 @@ impl FieldViolations {
         self.0.iter()
     }
 
+    /// Ends a parse: `build` assembles the command from the values [`check`](Self::check)
+    /// kept (with `?` on each, so a rejected field simply yields `None`), and the result is
+    /// that command when nothing was rejected, otherwise `INVALID_ARGUMENT` carrying every
+    /// violation. This is why a parse needs no "all fields present" branch of its own.
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ServiceError> {
+        match build() {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => {
+                debug_assert!(
+                    !self.0.is_empty(),
+                    "a field was dropped without a violation"
+                );
+                Err(ServiceError::InvalidArgument(self))
+            }
+        }
+    }
+
     /// `Ok(())` when nothing was rejected, otherwise `INVALID_ARGUMENT` carrying them all.
     pub fn into_result(self) -> Result<(), ServiceError> {
         if self.0.is_empty() {
@@ -292,6 +309,27 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["email", "password"]);
+    }
+
+    #[test]
+    fn a_parse_finishes_with_its_value_or_every_violation() {
+        let parse = |email: &str, age: &str| {
+            let mut violations = FieldViolations::new();
+            let email = violations.check(
+                "email",
+                Some(email.to_owned())
+                    .filter(|e| e.contains('@'))
+                    .ok_or("is not an email address"),
+            );
+            let age = violations.check("age", age.parse::<u8>());
+            violations.finish(|| Some((email?, age?)))
+        };
+        assert_eq!(parse("a@b", "7").unwrap(), ("a@b".to_owned(), 7));
+        let Err(ServiceError::InvalidArgument(violations)) = parse("ab", "x") else {
+            panic!("accepted")
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["email", "age"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod grpc_layer;
+pub mod ids;
 pub mod metrics;
 pub mod money;
 pub mod mongo;
@@ -27,6 +28,7 @@ pub mod time;
 pub mod tls;
 
 pub use error::{FieldViolations, ServiceError};
+pub use ids::{GuestCartId, IdempotencyKey, OrderId, PaymentId, ProductId, UserId};
 pub use money::{Currency, Money};
 pub use payment_method::PaymentMethod;
 pub use service::{Service, main};

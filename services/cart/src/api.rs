@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use shop_kit::auth::Claims;
-use shop_kit::{Currency, FieldViolations, ServiceError, Sku};
+use shop_kit::{Currency, ServiceError, Sku};
 use shop_proto::shop::cart::v1::{self as pb, cart_service_server::CartService};
 use tonic::{Request, Response, Status};
 
 use crate::catalog::Catalog;
-use crate::domain::{self, CartRef, GuestCartId, IdempotencyKey, Limits, UserId};
+use crate::domain::{self, AddItem, CartRef, Limits, MergeCarts, RemoveItem, UpdateItem};
 use crate::store::{Store, StoreError, StoredCart, WriteRules};
 
 /// The rules a deployment chooses (see `CartConfig`).
@@ -40,23 +40,8 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A value the violations check has vouched for; `None` here would be a bug in the handler.
-fn parsed<T>(value: Option<T>) -> Result<T, ServiceError> {
-    value.ok_or_else(|| ServiceError::internal(anyhow::anyhow!("validated field missing")))
-}
-
 fn caller<T>(request: &Request<T>) -> Option<Claims> {
     request.extensions().get::<Claims>().cloned()
-}
-
-/// Span fields for a cart: its kind and, for a user cart, the user. A guest id is a
-/// credential and is never recorded.
-fn record(cart: &CartRef) {
-    let span = tracing::Span::current();
-    span.record("cart", cart.kind());
-    if let Some(user) = cart.user_id() {
-        span.record("user_id", user.as_str());
-    }
 }
 
 impl CartApi {
@@ -163,13 +148,7 @@ impl CartService for CartApi {
         request: Request<pb::GetCartRequest>,
     ) -> Result<Response<pb::GetCartResponse>, Status> {
         let claims = caller(&request);
-        let request = request.into_inner();
-        let mut v = FieldViolations::new();
-        let cart = CartRef::parse(request.cart.as_ref(), "cart", &mut v);
-        v.into_result()?;
-        let cart = parsed(cart)?;
-        record(&cart);
-        cart.authorize(claims.as_ref())?;
+        let cart = domain::parse_cart(request.get_ref().cart.as_ref(), claims.as_ref())?;
         let stored = self
             .store
             .get(&cart)
@@ -186,26 +165,12 @@ impl CartService for CartApi {
         request: Request<pb::AddItemRequest>,
     ) -> Result<Response<pb::AddItemResponse>, Status> {
         let claims = caller(&request);
-        let request = request.into_inner();
-        let mut v = FieldViolations::new();
-        let cart = CartRef::parse(request.cart.as_ref(), "cart", &mut v);
-        let sku = v.check("sku", Sku::parse(&request.sku));
-        let units = v.check(
-            "quantity",
-            self.settings.limits.units_to_add(request.quantity),
-        );
-        let key = v
-            .check(
-                "idempotency_key",
-                IdempotencyKey::parse(&request.idempotency_key),
-            )
-            .flatten();
-        if let Some(cart) = &cart {
-            record(cart);
-            cart.authorize(claims.as_ref())?;
-        }
-        v.into_result()?;
-        let (cart, sku, units) = (parsed(cart)?, parsed(sku)?, parsed(units)?);
+        let AddItem {
+            cart,
+            sku,
+            units,
+            key,
+        } = AddItem::parse(request.get_ref(), &self.settings.limits, claims.as_ref())?;
         tracing::Span::current()
             .record("sku", sku.as_str())
             .record("quantity", units);
@@ -230,20 +195,8 @@ impl CartService for CartApi {
         request: Request<pb::UpdateItemRequest>,
     ) -> Result<Response<pb::UpdateItemResponse>, Status> {
         let claims = caller(&request);
-        let request = request.into_inner();
-        let mut v = FieldViolations::new();
-        let cart = CartRef::parse(request.cart.as_ref(), "cart", &mut v);
-        let sku = v.check("sku", Sku::parse(&request.sku));
-        let units = v.check(
-            "quantity",
-            self.settings.limits.new_quantity(request.quantity),
-        );
-        if let Some(cart) = &cart {
-            record(cart);
-            cart.authorize(claims.as_ref())?;
-        }
-        v.into_result()?;
-        let (cart, sku, units) = (parsed(cart)?, parsed(sku)?, parsed(units)?);
+        let UpdateItem { cart, sku, units } =
+            UpdateItem::parse(request.get_ref(), &self.settings.limits, claims.as_ref())?;
         tracing::Span::current()
             .record("sku", sku.as_str())
             .record("quantity", units);
@@ -268,16 +221,7 @@ impl CartService for CartApi {
         request: Request<pb::RemoveItemRequest>,
     ) -> Result<Response<pb::RemoveItemResponse>, Status> {
         let claims = caller(&request);
-        let request = request.into_inner();
-        let mut v = FieldViolations::new();
-        let cart = CartRef::parse(request.cart.as_ref(), "cart", &mut v);
-        let sku = v.check("sku", Sku::parse(&request.sku));
-        if let Some(cart) = &cart {
-            record(cart);
-            cart.authorize(claims.as_ref())?;
-        }
-        v.into_result()?;
-        let (cart, sku) = (parsed(cart)?, parsed(sku)?);
+        let RemoveItem { cart, sku } = RemoveItem::parse(request.get_ref(), claims.as_ref())?;
         tracing::Span::current().record("sku", sku.as_str());
 
         let stored = self
@@ -296,15 +240,7 @@ impl CartService for CartApi {
         request: Request<pb::ClearCartRequest>,
     ) -> Result<Response<pb::ClearCartResponse>, Status> {
         let claims = caller(&request);
-        let request = request.into_inner();
-        let mut v = FieldViolations::new();
-        let cart = CartRef::parse(request.cart.as_ref(), "cart", &mut v);
-        if let Some(cart) = &cart {
-            record(cart);
-            cart.authorize(claims.as_ref())?;
-        }
-        v.into_result()?;
-        let cart = parsed(cart)?;
+        let cart = domain::parse_cart(request.get_ref().cart.as_ref(), claims.as_ref())?;
 
         self.store
             .clear(&cart)
@@ -321,16 +257,7 @@ impl CartService for CartApi {
         request: Request<pb::MergeCartsRequest>,
     ) -> Result<Response<pb::MergeCartsResponse>, Status> {
         let claims = caller(&request);
-        let request = request.into_inner();
-        let mut v = FieldViolations::new();
-        let guest = v.check("guest_cart_id", GuestCartId::parse(&request.guest_cart_id));
-        let user = v.check("user_id", UserId::parse(&request.user_id));
-        if let Some(user) = &user {
-            tracing::Span::current().record("user_id", user.as_str());
-            domain::authorize_user(user, claims.as_ref())?;
-        }
-        v.into_result()?;
-        let (guest, user) = (CartRef::Guest(parsed(guest)?), CartRef::User(parsed(user)?));
+        let MergeCarts { guest, user } = MergeCarts::parse(request.get_ref(), claims.as_ref())?;
 
         let merged = self
             .store

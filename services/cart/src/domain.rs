@@ -7,18 +7,15 @@
 //! the money rules are unit-tested without any server.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use shop_kit::auth::Claims;
-use shop_kit::{Currency, FieldViolations, Money, ServiceError};
+use shop_kit::{Currency, FieldViolations, Money, ServiceError, Sku};
 use shop_proto::shop::cart::v1 as pb;
-use uuid::Uuid;
 
 /// A cart must be priceable in one `BatchGetProducts` call, so `max_lines` may not exceed
 /// the contract's batch limit.
 pub const PRODUCT_BATCH_LIMIT: u32 = shop_proto::limits::PRODUCT_BATCH_MAX as u32;
 pub const USER_ID_MAX_LEN: usize = 64;
-pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -28,35 +25,8 @@ fn invalid(text: impl Into<String>) -> Invalid {
     Invalid(text.into())
 }
 
-/// A guest cart's id: a random (version 4) UUID, lower-case hyphenated. Knowing it is what
-/// grants access to the cart, so ids that could be guessed or enumerated (nil, time-based,
-/// name-based) are refused instead of becoming weak bearer secrets. Never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct GuestCartId(Uuid);
-
-impl GuestCartId {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let id = Uuid::parse_str(raw.trim())
-            .map_err(|_| invalid("must be a UUID such as 8c4c1c1e-3f1d-4b52-9d7a-0c6f0e8a2b11"))?;
-        if id.get_version_num() != 4 || id.get_variant() != uuid::Variant::RFC4122 {
-            return Err(invalid(
-                "must be a random (version 4) UUID: the id is the guest's only credential",
-            ));
-        }
-        Ok(Self(id))
-    }
-
-    pub fn to_hyphenated(&self) -> String {
-        self.0.hyphenated().to_string()
-    }
-}
-
-/// Redacted: the id is a credential.
-impl fmt::Debug for GuestCartId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("GuestCartId(***)")
-    }
-}
+/// A guest cart's id: a random (version 4) UUID; the id is the guest's only credential.
+pub use shop_kit::GuestCartId;
 
 /// A signed-in user's id as the User service issues it (a UUID today). Only checked for
 /// shape: 1 to 64 characters of `A-Z a-z 0-9 - _`, which also keeps it safe inside a Redis
@@ -131,7 +101,7 @@ impl CartRef {
     /// never shares an id with a guest cart in a client-side cache.
     pub fn cart_id(&self) -> String {
         match self {
-            CartRef::Guest(id) => id.to_hyphenated(),
+            CartRef::Guest(id) => id.as_str().to_owned(),
             CartRef::User(user) => format!("user:{}", user.as_str()),
         }
     }
@@ -149,6 +119,160 @@ impl CartRef {
             CartRef::Guest(_) => "guest",
             CartRef::User(_) => "user",
         }
+    }
+}
+
+impl CartRef {
+    /// Span fields for a cart: its kind and, for a user cart, the user. A guest id is a
+    /// credential and is never recorded.
+    fn record(&self) {
+        let span = tracing::Span::current();
+        span.record("cart", self.kind());
+        if let Some(user) = self.user_id() {
+            span.record("user_id", user.as_str());
+        }
+    }
+
+    /// Parses the request's `cart` and, once it names a cart, checks the caller may reach
+    /// it: a caller who may not is told so before being told about other fields.
+    fn parse_authorized(
+        cart: Option<&pb::CartRef>,
+        claims: Option<&Claims>,
+        violations: &mut FieldViolations,
+    ) -> Result<Option<Self>, ServiceError> {
+        let cart = CartRef::parse(cart, "cart", violations);
+        if let Some(cart) = &cart {
+            cart.record();
+            cart.authorize(claims)?;
+        }
+        Ok(cart)
+    }
+}
+
+/// A request that names only a cart (GetCart, ClearCart), parsed and authorised.
+pub fn parse_cart(
+    cart: Option<&pb::CartRef>,
+    claims: Option<&Claims>,
+) -> Result<CartRef, ServiceError> {
+    let mut violations = FieldViolations::new();
+    let cart = CartRef::parse_authorized(cart, claims, &mut violations)?;
+    violations.finish(|| cart)
+}
+
+/// An AddItem request that passed validation and authorisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddItem {
+    pub cart: CartRef,
+    pub sku: Sku,
+    pub units: u32,
+    pub key: Option<IdempotencyKey>,
+}
+
+impl AddItem {
+    pub fn parse(
+        request: &pb::AddItemRequest,
+        limits: &Limits,
+        claims: Option<&Claims>,
+    ) -> Result<Self, ServiceError> {
+        let mut v = FieldViolations::new();
+        let cart = CartRef::parse_authorized(request.cart.as_ref(), claims, &mut v);
+        let sku = v.check("sku", Sku::parse(&request.sku));
+        let units = v.check("quantity", limits.units_to_add(request.quantity));
+        let key = v.check(
+            "idempotency_key",
+            IdempotencyKey::parse_optional(&request.idempotency_key),
+        );
+        let cart = cart?;
+        v.finish(|| {
+            Some(AddItem {
+                cart: cart?,
+                sku: sku?,
+                units: units?,
+                key: key?,
+            })
+        })
+    }
+}
+
+/// An UpdateItem request (a quantity of 0 removes the line), validated and authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateItem {
+    pub cart: CartRef,
+    pub sku: Sku,
+    pub units: u32,
+}
+
+impl UpdateItem {
+    pub fn parse(
+        request: &pb::UpdateItemRequest,
+        limits: &Limits,
+        claims: Option<&Claims>,
+    ) -> Result<Self, ServiceError> {
+        let mut v = FieldViolations::new();
+        let cart = CartRef::parse_authorized(request.cart.as_ref(), claims, &mut v);
+        let sku = v.check("sku", Sku::parse(&request.sku));
+        let units = v.check("quantity", limits.new_quantity(request.quantity));
+        let cart = cart?;
+        v.finish(|| {
+            Some(UpdateItem {
+                cart: cart?,
+                sku: sku?,
+                units: units?,
+            })
+        })
+    }
+}
+
+/// A RemoveItem request, validated and authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveItem {
+    pub cart: CartRef,
+    pub sku: Sku,
+}
+
+impl RemoveItem {
+    pub fn parse(
+        request: &pb::RemoveItemRequest,
+        claims: Option<&Claims>,
+    ) -> Result<Self, ServiceError> {
+        let mut v = FieldViolations::new();
+        let cart = CartRef::parse_authorized(request.cart.as_ref(), claims, &mut v);
+        let sku = v.check("sku", Sku::parse(&request.sku));
+        let cart = cart?;
+        v.finish(|| {
+            Some(RemoveItem {
+                cart: cart?,
+                sku: sku?,
+            })
+        })
+    }
+}
+
+/// A MergeCarts request: the guest cart to fold into the user's, validated and authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeCarts {
+    pub guest: CartRef,
+    pub user: CartRef,
+}
+
+impl MergeCarts {
+    pub fn parse(
+        request: &pb::MergeCartsRequest,
+        claims: Option<&Claims>,
+    ) -> Result<Self, ServiceError> {
+        let mut v = FieldViolations::new();
+        let guest = v.check("guest_cart_id", GuestCartId::parse(&request.guest_cart_id));
+        let user = v.check("user_id", UserId::parse(&request.user_id));
+        if let Some(user) = &user {
+            tracing::Span::current().record("user_id", user.as_str());
+            authorize_user(user, claims)?;
+        }
+        v.finish(|| {
+            Some(MergeCarts {
+                guest: CartRef::Guest(guest?),
+                user: CartRef::User(user?),
+            })
+        })
     }
 }
 
@@ -220,32 +344,9 @@ impl Limits {
     }
 }
 
-/// AddItem's optional retry key: 1 to 128 printable ASCII characters without spaces
-/// (UUIDs, ULIDs and the like). An empty string means "no key".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn parse(raw: &str) -> Result<Option<Self>, Invalid> {
-        let key = raw.trim();
-        if key.is_empty() {
-            return Ok(None);
-        }
-        if key.len() > IDEMPOTENCY_KEY_MAX_LEN {
-            return Err(invalid(format!(
-                "must be at most {IDEMPOTENCY_KEY_MAX_LEN} characters"
-            )));
-        }
-        if !key.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(invalid("must be printable ASCII without spaces"));
-        }
-        Ok(Some(Self(key.to_owned())))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// AddItem's optional retry key (the rule every service shares: printable ASCII without
+/// spaces, at most 128 characters; an empty string means "no key").
+pub use shop_kit::IdempotencyKey;
 
 /// What Product says about a SKU, as far as a cart cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,13 +519,13 @@ mod tests {
     #[test]
     fn guest_ids_must_be_random_uuids() {
         let id = GuestCartId::parse(" 8C4C1C1E-3F1D-4B52-9D7A-0C6F0E8A2B11 ").unwrap();
-        assert_eq!(id.to_hyphenated(), "8c4c1c1e-3f1d-4b52-9d7a-0c6f0e8a2b11");
+        assert_eq!(id.as_str(), "8c4c1c1e-3f1d-4b52-9d7a-0c6f0e8a2b11");
         assert_eq!(format!("{id:?}"), "GuestCartId(***)");
         for bad in [
             "",
             "cart-1",
             "00000000-0000-0000-0000-000000000000",
-            &Uuid::now_v7().to_string(),
+            &uuid::Uuid::now_v7().to_string(),
         ] {
             assert!(GuestCartId::parse(bad).is_err(), "{bad:?}");
         }
@@ -469,7 +570,7 @@ mod tests {
         ));
         assert!(cart.authorize(Some(&claims("u1", Role::Customer))).is_ok());
         assert!(cart.authorize(Some(&claims("u2", Role::Admin))).is_ok());
-        let guest = CartRef::Guest(GuestCartId(Uuid::new_v4()));
+        let guest = CartRef::Guest(GuestCartId::generate());
         assert!(guest.authorize(None).is_ok());
     }
 
@@ -488,15 +589,70 @@ mod tests {
         assert!(Limits::new(1, 0).is_err());
     }
 
+    fn violated(error: ServiceError) -> Vec<String> {
+        let ServiceError::InvalidArgument(violations) = error else {
+            panic!("{error:?} is not INVALID_ARGUMENT")
+        };
+        violations.iter().map(|v| v.field.clone()).collect()
+    }
+
     #[test]
-    fn idempotency_keys_are_optional_and_bounded() {
-        assert_eq!(IdempotencyKey::parse("  "), Ok(None));
+    fn add_item_is_parsed_into_a_command_with_an_optional_key() {
+        let limits = Limits::new(3, 10).unwrap();
+        let guest = pb::CartRef {
+            key: Some(pb::cart_ref::Key::GuestCartId(
+                GuestCartId::generate().as_str().to_owned(),
+            )),
+        };
+        let request = pb::AddItemRequest {
+            cart: Some(guest.clone()),
+            sku: "a-1".into(),
+            quantity: 2,
+            idempotency_key: "  ".into(),
+        };
+        let command = AddItem::parse(&request, &limits, None).unwrap();
+        assert_eq!((command.sku.as_str(), command.units), ("A-1", 2));
+        assert_eq!(command.key, None);
+        let bad = pb::AddItemRequest {
+            cart: None,
+            sku: String::new(),
+            quantity: 0,
+            idempotency_key: "a b".into(),
+        };
         assert_eq!(
-            IdempotencyKey::parse("k-1").unwrap().unwrap().as_str(),
-            "k-1"
+            violated(AddItem::parse(&bad, &limits, None).unwrap_err()),
+            ["cart", "sku", "quantity", "idempotency_key"]
         );
-        assert!(IdempotencyKey::parse("a b").is_err());
-        assert!(IdempotencyKey::parse(&"k".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn a_stranger_is_refused_before_being_told_about_other_fields() {
+        let limits = Limits::new(3, 10).unwrap();
+        let request = pb::AddItemRequest {
+            cart: Some(pb::CartRef {
+                key: Some(pb::cart_ref::Key::UserId("u1".into())),
+            }),
+            sku: String::new(),
+            quantity: 0,
+            idempotency_key: String::new(),
+        };
+        let stranger = claims("u2", Role::Customer);
+        assert!(matches!(
+            AddItem::parse(&request, &limits, Some(&stranger)),
+            Err(ServiceError::PermissionDenied(_))
+        ));
+        let merge = pb::MergeCartsRequest {
+            guest_cart_id: "nope".into(),
+            user_id: "u1".into(),
+        };
+        assert!(matches!(
+            MergeCarts::parse(&merge, Some(&stranger)),
+            Err(ServiceError::PermissionDenied(_))
+        ));
+        assert_eq!(
+            violated(MergeCarts::parse(&merge, Some(&claims("u1", Role::Customer))).unwrap_err()),
+            ["guest_cart_id"]
+        );
     }
 
     #[test]

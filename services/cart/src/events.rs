@@ -28,12 +28,12 @@ async fn clear_ordered(store: &Store, envelope: Envelope) -> Handled {
         return Handled::Done;
     };
     let cart = match confirmed.cart.and_then(|cart| cart.key) {
-        Some(cart_ref::Key::GuestCartId(id)) => GuestCartId::parse(&id).map(CartRef::Guest),
-        Some(cart_ref::Key::UserId(id)) => UserId::parse(&id).map(CartRef::User),
+        Some(cart_ref::Key::GuestCartId(id)) => GuestCartId::parse(&id).ok().map(CartRef::Guest),
+        Some(cart_ref::Key::UserId(id)) => UserId::parse(&id).ok().map(CartRef::User),
         // Not bought from a cart: nothing to clear.
         None => return Handled::Done,
     };
-    let Ok(cart) = cart else {
+    let Some(cart) = cart else {
         return Handled::Reject(format!(
             "order {} names an invalid cart",
             confirmed.order_id

@@ -224,7 +224,7 @@ impl Store {
 
     fn key(&self, cart: &CartRef) -> String {
         match cart {
-            CartRef::Guest(id) => format!("{}cart:g:{}", self.prefix, id.to_hyphenated()),
+            CartRef::Guest(id) => format!("{}cart:g:{}", self.prefix, id.as_str()),
             CartRef::User(user) => format!("{}cart:u:{}", self.prefix, user.as_str()),
         }
     }

@@ -16,8 +16,8 @@ use tonic::{Request, Response, Status};
 
 use crate::cache::StockCache;
 use crate::domain::{
-    self, IdempotencyKey, Invalid, OrderId, Reason, RejectionCode, ReleaseReason, ReservationLines,
-    ReservationStatus, Sku, StockCount, StockDelta,
+    AdjustStock, IdempotencyKey, OrderId, Reason, RejectionCode, Release, ReleaseReason,
+    ReservationStatus, Reserve, ReserveLimits, SetStock, Sku, StockCount, StockDelta,
 };
 use crate::reservations::{self, DECISION_WAIT};
 use crate::store::{
@@ -99,15 +99,6 @@ fn release_reason_to_proto(reason: ReleaseReason) -> pb::ReleaseReason {
     }
 }
 
-fn release_reason_from_proto(raw: i32) -> Result<ReleaseReason, Invalid> {
-    match pb::ReleaseReason::try_from(raw) {
-        Ok(pb::ReleaseReason::OrderCancelled) => Ok(ReleaseReason::OrderCancelled),
-        Ok(pb::ReleaseReason::Admin) => Ok(ReleaseReason::Admin),
-        Ok(pb::ReleaseReason::Expired) => Err(Invalid("EXPIRED is set only by the expiry sweeper")),
-        _ => Err(Invalid("must be ORDER_CANCELLED or ADMIN")),
-    }
-}
-
 pub fn reservation_to_proto(reservation: &ReservationDoc) -> pb::Reservation {
     pb::Reservation {
         order_id: reservation.order_id.clone(),
@@ -171,10 +162,6 @@ fn insufficient_stock(sku: &Sku, message: String) -> ServiceError {
         reason: "INSUFFICIENT_STOCK",
         message,
     }
-}
-
-fn missing_validated_field() -> ServiceError {
-    ServiceError::internal(anyhow::anyhow!("validated fields missing"))
 }
 
 impl InventoryApi {
@@ -367,15 +354,11 @@ impl InventoryService for InventoryApi {
         request: Request<pb::SetStockRequest>,
     ) -> Result<Response<pb::SetStockResponse>, Status> {
         let actor = auth::require_admin(&request)?.sub.clone();
-        let request = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let sku = violations.check("sku", Sku::parse(&request.sku));
-        let on_hand = violations.check("on_hand", StockCount::parse(request.on_hand));
-        let reason = violations.check("reason", Reason::parse(&request.reason));
-        violations.into_result()?;
-        let (Some(sku), Some(on_hand), Some(reason)) = (sku, on_hand, reason) else {
-            return Err(missing_validated_field().into());
-        };
+        let SetStock {
+            sku,
+            on_hand,
+            reason,
+        } = SetStock::parse(request.get_ref())?;
         let stock = self.set_stock_level(&sku, on_hand, &reason, &actor).await?;
         tracing::info!(
             on_hand = stock.on_hand,
@@ -393,19 +376,12 @@ impl InventoryService for InventoryApi {
         request: Request<pb::AdjustStockRequest>,
     ) -> Result<Response<pb::AdjustStockResponse>, Status> {
         let actor = auth::require_admin(&request)?.sub.clone();
-        let request = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let sku = violations.check("sku", Sku::parse(&request.sku));
-        let delta = violations.check("delta", StockDelta::parse(request.delta));
-        let reason = violations.check("reason", Reason::parse_required(&request.reason));
-        let key = violations.check(
-            "idempotency_key",
-            IdempotencyKey::parse(&request.idempotency_key),
-        );
-        violations.into_result()?;
-        let (Some(sku), Some(delta), Some(reason), Some(key)) = (sku, delta, reason, key) else {
-            return Err(missing_validated_field().into());
-        };
+        let AdjustStock {
+            sku,
+            delta,
+            reason,
+            key,
+        } = AdjustStock::parse(request.get_ref())?;
         let stock = self
             .adjust_stock_level(&sku, delta, &key, &reason, &actor)
             .await?;
@@ -501,30 +477,19 @@ impl InventoryService for InventoryApi {
         request: Request<pb::ReserveRequest>,
     ) -> Result<Response<pb::ReserveResponse>, Status> {
         auth::require_admin(&request)?;
-        let request = request.into_inner();
         let limits = &self.inner.limits;
-        let mut violations = FieldViolations::new();
-        let order_id = violations.check("order_id", OrderId::parse(&request.order_id));
-        let lines = ReservationLines::parse(
-            request
-                .lines
-                .iter()
-                .map(|line| (line.sku.as_str(), line.quantity)),
-            limits.max_reservation_lines,
-            &mut violations,
-        );
-        let ttl = violations.check(
-            "ttl",
-            domain::reservation_ttl(
-                request.ttl.map(|ttl| (ttl.seconds, ttl.nanos)),
-                limits.default_reservation_ttl,
-                limits.max_reservation_ttl,
-            ),
-        );
-        violations.into_result()?;
-        let (Some(order_id), Some(lines), Some(ttl)) = (order_id, lines, ttl) else {
-            return Err(missing_validated_field().into());
-        };
+        let Reserve {
+            order_id,
+            lines,
+            ttl,
+        } = Reserve::parse(
+            request.get_ref(),
+            ReserveLimits {
+                max_lines: limits.max_reservation_lines,
+                default_ttl: limits.default_reservation_ttl,
+                max_ttl: limits.max_reservation_ttl,
+            },
+        )?;
         let reservation =
             reservations::reserve(self.store(), &order_id, &lines, ttl, Utc::now()).await?;
         let skus: Vec<String> = lines.iter().map(|line| line.sku.to_string()).collect();
@@ -562,14 +527,7 @@ impl InventoryService for InventoryApi {
         request: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::ReleaseResponse>, Status> {
         auth::require_admin(&request)?;
-        let request = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let order_id = violations.check("order_id", OrderId::parse(&request.order_id));
-        let reason = violations.check("reason", release_reason_from_proto(request.reason));
-        violations.into_result()?;
-        let (Some(order_id), Some(reason)) = (order_id, reason) else {
-            return Err(missing_validated_field().into());
-        };
+        let Release { order_id, reason } = Release::parse(request.get_ref())?;
         let reservation =
             reservations::release(self.store(), &order_id, reason, Utc::now()).await?;
         let skus: Vec<String> = reservation

@@ -8,13 +8,13 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use shop_kit::FieldViolations;
+use shop_kit::{FieldViolations, ServiceError};
+use shop_proto::shop::inventory::v1 as pb;
 
 /// The most units one request may name: far beyond any real stock, small enough that sums
 /// of many of them cannot overflow an `i64`.
 pub const MAX_UNITS: i64 = 1_000_000_000;
 pub const ORDER_ID_MAX_LEN: usize = 64;
-pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 128;
 pub const REASON_MAX_CHARS: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,29 +119,9 @@ impl fmt::Display for OrderId {
     }
 }
 
-/// A client-chosen key that makes a relative change safe to retry: printable ASCII without
-/// spaces, at most 128 characters (a UUID fits comfortably).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let key = raw.trim();
-        if key.is_empty() {
-            return Err(Invalid("is required"));
-        }
-        if key.len() > IDEMPOTENCY_KEY_MAX_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(Invalid(
-                "must be at most 128 printable ASCII characters without spaces",
-            ));
-        }
-        Ok(IdempotencyKey(key.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// A client-chosen key that makes a relative change safe to retry (the rule every service
+/// shares: printable ASCII without spaces, at most 128 characters).
+pub use shop_kit::IdempotencyKey;
 
 /// An admin's explanation for the ledger: trimmed, at most 200 characters, no control
 /// characters. Empty is allowed where the caller does not require one.
@@ -401,6 +381,144 @@ pub fn release_step(status: Option<ReservationStatus>) -> ReleaseStep {
     }
 }
 
+/// A SetStock request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetStock {
+    pub sku: Sku,
+    pub on_hand: StockCount,
+    pub reason: Reason,
+}
+
+impl SetStock {
+    pub fn parse(request: &pb::SetStockRequest) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let sku = violations.check("sku", Sku::parse(&request.sku));
+        let on_hand = violations.check("on_hand", StockCount::parse(request.on_hand));
+        let reason = violations.check("reason", Reason::parse(&request.reason));
+        violations.finish(|| {
+            Some(SetStock {
+                sku: sku?,
+                on_hand: on_hand?,
+                reason: reason?,
+            })
+        })
+    }
+}
+
+/// An AdjustStock request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjustStock {
+    pub sku: Sku,
+    pub delta: StockDelta,
+    pub reason: Reason,
+    pub key: IdempotencyKey,
+}
+
+impl AdjustStock {
+    pub fn parse(request: &pb::AdjustStockRequest) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let sku = violations.check("sku", Sku::parse(&request.sku));
+        let delta = violations.check("delta", StockDelta::parse(request.delta));
+        let reason = violations.check("reason", Reason::parse_required(&request.reason));
+        let key = violations.check(
+            "idempotency_key",
+            IdempotencyKey::parse(&request.idempotency_key),
+        );
+        violations.finish(|| {
+            Some(AdjustStock {
+                sku: sku?,
+                delta: delta?,
+                reason: reason?,
+                key: key?,
+            })
+        })
+    }
+}
+
+/// The reservation limits a Reserve request is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct ReserveLimits {
+    pub max_lines: usize,
+    pub default_ttl: Duration,
+    pub max_ttl: Duration,
+}
+
+/// A Reserve request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserve {
+    pub order_id: OrderId,
+    pub lines: ReservationLines,
+    pub ttl: Duration,
+}
+
+impl Reserve {
+    pub fn parse(
+        request: &pb::ReserveRequest,
+        limits: ReserveLimits,
+    ) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let order_id = violations.check("order_id", OrderId::parse(&request.order_id));
+        let lines = ReservationLines::parse(
+            request
+                .lines
+                .iter()
+                .map(|line| (line.sku.as_str(), line.quantity)),
+            limits.max_lines,
+            &mut violations,
+        );
+        let ttl = violations.check(
+            "ttl",
+            reservation_ttl(
+                request.ttl.map(|ttl| (ttl.seconds, ttl.nanos)),
+                limits.default_ttl,
+                limits.max_ttl,
+            ),
+        );
+        violations.finish(|| {
+            Some(Reserve {
+                order_id: order_id?,
+                lines: lines?,
+                ttl: ttl?,
+            })
+        })
+    }
+}
+
+/// A Release request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub order_id: OrderId,
+    pub reason: ReleaseReason,
+}
+
+impl Release {
+    pub fn parse(request: &pb::ReleaseRequest) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let order_id = violations.check("order_id", OrderId::parse(&request.order_id));
+        let reason = violations.check("reason", ReleaseReason::from_proto(request.reason));
+        violations.finish(|| {
+            Some(Release {
+                order_id: order_id?,
+                reason: reason?,
+            })
+        })
+    }
+}
+
+impl ReleaseReason {
+    /// What a caller may ask for: EXPIRED is the sweeper's alone.
+    fn from_proto(raw: i32) -> Result<Self, Invalid> {
+        match pb::ReleaseReason::try_from(raw) {
+            Ok(pb::ReleaseReason::OrderCancelled) => Ok(ReleaseReason::OrderCancelled),
+            Ok(pb::ReleaseReason::Admin) => Ok(ReleaseReason::Admin),
+            Ok(pb::ReleaseReason::Expired) => {
+                Err(Invalid("EXPIRED is set only by the expiry sweeper"))
+            }
+            _ => Err(Invalid("must be ORDER_CANCELLED or ADMIN")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,5 +647,55 @@ mod tests {
             let stored = mongodb::bson::to_bson(&reason).unwrap();
             assert_eq!(stored.as_str(), Some(reason.as_str()));
         }
+    }
+
+    fn violated(error: ServiceError) -> Vec<String> {
+        let ServiceError::InvalidArgument(violations) = error else {
+            panic!("{error:?} is not INVALID_ARGUMENT")
+        };
+        violations.iter().map(|v| v.field.clone()).collect()
+    }
+
+    #[test]
+    fn requests_are_parsed_into_commands_with_every_violation() {
+        let limits = ReserveLimits {
+            max_lines: 2,
+            default_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(600),
+        };
+        let reserve = Reserve::parse(
+            &pb::ReserveRequest {
+                order_id: " order-1 ".into(),
+                lines: vec![pb::ReservationLine {
+                    sku: "sku-a".into(),
+                    quantity: 2,
+                }],
+                ttl: None,
+            },
+            limits,
+        )
+        .unwrap();
+        assert_eq!(reserve.order_id.as_str(), "order-1");
+        assert_eq!(reserve.ttl, Duration::from_secs(60));
+        let bad = Reserve::parse(
+            &pb::ReserveRequest {
+                order_id: "has space".into(),
+                lines: vec![],
+                ttl: None,
+            },
+            limits,
+        );
+        assert_eq!(violated(bad.unwrap_err()), ["order_id", "lines"]);
+
+        let adjust = AdjustStock::parse(&pb::AdjustStockRequest::default());
+        assert_eq!(
+            violated(adjust.unwrap_err()),
+            ["sku", "delta", "reason", "idempotency_key"]
+        );
+        let release = Release::parse(&pb::ReleaseRequest {
+            order_id: "order-1".into(),
+            reason: pb::ReleaseReason::Expired as i32,
+        });
+        assert_eq!(violated(release.unwrap_err()), ["reason"]);
     }
 }

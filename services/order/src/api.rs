@@ -3,24 +3,22 @@
 //! Product in that same call (never from the client, who sends no price), stores it with its
 //! `order.created` event in one transaction, and returns PENDING; the saga does the rest.
 
-use sha2::Digest as _;
 use shop_kit::auth::{self, Claims};
 use shop_kit::client::TracedChannel;
-use shop_kit::{FieldViolations, Money, ServiceError, paging};
+use shop_kit::{Money, OrderId, ServiceError, paging};
 use shop_proto::shop::cart::v1::{
-    CartLine, CartRef, GetCartRequest, cart_ref, cart_service_client::CartServiceClient,
+    CartLine, GetCartRequest, cart_service_client::CartServiceClient,
 };
 use shop_proto::shop::order::v1::{self as pb, order_service_server::OrderService};
 use sqlx::MySqlPool;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{self, Address, Input, Status as OrderStatus};
+use crate::domain::{CancelOrder, CheckoutCart, Input, PlaceOrder, Status as OrderStatus};
 use crate::events::{self, Saga, SagaError};
 use crate::store::{self, LineRow, ListQuery, OrderRecord, OrderRow, StoreError};
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
 const MAX_PAGE_SIZE: u32 = 100;
-const CANCEL_NOTE_MAX: usize = 500;
 
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
@@ -132,7 +130,7 @@ pub fn to_proto(record: &OrderRecord) -> pb::Order {
     pb::Order {
         id: o.id.clone(),
         user_id: o.user_id.clone(),
-        status: OrderStatus::parse(&o.status).map_or(0, |s| s.to_proto() as i32),
+        status: o.status.to_proto() as i32,
         lines: record
             .lines
             .iter()
@@ -154,17 +152,13 @@ pub fn to_proto(record: &OrderRecord) -> pb::Order {
             country: o.ship_country.clone(),
         }),
         payment_method: o.payment_method.clone(),
-        cancel_reason: o
-            .cancel_reason
-            .as_deref()
-            .and_then(domain::CancelReason::parse)
-            .map_or(0, |r| r.to_proto() as i32),
+        cancel_reason: o.cancel_reason.map_or(0, |r| r.to_proto() as i32),
         payment_client_secret: o.payment_client_secret.clone().unwrap_or_default(),
         // Only while the payment waits for the shopper: a spent page is no use to anyone.
         payment_redirect_url: o
             .payment_redirect_url
             .clone()
-            .filter(|_| o.status == OrderStatus::AwaitingPayment.as_str())
+            .filter(|_| o.status == OrderStatus::AwaitingPayment)
             .unwrap_or_default(),
         created_at: Some(shop_kit::time::from_chrono(o.created_at)),
         updated_at: Some(shop_kit::time::from_chrono(o.updated_at)),
@@ -172,60 +166,6 @@ pub fn to_proto(record: &OrderRecord) -> pb::Order {
         cancel_note: o.cancel_note.clone(),
         payment_id: o.payment_id.clone().unwrap_or_default(),
     }
-}
-
-/// The cart a checkout draws from, checked against the caller.
-enum CheckoutCart {
-    Guest(String),
-    User(String),
-}
-
-fn parse_cart(
-    cart: Option<&CartRef>,
-    claims: &Claims,
-    violations: &mut FieldViolations,
-) -> Option<CheckoutCart> {
-    match cart.and_then(|c| c.key.as_ref()) {
-        Some(cart_ref::Key::GuestCartId(id)) => violations.check(
-            "cart.guest_cart_id",
-            uuid::Uuid::parse_str(id.trim())
-                .map(|id| CheckoutCart::Guest(id.to_string()))
-                .map_err(|_| "must be a cart id (UUID)"),
-        ),
-        Some(cart_ref::Key::UserId(id)) if id.trim() == claims.sub => {
-            Some(CheckoutCart::User(claims.sub.clone()))
-        }
-        Some(cart_ref::Key::UserId(_)) => {
-            violations.add("cart.user_id", "must be your own user id");
-            None
-        }
-        None => {
-            violations.add("cart", "is required");
-            None
-        }
-    }
-}
-
-/// Identifies what a checkout asked for, so a reused idempotency key with a different
-/// request is told apart from a retry.
-fn request_hash(cart: &CheckoutCart, address: &Address, payment_method: &str) -> String {
-    let cart = match cart {
-        CheckoutCart::Guest(id) => format!("guest:{id}"),
-        CheckoutCart::User(id) => format!("user:{id}"),
-    };
-    let text = format!(
-        "{cart}\n{}\n{}\n{}\n{}\n{}\n{}\n{payment_method}",
-        address.name,
-        address.line1,
-        address.line2,
-        address.city,
-        address.postal_code,
-        address.country
-    );
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl OrderApi {
@@ -277,13 +217,10 @@ impl OrderApi {
 
     /// The order if the caller may see it; NOT_FOUND otherwise, so ids of other people's
     /// orders cannot be probed.
-    async fn visible(&self, id: &str, claims: &Claims) -> Result<OrderRecord, ServiceError> {
-        let id = uuid::Uuid::parse_str(id.trim())
-            .map_err(|_| ServiceError::invalid("id", "must be an order id (UUID)"))?
-            .to_string();
-        match store::get(&self.pool, &id).await? {
+    async fn visible(&self, id: &OrderId, claims: &Claims) -> Result<OrderRecord, ServiceError> {
+        match store::get(&self.pool, id.as_str()).await? {
             Some(record) if claims.may_act_for(&record.order.user_id) => Ok(record),
-            _ => Err(ServiceError::not_found("order", id)),
+            _ => Err(ServiceError::not_found("order", id.as_str())),
         }
     }
 }
@@ -340,28 +277,15 @@ impl OrderService for OrderApi {
         let claims = auth::claims(&request)?.clone();
         tracing::Span::current().record("user_id", claims.sub.as_str());
         let authorization = request.metadata().get("authorization").cloned();
-        let request = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let key = violations.check(
-            "idempotency_key",
-            domain::parse_idempotency_key(&request.idempotency_key),
-        );
-        let cart = parse_cart(request.cart.as_ref(), &claims, &mut violations);
-        let address = Address::parse(request.shipping_address.as_ref(), &mut violations);
-        let payment_method = violations.check(
-            "payment_method",
-            shop_kit::PaymentMethod::parse(&request.payment_method),
-        );
-        violations.into_result()?;
-        let (Some(key), Some(cart), Some(address), Some(payment_method)) =
-            (key, cart, address, payment_method)
-        else {
-            return Err(
-                ServiceError::internal(anyhow::anyhow!("validated request incomplete")).into(),
-            );
-        };
-        let payment_method = payment_method.into_string();
-        let hash = request_hash(&cart, &address, &payment_method);
+        let command = PlaceOrder::parse(request.get_ref(), &claims)?;
+        let hash = command.request_hash();
+        let PlaceOrder {
+            idempotency_key: key,
+            cart,
+            address,
+            payment_method,
+        } = command;
+        let key = key.into_string();
 
         let replay = |existing: OrderRecord| -> Result<Response<pb::PlaceOrderResponse>, Status> {
             if existing.order.request_hash == hash {
@@ -380,12 +304,7 @@ impl OrderService for OrderApi {
         }
 
         let mut cart_request = Request::new(GetCartRequest {
-            cart: Some(CartRef {
-                key: Some(match &cart {
-                    CheckoutCart::Guest(id) => cart_ref::Key::GuestCartId(id.clone()),
-                    CheckoutCart::User(id) => cart_ref::Key::UserId(id.clone()),
-                }),
-            }),
+            cart: Some(cart.to_proto()),
         });
         if let Some(authorization) = authorization {
             cart_request
@@ -419,11 +338,11 @@ impl OrderService for OrderApi {
         let now = store::now();
         let record = OrderRecord {
             order: OrderRow {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: OrderId::generate().into_string(),
                 user_id: claims.sub.clone(),
                 idempotency_key: key.clone(),
                 request_hash: hash.clone(),
-                status: OrderStatus::Pending.as_str().to_owned(),
+                status: OrderStatus::Pending,
                 cancel_reason: None,
                 cancel_note: String::new(),
                 currency: total.currency().code().to_owned(),
@@ -434,12 +353,12 @@ impl OrderService for OrderApi {
                 ship_city: address.city,
                 ship_postal_code: address.postal_code,
                 ship_country: address.country,
-                payment_method,
+                payment_method: payment_method.into_string(),
                 payment_id: None,
                 payment_client_secret: None,
                 payment_redirect_url: None,
                 cart_guest_id: match &cart {
-                    CheckoutCart::Guest(id) => Some(id.clone()),
+                    CheckoutCart::Guest(id) => Some(id.as_str().to_owned()),
                     CheckoutCart::User(_) => None,
                 },
                 cart_user_id: match &cart {
@@ -505,7 +424,9 @@ impl OrderService for OrderApi {
         request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::GetOrderResponse>, Status> {
         let claims = auth::claims(&request)?.clone();
-        let record = self.visible(&request.get_ref().id, &claims).await?;
+        let id = OrderId::parse(&request.get_ref().id)
+            .map_err(|e| ServiceError::invalid("id", e.to_string()))?;
+        let record = self.visible(&id, &claims).await?;
         Ok(Response::new(pb::GetOrderResponse {
             order: Some(to_proto(&record)),
         }))
@@ -531,7 +452,7 @@ impl OrderService for OrderApi {
             .into());
         };
         let status = match pb::OrderStatus::try_from(request.status) {
-            Ok(status) => OrderStatus::from_proto(status).map(OrderStatus::as_str),
+            Ok(status) => OrderStatus::from_proto(status),
             Err(_) => return Err(ServiceError::invalid("status", "unknown order status").into()),
         };
         let before: Option<String> = paging::decode_token(&request.page_token)?;
@@ -567,16 +488,8 @@ impl OrderService for OrderApi {
         request: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::CancelOrderResponse>, Status> {
         let claims = auth::claims(&request)?.clone();
-        let request = request.into_inner();
-        let note = request.reason.trim().to_owned();
-        if note.chars().count() > CANCEL_NOTE_MAX {
-            return Err(ServiceError::invalid(
-                "reason",
-                format!("must be at most {CANCEL_NOTE_MAX} characters"),
-            )
-            .into());
-        }
-        let record = self.visible(&request.id, &claims).await?;
+        let CancelOrder { id, note } = CancelOrder::parse(request.get_ref())?;
+        let record = self.visible(&id, &claims).await?;
         let by_admin = claims.sub != record.order.user_id;
         let updated = self
             .saga

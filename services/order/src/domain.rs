@@ -5,7 +5,12 @@
 //! which events to emit. Duplicated and out-of-order events therefore cannot move an order
 //! backwards or emit twice, and the whole table is unit-tested.
 
-use shop_kit::FieldViolations;
+use sha2::Digest as _;
+use shop_kit::auth::Claims;
+use shop_kit::{
+    FieldViolations, GuestCartId, IdempotencyKey, OrderId, PaymentMethod, ServiceError,
+};
+use shop_proto::shop::cart::v1::{CartRef, cart_ref};
 use shop_proto::shop::common::v1 as common;
 use shop_proto::shop::order::v1 as pb;
 
@@ -57,6 +62,8 @@ impl Status {
     }
 }
 
+shop_kit::text_column!(Status);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelReason {
     OutOfStock,
@@ -103,6 +110,8 @@ impl CancelReason {
         }
     }
 }
+
+shop_kit::text_column!(CancelReason);
 
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,14 +300,127 @@ impl Address {
     }
 }
 
-pub fn parse_idempotency_key(raw: &str) -> Result<String, &'static str> {
-    let key = raw.trim();
-    if key.is_empty() {
-        Err("is required: retries of one checkout must send the same key")
-    } else if key.len() > 128 {
-        Err("must be at most 128 characters")
-    } else {
-        Ok(key.to_owned())
+/// The cart a checkout draws from, checked against the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutCart {
+    Guest(GuestCartId),
+    /// Always the caller's own id: nobody checks out someone else's cart.
+    User(String),
+}
+
+impl CheckoutCart {
+    fn parse(
+        cart: Option<&CartRef>,
+        claims: &Claims,
+        violations: &mut FieldViolations,
+    ) -> Option<CheckoutCart> {
+        match cart.and_then(|c| c.key.as_ref()) {
+            Some(cart_ref::Key::GuestCartId(id)) => violations
+                .check("cart.guest_cart_id", GuestCartId::parse(id))
+                .map(CheckoutCart::Guest),
+            Some(cart_ref::Key::UserId(id)) if id.trim() == claims.sub => {
+                Some(CheckoutCart::User(claims.sub.clone()))
+            }
+            Some(cart_ref::Key::UserId(_)) => {
+                violations.add("cart.user_id", "must be your own user id");
+                None
+            }
+            None => {
+                violations.add("cart", "is required");
+                None
+            }
+        }
+    }
+
+    pub fn to_proto(&self) -> CartRef {
+        CartRef {
+            key: Some(match self {
+                CheckoutCart::Guest(id) => cart_ref::Key::GuestCartId(id.as_str().to_owned()),
+                CheckoutCart::User(id) => cart_ref::Key::UserId(id.clone()),
+            }),
+        }
+    }
+}
+
+/// A PlaceOrder request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceOrder {
+    pub idempotency_key: IdempotencyKey,
+    pub cart: CheckoutCart,
+    pub address: Address,
+    pub payment_method: PaymentMethod,
+}
+
+impl PlaceOrder {
+    pub fn parse(request: &pb::PlaceOrderRequest, claims: &Claims) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let idempotency_key = violations.check(
+            "idempotency_key",
+            IdempotencyKey::parse(&request.idempotency_key),
+        );
+        let cart = CheckoutCart::parse(request.cart.as_ref(), claims, &mut violations);
+        let address = Address::parse(request.shipping_address.as_ref(), &mut violations);
+        let payment_method = violations.check(
+            "payment_method",
+            PaymentMethod::parse(&request.payment_method),
+        );
+        violations.finish(|| {
+            Some(PlaceOrder {
+                idempotency_key: idempotency_key?,
+                cart: cart?,
+                address: address?,
+                payment_method: payment_method?,
+            })
+        })
+    }
+
+    /// Identifies what a checkout asked for, so a reused idempotency key with a different
+    /// request is told apart from a retry.
+    pub fn request_hash(&self) -> String {
+        let cart = match &self.cart {
+            CheckoutCart::Guest(id) => format!("guest:{}", id.as_str()),
+            CheckoutCart::User(id) => format!("user:{id}"),
+        };
+        let address = &self.address;
+        let text = format!(
+            "{cart}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            address.name,
+            address.line1,
+            address.line2,
+            address.city,
+            address.postal_code,
+            address.country,
+            self.payment_method
+        );
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The longest note a canceller may leave.
+pub const CANCEL_NOTE_MAX: usize = 500;
+
+/// A CancelOrder request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelOrder {
+    pub id: OrderId,
+    pub note: String,
+}
+
+impl CancelOrder {
+    pub fn parse(request: &pb::CancelOrderRequest) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", OrderId::parse(&request.id));
+        let note = request.reason.trim().to_owned();
+        if note.chars().count() > CANCEL_NOTE_MAX {
+            violations.add(
+                "reason",
+                format!("must be at most {CANCEL_NOTE_MAX} characters"),
+            );
+        }
+        violations.finish(|| Some(CancelOrder { id: id?, note }))
     }
 }
 
@@ -462,6 +584,111 @@ mod tests {
                 "shipping_address.country"
             ]
         );
-        assert!(parse_idempotency_key(" ").is_err());
+    }
+
+    fn claims(sub: &str) -> Claims {
+        Claims {
+            sub: sub.into(),
+            email: String::new(),
+            role: shop_kit::auth::Role::Customer,
+            iss: String::new(),
+            aud: String::new(),
+            iat: 0,
+            exp: 0,
+            jti: String::new(),
+        }
+    }
+
+    fn checkout() -> pb::PlaceOrderRequest {
+        pb::PlaceOrderRequest {
+            idempotency_key: "k-1".into(),
+            cart: Some(CartRef {
+                key: Some(cart_ref::Key::UserId("u1".into())),
+            }),
+            shipping_address: Some(common::Address {
+                name: "Ann".into(),
+                line1: "1 Main St".into(),
+                line2: String::new(),
+                city: "Berlin".into(),
+                postal_code: "10115".into(),
+                country: "DE".into(),
+            }),
+            payment_method: "pm_card_visa".into(),
+        }
+    }
+
+    fn violated(error: ServiceError) -> Vec<(String, String)> {
+        let ServiceError::InvalidArgument(violations) = error else {
+            panic!("{error:?} is not INVALID_ARGUMENT")
+        };
+        violations
+            .iter()
+            .map(|v| (v.field.clone(), v.description.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_checkout_is_parsed_into_a_command() {
+        let command = PlaceOrder::parse(&checkout(), &claims("u1")).unwrap();
+        assert_eq!(command.idempotency_key.as_str(), "k-1");
+        assert_eq!(command.cart, CheckoutCart::User("u1".into()));
+        assert_eq!(command.payment_method.as_str(), "pm_card_visa");
+        assert_eq!(command.request_hash().len(), 64);
+    }
+
+    #[test]
+    fn a_checkout_reports_every_bad_field_at_once() {
+        let request = pb::PlaceOrderRequest {
+            idempotency_key: " ".into(),
+            cart: Some(CartRef {
+                key: Some(cart_ref::Key::GuestCartId("not-a-uuid".into())),
+            }),
+            payment_method: "visa".into(),
+            ..checkout()
+        };
+        let fields: Vec<_> = violated(PlaceOrder::parse(&request, &claims("u1")).unwrap_err())
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect();
+        assert_eq!(
+            fields,
+            ["idempotency_key", "cart.guest_cart_id", "payment_method"]
+        );
+        let someone_elses = pb::PlaceOrderRequest {
+            cart: Some(CartRef {
+                key: Some(cart_ref::Key::UserId("u2".into())),
+            }),
+            ..checkout()
+        };
+        assert_eq!(
+            violated(PlaceOrder::parse(&someone_elses, &claims("u1")).unwrap_err()),
+            [(
+                "cart.user_id".to_owned(),
+                "must be your own user id".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_cancellation_names_a_bad_order_id() {
+        let request = pb::CancelOrderRequest {
+            id: "order-1".into(),
+            reason: "x".repeat(CANCEL_NOTE_MAX + 1),
+        };
+        let fields: Vec<_> = violated(CancelOrder::parse(&request).unwrap_err())
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect();
+        assert_eq!(fields, ["id", "reason"]);
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let command = CancelOrder::parse(&pb::CancelOrderRequest {
+            id: id.to_uppercase(),
+            reason: " changed my mind ".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            (command.id.as_str(), command.note.as_str()),
+            (id, "changed my mind")
+        );
     }
 }

@@ -8,7 +8,7 @@ use shop_bus::{inbox, new_event};
 use shop_proto::shop::events::v1::{self as ev, Envelope, envelope::Payload};
 use sqlx::MySqlPool;
 
-use crate::domain::{Decision, Emit, Input, Status};
+use crate::domain::{Decision, Emit, Input};
 use crate::store::{self, OrderRecord, OrderRow, StoreError};
 
 /// The inbox name of this service's saga consumer.
@@ -116,8 +116,6 @@ fn emitted(record: &OrderRecord, emit: Emit) -> Envelope {
             user_id: order.user_id.clone(),
             reason: order
                 .cancel_reason
-                .as_deref()
-                .and_then(crate::domain::CancelReason::parse)
                 .map_or(0, |reason| reason.to_proto() as i32),
             payment_captured,
         }),
@@ -319,21 +317,21 @@ impl Saga {
                 mismatch,
             });
         }
-        let from = Status::parse(&record.order.status).unwrap_or(Status::Pending);
+        let from = record.order.status;
         match crate::domain::decide(from, input) {
             Decision::Apply {
                 status,
                 cancel_reason,
                 emit,
             } => {
-                record.order.status = status.as_str().to_owned();
+                record.order.status = status;
                 if let Some(reason) = cancel_reason {
-                    record.order.cancel_reason = Some(reason.as_str().to_owned());
+                    record.order.cancel_reason = Some(reason);
                 }
                 if emit == Some(Emit::PaymentRequested) && record.order.payment_id.is_none() {
                     // Chosen here and sent to Payment, so a `payment.succeeded` with any
                     // other id cannot confirm the order (see `check_payment`).
-                    record.order.payment_id = Some(uuid::Uuid::now_v7().to_string());
+                    record.order.payment_id = Some(shop_kit::PaymentId::generate().into_string());
                 }
                 note(&mut record.order);
                 store::save_state(&mut tx, &mut record.order).await?;
@@ -422,6 +420,12 @@ impl shop_bus::Handle for Saga {
                     envelope.r#type
                 ))
             }
+            // Our own row holds a value this build cannot read: it reads the same next time.
+            Err(SagaError::Store(StoreError::Database(error)))
+                if shop_kit::mysql::is_unreadable(&error) =>
+            {
+                Handled::Reject(error.to_string())
+            }
             Err(SagaError::Store(error)) => Handled::Retry(error.to_string()),
         }
     }
@@ -430,6 +434,7 @@ impl shop_bus::Handle for Saga {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Status;
     use shop_proto::shop::common::v1::Money;
 
     fn order(payment_id: Option<&str>) -> OrderRow {
@@ -439,7 +444,7 @@ mod tests {
             user_id: "u1".into(),
             idempotency_key: "k".into(),
             request_hash: String::new(),
-            status: Status::AwaitingPayment.as_str().into(),
+            status: Status::AwaitingPayment,
             cancel_reason: None,
             cancel_note: String::new(),
             currency: "EUR".into(),

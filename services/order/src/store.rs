@@ -4,6 +4,8 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
 
+use crate::domain::{CancelReason, Status};
+
 const ER_DUP_ENTRY: &str = "23000";
 
 #[derive(Debug, thiserror::Error)]
@@ -20,8 +22,8 @@ pub struct OrderRow {
     pub user_id: String,
     pub idempotency_key: String,
     pub request_hash: String,
-    pub status: String,
-    pub cancel_reason: Option<String>,
+    pub status: Status,
+    pub cancel_reason: Option<CancelReason>,
     pub cancel_note: String,
     pub currency: String,
     pub total_minor: i64,
@@ -77,8 +79,8 @@ pub async fn insert(tx: &mut MySqlConnection, record: &OrderRecord) -> Result<()
     .bind(&o.user_id)
     .bind(&o.idempotency_key)
     .bind(&o.request_hash)
-    .bind(&o.status)
-    .bind(&o.cancel_reason)
+    .bind(o.status)
+    .bind(o.cancel_reason)
     .bind(&o.cancel_note)
     .bind(&o.currency)
     .bind(o.total_minor)
@@ -264,8 +266,8 @@ pub async fn save_state(tx: &mut MySqlConnection, order: &mut OrderRow) -> Resul
          payment_client_secret = ?, payment_redirect_url = ?, updated_at = ?, version = ? \
          WHERE id = ?",
     )
-    .bind(&order.status)
-    .bind(&order.cancel_reason)
+    .bind(order.status)
+    .bind(order.cancel_reason)
     .bind(&order.cancel_note)
     .bind(&order.payment_id)
     .bind(&order.payment_client_secret)
@@ -280,7 +282,7 @@ pub async fn save_state(tx: &mut MySqlConnection, order: &mut OrderRow) -> Resul
 
 pub struct ListQuery<'a> {
     pub user_id: Option<&'a str>,
-    pub status: Option<&'a str>,
+    pub status: Option<Status>,
     /// Ids are UUIDv7, so id order is creation order: newest first means `id < after`.
     pub before_id: Option<&'a str>,
     pub limit: i64,
@@ -299,11 +301,14 @@ pub async fn list(pool: &MySqlPool, query: ListQuery<'_>) -> Result<Vec<OrderRec
     }
     sql.push_str(" ORDER BY id DESC LIMIT ?");
     let mut statement = sqlx::query_as::<_, OrderRow>(&sql);
-    for value in [query.user_id, query.status, query.before_id]
-        .into_iter()
-        .flatten()
-    {
-        statement = statement.bind(value);
+    if let Some(user_id) = query.user_id {
+        statement = statement.bind(user_id);
+    }
+    if let Some(status) = query.status {
+        statement = statement.bind(status);
+    }
+    if let Some(before_id) = query.before_id {
+        statement = statement.bind(before_id);
     }
     let mut conn = pool.acquire().await?;
     let orders = statement.bind(query.limit).fetch_all(&mut *conn).await?;
@@ -330,4 +335,96 @@ pub async fn stale_unfinished(
     .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+    fn record(id: &str) -> OrderRecord {
+        let now = now();
+        OrderRecord {
+            order: OrderRow {
+                id: id.into(),
+                user_id: "u1".into(),
+                idempotency_key: "k1".into(),
+                request_hash: "h".into(),
+                status: Status::Pending,
+                cancel_reason: None,
+                cancel_note: String::new(),
+                currency: "EUR".into(),
+                total_minor: 100,
+                ship_name: "Ann".into(),
+                ship_line1: "1 Main St".into(),
+                ship_line2: String::new(),
+                ship_city: "Berlin".into(),
+                ship_postal_code: "10115".into(),
+                ship_country: "DE".into(),
+                payment_method: "pm_card_visa".into(),
+                payment_id: None,
+                payment_client_secret: None,
+                payment_redirect_url: None,
+                cart_guest_id: None,
+                cart_user_id: Some("u1".into()),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            },
+            lines: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn statuses_are_stored_as_their_text_and_unknown_text_is_an_error() {
+        let db = shop_testkit::TestMysql::create()
+            .await
+            .expect("test database");
+        MIGRATOR.run(&db.pool).await.expect("migrations");
+        let id = shop_kit::OrderId::generate();
+        let mut tx = db.pool.begin().await.expect("begin");
+        let mut placed = record(id.as_str());
+        insert(&mut tx, &placed).await.expect("insert");
+        placed.order.status = Status::Cancelled;
+        placed.order.cancel_reason = Some(CancelReason::ByAdmin);
+        save_state(&mut tx, &mut placed.order).await.expect("save");
+        tx.commit().await.expect("commit");
+
+        let stored: (String, Option<String>) =
+            sqlx::query_as("SELECT status, cancel_reason FROM orders WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_one(&db.pool)
+                .await
+                .expect("raw read");
+        assert_eq!(
+            stored,
+            (
+                "CANCELLED".to_owned(),
+                Some("CANCELLED_BY_ADMIN".to_owned())
+            )
+        );
+        let read = get(&db.pool, id.as_str())
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(read.order.status, Status::Cancelled);
+        assert_eq!(read.order.cancel_reason, Some(CancelReason::ByAdmin));
+
+        // Not ours to guess: an order in a state this build does not know is not PENDING.
+        sqlx::query("UPDATE orders SET status = 'SHIPPED' WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&db.pool)
+            .await
+            .expect("raw update");
+        let error = get(&db.pool, id.as_str())
+            .await
+            .expect_err("unknown status read");
+        assert!(
+            format!("{error}").contains("unknown Status \"SHIPPED\""),
+            "{error}"
+        );
+        let status: tonic::Status = shop_kit::ServiceError::from(error).into();
+        assert_eq!(status.code(), tonic::Code::Internal);
+    }
 }

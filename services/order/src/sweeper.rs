@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::MySqlPool;
 
-use crate::domain::Input;
+use crate::domain::{Input, Status};
 use crate::events::Saga;
 use crate::store;
 
@@ -29,7 +29,7 @@ pub async fn cancel_stale(
             .apply(&order_id, Input::ReservationExpired, None, |_| {})
             .await
         {
-            Ok(order) if order.order.status == "CANCELLED" => {
+            Ok(order) if order.order.status == Status::Cancelled => {
                 tracing::warn!(%order_id, "unfinished order timed out and was cancelled");
                 cancelled += 1;
             }

@@ -3,13 +3,13 @@
 //! can charge or refund anything. Every RPC requires the admin role.
 
 use serde::{Deserialize, Serialize};
-use shop_kit::{FieldViolations, ServiceError, auth, paging};
+use shop_kit::{ServiceError, auth, paging};
 use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::payment::v1::{self as pb, payment_service_server::PaymentService};
 use sqlx::MySqlPool;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{self, Status as PaymentStatus};
+use crate::domain::{GetPayment, ListPayments};
 use crate::store::{self, ListQuery, PaymentRow, StoreError};
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -33,7 +33,7 @@ pub fn to_proto(row: &PaymentRow) -> pb::Payment {
         order_id: row.order_id.clone(),
         user_id: row.user_id.clone(),
         amount: money(row.amount_minor),
-        status: PaymentStatus::parse(&row.status).map_or(0, |s| s.to_proto() as i32),
+        status: row.status.to_proto() as i32,
         provider: row.provider.clone(),
         provider_payment_intent_id: row.provider_payment_intent_id.clone().unwrap_or_default(),
         failure_code: row.failure_code.clone().unwrap_or_default(),
@@ -72,29 +72,23 @@ impl PaymentService for PaymentApi {
         request: Request<pb::GetPaymentRequest>,
     ) -> Result<Response<pb::GetPaymentResponse>, Status> {
         auth::require_admin(&request)?;
-        use pb::get_payment_request::Key;
         let span = tracing::Span::current();
-        let row = match &request.get_ref().key {
-            Some(Key::Id(id)) => {
-                let id =
-                    domain::parse_payment_id(id).map_err(|e| ServiceError::invalid("id", e))?;
+        let row = match GetPayment::parse(request.get_ref())? {
+            GetPayment::Id(id) => {
                 span.record("payment_id", id.as_str());
-                store::get(&self.pool, &id)
+                store::get(&self.pool, id.as_str())
                     .await
                     .map_err(ServiceError::from)?
-                    .ok_or_else(|| ServiceError::not_found("payment", id))?
+                    .ok_or_else(|| ServiceError::not_found("payment", id.into_string()))?
             }
-            Some(Key::OrderId(order_id)) => {
-                let order_id = domain::parse_order_id(order_id)
-                    .map_err(|e| ServiceError::invalid("order_id", e))?;
+            GetPayment::Order(order_id) => {
                 span.record("order_id", order_id.as_str());
-                store::get_by_order(&self.pool, &order_id)
+                store::get_by_order(&self.pool, order_id.as_str())
                     .await
                     .map_err(ServiceError::from)?
-                    .ok_or_else(|| ServiceError::not_found("payment of order", order_id))?
-            }
-            None => {
-                return Err(ServiceError::invalid("key", "set either id or order_id").into());
+                    .ok_or_else(|| {
+                        ServiceError::not_found("payment of order", order_id.into_string())
+                    })?
             }
         };
         Ok(Response::new(pb::GetPaymentResponse {
@@ -109,40 +103,9 @@ impl PaymentService for PaymentApi {
     ) -> Result<Response<pb::ListPaymentsResponse>, Status> {
         auth::require_admin(&request)?;
         let request = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let page_size = violations.check(
-            "page_size",
-            paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-        );
-        let status = violations.check(
-            "status",
-            pb::PaymentStatus::try_from(request.status)
-                .map(|status| PaymentStatus::from_proto(status).map(PaymentStatus::as_str))
-                .map_err(|_| "is not a payment status"),
-        );
-        let order_id = violations.check(
-            "order_id",
-            match request.order_id.trim() {
-                "" => Ok(None),
-                raw => domain::parse_order_id(raw).map(Some),
-            },
-        );
-        let user_id = match request.user_id.trim() {
-            "" => None,
-            raw => Some(raw.to_owned()),
-        };
-        violations.into_result()?;
-        let (Some(page_size), Some(status), Some(order_id)) = (page_size, status, order_id) else {
-            return Err(
-                ServiceError::internal(anyhow::anyhow!("validated request incomplete")).into(),
-            );
-        };
-        let filters = format!(
-            "{}|{}|{}",
-            status.unwrap_or_default(),
-            order_id.as_deref().unwrap_or_default(),
-            user_id.as_deref().unwrap_or_default()
-        );
+        let query = ListPayments::parse(&request, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let filters = query.filters();
+        let page_size = query.page_size;
         let before = match paging::decode_token::<Cursor>(&request.page_token)? {
             Some(cursor) if cursor.filters == filters => Some(cursor.before),
             Some(_) => {
@@ -157,9 +120,9 @@ impl PaymentService for PaymentApi {
         let mut rows = store::list(
             &self.pool,
             ListQuery {
-                status,
-                order_id: order_id.as_deref(),
-                user_id: user_id.as_deref(),
+                status: query.status,
+                order_id: query.order_id.as_ref().map(|id| id.as_str()),
+                user_id: query.user_id.as_deref(),
                 before_id: before.as_deref(),
                 limit: i64::from(page_size) + 1,
             },

@@ -13,7 +13,9 @@
 //! retry, redelivery, concurrent delivery or restarted instance sends the same key, so
 //! Stripe creates one PaymentIntent per order and charges it at most once.
 
-use shop_kit::Money;
+use std::fmt;
+
+use shop_kit::{FieldViolations, Money, OrderId, PaymentId, PaymentMethod, ServiceError, paging};
 use shop_proto::shop::events::v1 as ev;
 use shop_proto::shop::payment::v1 as pb;
 
@@ -93,6 +95,14 @@ impl Status {
             pb::PaymentStatus::Cancelled => Some(Status::Cancelled),
             pb::PaymentStatus::Refunded => Some(Status::Refunded),
         }
+    }
+}
+
+shop_kit::text_column!(Status);
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -395,36 +405,22 @@ pub fn is_transient(http_status: u16, error_type: &str) -> bool {
     classify_create_error(http_status, error_type) == ErrorClass::Retry
 }
 
-/// An order id as the ledger stores it (lower-case hyphenated UUID).
-pub fn parse_order_id(raw: &str) -> Result<String, &'static str> {
-    uuid::Uuid::parse_str(raw.trim())
-        .map(|id| id.to_string())
-        .map_err(|_| "must be an order id (UUID)")
-}
-
-/// A payment id (UUIDv7) as the ledger stores it.
-pub fn parse_payment_id(raw: &str) -> Result<String, &'static str> {
-    uuid::Uuid::parse_str(raw.trim())
-        .map(|id| id.to_string())
-        .map_err(|_| "must be a payment id (UUID)")
-}
-
 /// A validated `order.payment_requested`: what one charge is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRequest {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub user_id: String,
     pub amount: Money,
-    pub payment_method: String,
+    pub payment_method: PaymentMethod,
     /// The id Order chose for this payment and will check `payment.succeeded` against;
     /// `None` from an Order that predates the field (Payment then picks one).
-    pub payment_id: Option<String>,
+    pub payment_id: Option<PaymentId>,
 }
 
 impl ChargeRequest {
     /// `Err` explains why the event can never be charged (it is dead-lettered).
     pub fn parse(event: &ev::OrderPaymentRequested) -> Result<ChargeRequest, String> {
-        let order_id = parse_order_id(&event.order_id).map_err(|e| format!("order_id {e}"))?;
+        let order_id = OrderId::parse(&event.order_id).map_err(|e| format!("order_id {e}"))?;
         let user_id = event.user_id.trim();
         if user_id.is_empty() || user_id.len() > 64 {
             return Err("user_id must be 1 to 64 characters".into());
@@ -432,13 +428,12 @@ impl ChargeRequest {
         let amount = Money::from_proto(event.amount.as_ref())
             .and_then(Money::positive)
             .map_err(|e| format!("amount: {e}"))?;
-        let payment_method = shop_kit::PaymentMethod::parse(&event.payment_method)
-            .map_err(|e| format!("payment_method {e}"))?
-            .into_string();
+        let payment_method = PaymentMethod::parse(&event.payment_method)
+            .map_err(|e| format!("payment_method {e}"))?;
         let payment_id = if event.payment_id.trim().is_empty() {
             None
         } else {
-            Some(parse_payment_id(&event.payment_id).map_err(|e| format!("payment_id {e}"))?)
+            Some(PaymentId::parse(&event.payment_id).map_err(|e| format!("payment_id {e}"))?)
         };
         Ok(ChargeRequest {
             order_id,
@@ -447,6 +442,89 @@ impl ChargeRequest {
             payment_method,
             payment_id,
         })
+    }
+}
+
+/// Which payment a GetPayment request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetPayment {
+    Id(PaymentId),
+    Order(OrderId),
+}
+
+impl GetPayment {
+    pub fn parse(request: &pb::GetPaymentRequest) -> Result<Self, ServiceError> {
+        use pb::get_payment_request::Key;
+        let mut violations = FieldViolations::new();
+        let command = match &request.key {
+            Some(Key::Id(id)) => violations.check("id", PaymentId::parse(id)).map(Self::Id),
+            Some(Key::OrderId(id)) => violations
+                .check("order_id", OrderId::parse(id))
+                .map(Self::Order),
+            None => {
+                violations.add("key", "set either id or order_id");
+                None
+            }
+        };
+        violations.finish(|| command)
+    }
+}
+
+/// A ListPayments request that passed validation (the page token is checked against these
+/// filters by the API, which issued it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPayments {
+    pub page_size: u32,
+    pub status: Option<Status>,
+    pub order_id: Option<OrderId>,
+    pub user_id: Option<String>,
+}
+
+impl ListPayments {
+    pub fn parse(
+        request: &pb::ListPaymentsRequest,
+        default_page_size: u32,
+        max_page_size: u32,
+    ) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let page_size = violations.check(
+            "page_size",
+            paging::page_size(request.page_size, default_page_size, max_page_size),
+        );
+        let status = violations.check(
+            "status",
+            pb::PaymentStatus::try_from(request.status)
+                .map(Status::from_proto)
+                .map_err(|_| "is not a payment status"),
+        );
+        let order_id = violations.check(
+            "order_id",
+            match request.order_id.trim() {
+                "" => Ok(None),
+                raw => OrderId::parse(raw).map(Some),
+            },
+        );
+        let user_id = Some(request.user_id.trim())
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        violations.finish(|| {
+            Some(ListPayments {
+                page_size: page_size?,
+                status: status?,
+                order_id: order_id?,
+                user_id,
+            })
+        })
+    }
+
+    /// The filters a page token is bound to.
+    pub fn filters(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.status.map_or("", Status::as_str),
+            self.order_id.as_ref().map_or("", OrderId::as_str),
+            self.user_id.as_deref().unwrap_or_default()
+        )
     }
 }
 
@@ -752,7 +830,10 @@ mod tests {
             payment_id: String::new(),
         };
         let parsed = ChargeRequest::parse(&good).unwrap();
-        assert_eq!(parsed.order_id, "0190a0a0-0000-7000-8000-000000000001");
+        assert_eq!(
+            parsed.order_id.as_str(),
+            "0190a0a0-0000-7000-8000-000000000001"
+        );
         assert_eq!(parsed.amount.amount_minor(), 1250);
         assert_eq!(
             parsed.payment_id, None,
@@ -764,7 +845,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            chosen.payment_id.as_deref(),
+            chosen.payment_id.as_ref().map(PaymentId::as_str),
             Some("0190a0a0-0000-7000-8000-0000000000ff")
         );
 
@@ -780,5 +861,59 @@ mod tests {
         assert!(bad(|e| e.amount.as_mut().unwrap().currency = "eur".into()).starts_with("amount"));
         assert!(bad(|e| e.payment_method = "card".into()).starts_with("payment_method"));
         assert!(bad(|e| e.payment_id = "pay-1".into()).starts_with("payment_id"));
+    }
+
+    fn violated(error: ServiceError) -> Vec<String> {
+        let ServiceError::InvalidArgument(violations) = error else {
+            panic!("{error:?} is not INVALID_ARGUMENT")
+        };
+        violations.iter().map(|v| v.field.clone()).collect()
+    }
+
+    #[test]
+    fn admin_requests_name_the_field_of_a_bad_id() {
+        use pb::get_payment_request::Key;
+        let get = |key| GetPayment::parse(&pb::GetPaymentRequest { key });
+        assert_eq!(
+            violated(get(Some(Key::Id("pay-1".into()))).unwrap_err()),
+            ["id"]
+        );
+        assert_eq!(
+            violated(get(Some(Key::OrderId("order-1".into()))).unwrap_err()),
+            ["order_id"]
+        );
+        assert_eq!(violated(get(None).unwrap_err()), ["key"]);
+        let id = "0190a0a0-0000-7000-8000-000000000001";
+        assert_eq!(
+            get(Some(Key::OrderId(id.to_uppercase()))).unwrap(),
+            GetPayment::Order(OrderId::parse(id).unwrap())
+        );
+
+        let list = ListPayments::parse(
+            &pb::ListPaymentsRequest {
+                status: 99,
+                order_id: "nope".into(),
+                page_size: -1,
+                ..Default::default()
+            },
+            20,
+            100,
+        );
+        assert_eq!(
+            violated(list.unwrap_err()),
+            ["page_size", "status", "order_id"]
+        );
+        let list = ListPayments::parse(
+            &pb::ListPaymentsRequest {
+                status: pb::PaymentStatus::Refunded as i32,
+                order_id: id.into(),
+                ..Default::default()
+            },
+            20,
+            100,
+        )
+        .unwrap();
+        assert_eq!(list.page_size, 20);
+        assert_eq!(list.filters(), format!("REFUNDED|{id}|"));
     }
 }

@@ -30,6 +30,7 @@ use prometheus::{IntCounterVec, Opts};
 use shop_bus::consumer::{Handled, QueueSpec};
 use shop_bus::outbox::{self, Relay};
 use shop_bus::{inbox, new_event};
+use shop_kit::{OrderId, PaymentId};
 use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::events::v1::{self as ev, Envelope, envelope::Payload};
 use sqlx::{MySqlConnection, MySqlPool};
@@ -76,12 +77,14 @@ impl From<sqlx::Error> for SagaError {
 impl SagaError {
     /// Worth trying again later (database or Stripe unavailable, not settled yet).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
+        match self {
+            // A row this build cannot read (an unknown status) reads the same next time.
+            SagaError::Store(StoreError::Database(error)) => !shop_kit::mysql::is_unreadable(error),
             SagaError::Store(_)
-                | SagaError::Unsettled(_)
-                | SagaError::Stripe(CallError::Transient(_))
-        )
+            | SagaError::Unsettled(_)
+            | SagaError::Stripe(CallError::Transient(_)) => true,
+            SagaError::Invalid(_) | SagaError::Stripe(CallError::Permanent(_)) => false,
+        }
     }
 }
 
@@ -139,12 +142,6 @@ pub struct Saga {
     relay: Relay,
     stripe: Stripe,
     metrics: SagaMetrics,
-}
-
-fn status_of(row: &PaymentRow) -> Result<Status, SagaError> {
-    Status::parse(&row.status).ok_or_else(|| {
-        SagaError::Invalid(format!("payment {} has status {:?}", row.id, row.status))
-    })
 }
 
 fn money(row: &PaymentRow, amount_minor: i64) -> Option<Money> {
@@ -236,17 +233,19 @@ async fn locate(
                     .await?
                     .filter(|row| row.provider_payment_intent_id.as_deref() == Some(intent_id)));
             }
-            let Some(order_id) = order_id.and_then(|id| domain::parse_order_id(id).ok()) else {
+            let Some(order_id) = order_id.and_then(|id| OrderId::parse(id).ok()) else {
                 return Ok(None);
             };
             // Checked under the lock: the charge path may have recorded the intent meanwhile.
-            Ok(store::lock_by_order(tx, &order_id).await?.filter(|row| {
-                payment_id == Some(row.id.as_str())
-                    && row
-                        .provider_payment_intent_id
-                        .as_deref()
-                        .is_none_or(|known| known == intent_id)
-            }))
+            Ok(store::lock_by_order(tx, order_id.as_str())
+                .await?
+                .filter(|row| {
+                    payment_id == Some(row.id.as_str())
+                        && row
+                            .provider_payment_intent_id
+                            .as_deref()
+                            .is_none_or(|known| known == intent_id)
+                }))
         }
     }
 }
@@ -278,18 +277,19 @@ impl Saga {
             id: request
                 .payment_id
                 .clone()
-                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-            order_id: request.order_id.clone(),
+                .unwrap_or_else(PaymentId::generate)
+                .into_string(),
+            order_id: request.order_id.as_str().to_owned(),
             user_id: request.user_id.clone(),
             amount_minor: request.amount.amount_minor(),
             currency: request.amount.currency().code().to_owned(),
-            status: Status::Pending.as_str().to_owned(),
+            status: Status::Pending,
             provider: PROVIDER.to_owned(),
             provider_payment_intent_id: None,
             failure_code: None,
             failure_message: None,
             refunded_minor: 0,
-            payment_method: request.payment_method.clone(),
+            payment_method: request.payment_method.as_str().to_owned(),
             cancel_requested_at: None,
             created_at: now,
             updated_at: now,
@@ -299,7 +299,7 @@ impl Saga {
         let mut tx = self.pool.begin().await?;
         let first = inbox::first_delivery(&mut tx, CONSUMER, event_id).await?;
         store::insert_or_keep(&mut tx, &fresh).await?;
-        let row = store::lock_by_order(&mut tx, &request.order_id)
+        let row = store::lock_by_order(&mut tx, request.order_id.as_str())
             .await?
             .ok_or_else(|| SagaError::Invalid("payment row vanished".into()))?;
         tx.commit().await?;
@@ -307,7 +307,7 @@ impl Saga {
         let created = row.id == fresh.id && row.created_at == fresh.created_at;
         tracing::Span::current().record("payment_id", row.id.as_str());
         if !created
-            && row.status != Status::Cancelled.as_str()
+            && row.status != Status::Cancelled
             && (
                 row.amount_minor,
                 row.currency.as_str(),
@@ -328,7 +328,7 @@ impl Saga {
 
     /// Step 2 and 3 for a row found (or created) by a payment request, or by the sweeper.
     async fn charge(&self, row: PaymentRow) -> Result<(), SagaError> {
-        let status = status_of(&row)?;
+        let status = row.status;
         let age_secs = (store::now() - row.created_at).num_seconds();
         let outcome = match (
             domain::next_charge_step(status, row.provider_payment_intent_id.is_some(), age_secs),
@@ -372,18 +372,19 @@ impl Saga {
         event_id: &str,
         event: &ev::OrderCancelled,
     ) -> Result<(), SagaError> {
-        let order_id = domain::parse_order_id(&event.order_id)
-            .map_err(|e| SagaError::Invalid(format!("order_id {e}")))?;
+        let order_id = OrderId::parse(&event.order_id)
+            .map_err(|e| SagaError::Invalid(format!("order_id {e}")))?
+            .into_string();
         let now = store::now();
         // Recorded only if no payment was requested (yet): a late request finds it and
         // charges nothing.
         let tombstone = PaymentRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: PaymentId::generate().into_string(),
             order_id: order_id.clone(),
             user_id: event.user_id.trim().chars().take(64).collect(),
             amount_minor: 0,
             currency: String::new(),
-            status: Status::Cancelled.as_str().to_owned(),
+            status: Status::Cancelled,
             provider: PROVIDER.to_owned(),
             provider_payment_intent_id: None,
             failure_code: None,
@@ -505,7 +506,7 @@ impl Saga {
             tx.rollback().await?;
             return Ok(Some(row));
         }
-        let status = status_of(&row)?;
+        let status = row.status;
         let Decision::Apply { status: next, emit } = domain::decide(status, &input) else {
             tx.rollback().await?;
             tracing::debug!(
@@ -517,7 +518,7 @@ impl Saga {
             return Ok(Some(row));
         };
         let before = row.clone();
-        row.status = next.as_str().to_owned();
+        row.status = next;
         if row.provider_payment_intent_id.is_none() {
             row.provider_payment_intent_id = reported.map(str::to_owned);
         }
@@ -578,7 +579,7 @@ impl Saga {
         }
         let mut row = row;
         for _ in 0..SETTLE_ROUNDS {
-            let status = status_of(&row)?;
+            let status = row.status;
             let intent_id = row.provider_payment_intent_id.clone();
             let input = match (domain::cancel_plan(status, intent_id.is_some()), intent_id) {
                 (CancelPlan::Nothing | CancelPlan::AwaitCharge, _) => return Ok(()),

@@ -4,6 +4,8 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
 
+use crate::domain::Status;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The row changed since it was locked: impossible while the lock is held, so this is a
@@ -21,7 +23,7 @@ pub struct PaymentRow {
     pub user_id: String,
     pub amount_minor: i64,
     pub currency: String,
-    pub status: String,
+    pub status: Status,
     pub provider: String,
     pub provider_payment_intent_id: Option<String>,
     pub failure_code: Option<String>,
@@ -59,7 +61,7 @@ pub async fn insert_or_keep(tx: &mut MySqlConnection, row: &PaymentRow) -> Resul
     .bind(&row.user_id)
     .bind(row.amount_minor)
     .bind(&row.currency)
-    .bind(&row.status)
+    .bind(row.status)
     .bind(&row.provider)
     .bind(&row.provider_payment_intent_id)
     .bind(&row.failure_code)
@@ -113,7 +115,7 @@ pub async fn save(tx: &mut MySqlConnection, row: &mut PaymentRow) -> Result<(), 
          failure_message = ?, refunded_minor = ?, cancel_requested_at = ?, updated_at = ?, \
          version = version + 1 WHERE id = ? AND version = ?",
     )
-    .bind(&row.status)
+    .bind(row.status)
     .bind(&row.provider_payment_intent_id)
     .bind(&row.failure_code)
     .bind(&row.failure_message)
@@ -176,7 +178,7 @@ pub async fn stale_pending(
 }
 
 pub struct ListQuery<'a> {
-    pub status: Option<&'a str>,
+    pub status: Option<Status>,
     pub order_id: Option<&'a str>,
     pub user_id: Option<&'a str>,
     /// Ids are UUIDv7, so id order is creation order: newest first means `id < before_id`.
@@ -187,7 +189,7 @@ pub struct ListQuery<'a> {
 pub async fn list(pool: &MySqlPool, query: ListQuery<'_>) -> Result<Vec<PaymentRow>, StoreError> {
     let mut sql = format!("SELECT {COLUMNS} FROM payments WHERE 1 = 1");
     let filters = [
-        (query.status, " AND status = ?"),
+        (query.status.map(Status::as_str), " AND status = ?"),
         (query.order_id, " AND order_id = ?"),
         (query.user_id, " AND user_id = ?"),
         (query.before_id, " AND id < ?"),

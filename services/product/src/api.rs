@@ -6,12 +6,14 @@ use std::sync::Arc;
 use mongodb::bson::{self, doc};
 use shop_kit::auth;
 use shop_kit::paging;
-use shop_kit::{ServiceError, Sku};
+use shop_kit::{IdempotencyKey, ProductId, ServiceError, Sku};
 use shop_proto::shop::product::v1::{self as pb, product_service_server::ProductService};
 use tonic::{Request, Response, Status};
 
 use crate::cache::ProductCache;
-use crate::domain::{self, NewProduct, ProductPatch};
+use crate::domain::{
+    self, CreateProduct, NewProduct, ProductPatch, UpdateProduct, parse_product_id,
+};
 use crate::page_token::{self, TokenKeys};
 use crate::search::{Summary, Vocabulary};
 use crate::store::{ListQuery, PageStart, ProductDoc, SortKey, Store, StoreError};
@@ -80,7 +82,7 @@ pub fn to_proto(product: &ProductDoc) -> pb::Product {
 fn new_doc(product: NewProduct, creation_key: Option<String>) -> ProductDoc {
     let now = bson::DateTime::now();
     ProductDoc {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: shop_kit::ProductId::generate().into_string(),
         words: domain::product_words(
             &product.name,
             &product.description,
@@ -287,12 +289,6 @@ impl ProductApi {
     }
 }
 
-fn parse_id(raw: &str, field: &str) -> Result<String, ServiceError> {
-    uuid::Uuid::parse_str(raw.trim())
-        .map(|id| id.to_string())
-        .map_err(|_| ServiceError::invalid(field, "must be a product id (UUID)"))
-}
-
 #[tonic::async_trait]
 impl ProductService for ProductApi {
     #[tracing::instrument(skip_all, fields(sku))]
@@ -301,18 +297,9 @@ impl ProductService for ProductApi {
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::CreateProductResponse>, Status> {
         auth::require_admin(&request)?;
-        let request = request.into_inner();
-        let product = request
-            .product
-            .ok_or_else(|| ServiceError::invalid("product", "is required"))?;
-        let new = NewProduct::parse(&product)?;
+        let CreateProduct { product: new, key } = CreateProduct::parse(request.get_ref())?;
         tracing::Span::current().record("sku", new.sku.as_str());
-        let key = Some(request.idempotency_key.trim().to_owned()).filter(|k| !k.is_empty());
-        if key.as_ref().is_some_and(|k| k.len() > 128) {
-            return Err(
-                ServiceError::invalid("idempotency_key", "must be at most 128 characters").into(),
-            );
-        }
+        let key = key.map(IdempotencyKey::into_string);
         let doc = new_doc(new, key.clone());
         match self.store.insert(&doc).await {
             Ok(()) => {
@@ -348,18 +335,14 @@ impl ProductService for ProductApi {
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::UpdateProductResponse>, Status> {
         auth::require_admin(&request)?;
-        let request = request.into_inner();
-        let product = request
-            .product
-            .ok_or_else(|| ServiceError::invalid("product", "is required"))?;
-        let id = parse_id(&product.id, "product.id")?;
+        let UpdateProduct {
+            id,
+            expected_version,
+            patch,
+        } = UpdateProduct::parse(request.get_ref())?;
         tracing::Span::current().record("product_id", id.as_str());
-        if request.expected_version < 0 {
-            return Err(ServiceError::invalid("expected_version", "must not be negative").into());
-        }
-        let patch = ProductPatch::parse(&product, request.update_mask.as_ref())?;
         let updated = self
-            .update_with(&id, request.expected_version, |current| {
+            .update_with(id.as_str(), expected_version, |current| {
                 patch_document(current, &patch).map(Some)
             })
             .await?;
@@ -375,10 +358,10 @@ impl ProductService for ProductApi {
     ) -> Result<Response<pb::ArchiveProductResponse>, Status> {
         auth::require_admin(&request)?;
         let request = request.into_inner();
-        let id = parse_id(&request.id, "id")?;
+        let id = parse_product_id(&request.id, "id")?;
         tracing::Span::current().record("product_id", id.as_str());
         let archived = self
-            .update_with(&id, request.expected_version, |current| {
+            .update_with(id.as_str(), request.expected_version, |current| {
                 Ok((!current.archived).then(|| doc! { "archived": true }))
             })
             .await?;
@@ -394,7 +377,7 @@ impl ProductService for ProductApi {
     ) -> Result<Response<pb::GetProductResponse>, Status> {
         use pb::get_product_request::Key;
         let product = match request.into_inner().key {
-            Some(Key::Id(id)) => self.by_id(&parse_id(&id, "id")?).await?,
+            Some(Key::Id(id)) => self.by_id(parse_product_id(&id, "id")?.as_str()).await?,
             Some(Key::Sku(sku)) => {
                 let sku =
                     Sku::parse(&sku).map_err(|e| ServiceError::invalid("sku", e.to_string()))?;
@@ -423,11 +406,8 @@ impl ProductService for ProductApi {
         let mut violations = shop_kit::FieldViolations::new();
         let mut ids: Vec<String> = Vec::new();
         for (i, raw) in request.ids.iter().enumerate() {
-            if let Some(id) = violations.check(
-                &format!("ids[{i}]"),
-                parse_id(raw, "ids").map_err(|_| "must be a product id (UUID)"),
-            ) {
-                ids.push(id);
+            if let Some(id) = violations.check(&format!("ids[{i}]"), ProductId::parse(raw)) {
+                ids.push(id.into_string());
             }
         }
         let mut skus: Vec<String> = Vec::new();

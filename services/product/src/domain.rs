@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use shop_kit::{FieldViolations, Money, ServiceError, Sku};
+use shop_kit::{FieldViolations, IdempotencyKey, Money, ProductId, ServiceError, Sku};
 use shop_proto::shop::product::v1 as pb;
 
 pub const NAME_MAX_CHARS: usize = 200;
@@ -283,6 +283,62 @@ pub fn search_terms(query: &str) -> Vec<String> {
     terms
 }
 
+/// A product id from a request field, refused under that field's name.
+pub fn parse_product_id(raw: &str, field: &str) -> Result<ProductId, ServiceError> {
+    ProductId::parse(raw).map_err(|e| ServiceError::invalid(field, e.to_string()))
+}
+
+/// A CreateProduct request that passed validation.
+#[derive(Debug, Clone)]
+pub struct CreateProduct {
+    pub product: NewProduct,
+    /// Makes a retried create answer with the product it made instead of ALREADY_EXISTS.
+    pub key: Option<IdempotencyKey>,
+}
+
+impl CreateProduct {
+    pub fn parse(request: &pb::CreateProductRequest) -> Result<Self, ServiceError> {
+        let product = request
+            .product
+            .as_ref()
+            .ok_or_else(|| ServiceError::invalid("product", "is required"))?;
+        let product = NewProduct::parse(product)?;
+        let key = IdempotencyKey::parse_optional(&request.idempotency_key)
+            .map_err(|e| ServiceError::invalid("idempotency_key", e.to_string()))?;
+        Ok(CreateProduct { product, key })
+    }
+}
+
+/// An UpdateProduct request that passed validation.
+#[derive(Debug, Clone)]
+pub struct UpdateProduct {
+    pub id: ProductId,
+    pub expected_version: i64,
+    pub patch: ProductPatch,
+}
+
+impl UpdateProduct {
+    pub fn parse(request: &pb::UpdateProductRequest) -> Result<Self, ServiceError> {
+        let product = request
+            .product
+            .as_ref()
+            .ok_or_else(|| ServiceError::invalid("product", "is required"))?;
+        let id = parse_product_id(&product.id, "product.id")?;
+        if request.expected_version < 0 {
+            return Err(ServiceError::invalid(
+                "expected_version",
+                "must not be negative",
+            ));
+        }
+        let patch = ProductPatch::parse(product, request.update_mask.as_ref())?;
+        Ok(UpdateProduct {
+            id,
+            expected_version: request.expected_version,
+            patch,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +439,46 @@ mod tests {
         assert!(search_terms(" -- ").is_empty());
         let long = "a".repeat(40);
         assert_eq!(search_terms(&long)[0].len(), MAX_WORD_CHARS);
+    }
+
+    #[test]
+    fn product_ids_and_creation_keys_are_checked_with_their_field() {
+        let Err(ServiceError::InvalidArgument(violations)) = parse_product_id("p-1", "product.id")
+        else {
+            panic!("p-1 accepted")
+        };
+        let seen: Vec<_> = violations
+            .iter()
+            .map(|v| (v.field.as_str(), v.description.as_str()))
+            .collect();
+        assert_eq!(seen, [("product.id", "must be a product id (UUID)")]);
+
+        let request = |key: &str| pb::CreateProductRequest {
+            product: Some(pb::Product {
+                sku: "lamp-1".into(),
+                name: "Lamp".into(),
+                category: "lamps".into(),
+                price: Some(shop_proto::shop::common::v1::Money {
+                    amount_minor: 100,
+                    currency: "EUR".into(),
+                }),
+                ..Default::default()
+            }),
+            idempotency_key: key.into(),
+        };
+        let created = CreateProduct::parse(&request(" ")).unwrap();
+        assert_eq!(
+            (created.product.sku.as_str(), created.key),
+            ("LAMP-1", None)
+        );
+        let keyed = CreateProduct::parse(&request("k-1")).unwrap();
+        assert_eq!(
+            keyed.key.map(IdempotencyKey::into_string).as_deref(),
+            Some("k-1")
+        );
+        assert!(matches!(
+            CreateProduct::parse(&request(&"k".repeat(129))),
+            Err(ServiceError::InvalidArgument(_))
+        ));
     }
 }

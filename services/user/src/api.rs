@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use shop_kit::auth::{self, Role, TokenSigner};
-use shop_kit::{FieldViolations, ServiceError};
+use shop_kit::{ServiceError, UserId};
 use shop_proto::shop::user::v1::{self as pb, user_service_server::UserService};
 use sqlx::MySqlPool;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{self, DisplayName, Email, Password, PasswordAttempt, RefreshToken};
+use crate::domain::{self, ChangePassword, Email, Login, Password, RefreshToken, Register};
 use crate::hashing::PasswordHashing;
 use crate::store::{self, NewRefreshToken, NewUser, StoreError, UserRow};
 use crate::throttle::LoginThrottle;
@@ -65,7 +65,7 @@ fn user_to_proto(user: &UserRow) -> pb::User {
         id: user.id.clone(),
         email: user.email.clone(),
         name: user.name.clone(),
-        role: match user.role() {
+        role: match user.role {
             Role::Customer => pb::Role::Customer,
             Role::Admin => pb::Role::Admin,
         } as i32,
@@ -113,7 +113,7 @@ impl UserApi {
         };
         match existing {
             None => tracing::info!(email = %email, "bootstrap admin created"),
-            Some(user) if user.role() == Role::Admin => {
+            Some(user) if user.role == Role::Admin => {
                 tracing::info!(email = %email, "bootstrap admin already exists");
             }
             Some(user) => tracing::warn!(email = %email, user_id = %user.id,
@@ -135,7 +135,7 @@ impl UserApi {
         user: &UserRow,
         family_id: &str,
     ) -> Result<pb::TokenPair, ServiceError> {
-        let access_token = self.inner.signer.sign(&user.id, &user.email, user.role())?;
+        let access_token = self.inner.signer.sign(&user.id, &user.email, user.role)?;
         let refresh = RefreshToken::generate();
         let refresh_ttl =
             chrono::Duration::from_std(self.inner.refresh_ttl).map_err(ServiceError::internal)?;
@@ -172,18 +172,11 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
-        let request = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let email = violations.check("email", Email::parse(&request.email));
-        let password = violations.check(
-            "password",
-            Password::parse(request.password, email.as_ref()),
-        );
-        let name = violations.check("name", DisplayName::parse(&request.name));
-        violations.into_result()?;
-        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-            return Err(ServiceError::internal(anyhow::anyhow!("validated fields missing")).into());
-        };
+        let Register {
+            email,
+            password,
+            name,
+        } = Register::parse(request.into_inner())?;
 
         let password_hash = self.inner.hashing.hash(password.expose()).await?;
         let user = store::insert_user(
@@ -210,14 +203,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
-        let request = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let email = violations.check("email", Email::parse(&request.email));
-        let password = violations.check("password", PasswordAttempt::parse(request.password));
-        violations.into_result()?;
-        let (Some(email), Some(password)) = (email, password) else {
-            return Err(ServiceError::internal(anyhow::anyhow!("validated fields missing")).into());
-        };
+        let Login { email, password } = Login::parse(request.into_inner())?;
         // Every step runs for unknown emails too, so the answer and its timing are the same.
         let user = store::find_by_email(&self.inner.pool, email.as_str())
             .await
@@ -338,9 +324,9 @@ impl UserService for UserApi {
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::GetUserResponse>, Status> {
         let claims = auth::claims(&request)?.clone();
-        let id = domain::parse_user_id(&request.get_ref().id)
+        let id = UserId::parse(&request.get_ref().id)
             .map_err(|e| ServiceError::invalid("id", e.to_string()))?
-            .to_string();
+            .into_string();
         if !claims.may_act_for(&id) {
             return Err(ServiceError::PermissionDenied(
                 "only the user themself or an admin may read a user".into(),
@@ -366,24 +352,7 @@ impl UserService for UserApi {
         let email = Email::parse(&user.email).map_err(|e| {
             ServiceError::internal(anyhow::anyhow!("stored email of {}: {e}", user.id))
         })?;
-        let mut violations = FieldViolations::new();
-        let current = violations.check(
-            "current_password",
-            PasswordAttempt::parse(request.current_password),
-        );
-        let new = violations.check(
-            "new_password",
-            Password::parse(request.new_password, Some(&email)),
-        );
-        if let (Some(current), Some(new)) = (&current, &new)
-            && current.expose() == new.expose()
-        {
-            violations.add("new_password", "must differ from the current password");
-        }
-        violations.into_result()?;
-        let (Some(current), Some(new)) = (current, new) else {
-            return Err(ServiceError::internal(anyhow::anyhow!("validated fields missing")).into());
-        };
+        let ChangePassword { current, new } = ChangePassword::parse(request, &email)?;
 
         let account = self.inner.throttle.account_key(&email);
         let lease = self.inner.hashing.acquire().await?;

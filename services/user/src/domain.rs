@@ -7,6 +7,8 @@ use std::fmt;
 use base64::Engine as _;
 use rand::RngCore as _;
 use sha2::Digest as _;
+use shop_kit::{FieldViolations, ServiceError};
+use shop_proto::shop::user::v1 as pb;
 
 pub const PASSWORD_MIN_CHARS: usize = 10;
 pub const PASSWORD_MAX_CHARS: usize = 128;
@@ -164,9 +166,84 @@ impl DisplayName {
     }
 }
 
-/// A user id as it appears on the wire: a UUID.
-pub fn parse_user_id(raw: &str) -> Result<uuid::Uuid, Invalid> {
-    uuid::Uuid::parse_str(raw.trim()).map_err(|_| Invalid("must be a user id (UUID)"))
+/// A Register request that passed validation.
+#[derive(Debug)]
+pub struct Register {
+    pub email: Email,
+    pub password: Password,
+    pub name: DisplayName,
+}
+
+impl Register {
+    pub fn parse(request: pb::RegisterRequest) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let email = violations.check("email", Email::parse(&request.email));
+        let password = violations.check(
+            "password",
+            Password::parse(request.password, email.as_ref()),
+        );
+        let name = violations.check("name", DisplayName::parse(&request.name));
+        violations.finish(|| {
+            Some(Register {
+                email: email?,
+                password: password?,
+                name: name?,
+            })
+        })
+    }
+}
+
+/// A Login request that passed validation.
+#[derive(Debug)]
+pub struct Login {
+    pub email: Email,
+    pub password: PasswordAttempt,
+}
+
+impl Login {
+    pub fn parse(request: pb::LoginRequest) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let email = violations.check("email", Email::parse(&request.email));
+        let password = violations.check("password", PasswordAttempt::parse(request.password));
+        violations.finish(|| {
+            Some(Login {
+                email: email?,
+                password: password?,
+            })
+        })
+    }
+}
+
+/// A ChangePassword request that passed validation, for the account of `email`.
+#[derive(Debug)]
+pub struct ChangePassword {
+    pub current: PasswordAttempt,
+    pub new: Password,
+}
+
+impl ChangePassword {
+    pub fn parse(request: pb::ChangePasswordRequest, email: &Email) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::new();
+        let current = violations.check(
+            "current_password",
+            PasswordAttempt::parse(request.current_password),
+        );
+        let new = violations.check(
+            "new_password",
+            Password::parse(request.new_password, Some(email)),
+        );
+        if let (Some(current), Some(new)) = (&current, &new)
+            && current.expose() == new.expose()
+        {
+            violations.add("new_password", "must differ from the current password");
+        }
+        violations.finish(|| {
+            Some(ChangePassword {
+                current: current?,
+                new: new?,
+            })
+        })
+    }
 }
 
 /// An opaque refresh token: 256 random bits, base64url. Only its SHA-256 is stored.
@@ -264,5 +341,42 @@ mod tests {
         assert_ne!(a.as_str(), b.as_str());
         assert_eq!(a.as_str().len(), 43);
         assert_eq!(a.hash(), hash_refresh_token(a.as_str()));
+    }
+
+    fn violated(error: ServiceError) -> Vec<String> {
+        let ServiceError::InvalidArgument(violations) = error else {
+            panic!("{error:?} is not INVALID_ARGUMENT")
+        };
+        violations.iter().map(|v| v.field.clone()).collect()
+    }
+
+    #[test]
+    fn account_requests_are_parsed_into_commands_with_every_violation() {
+        let register = Register::parse(pb::RegisterRequest {
+            email: " Ann@Example.com ".into(),
+            password: "correct horse battery".into(),
+            name: "Ann".into(),
+        })
+        .unwrap();
+        assert_eq!(register.email.as_str(), "ann@example.com");
+        let bad = Register::parse(pb::RegisterRequest {
+            email: "ann".into(),
+            password: "short".into(),
+            name: " ".into(),
+        });
+        assert_eq!(violated(bad.unwrap_err()), ["email", "password", "name"]);
+        assert_eq!(
+            violated(Login::parse(pb::LoginRequest::default()).unwrap_err()),
+            ["email", "password"]
+        );
+        let email = Email::parse("ann@example.com").unwrap();
+        let same = ChangePassword::parse(
+            pb::ChangePasswordRequest {
+                current_password: "correct horse battery".into(),
+                new_password: "correct horse battery".into(),
+            },
+            &email,
+        );
+        assert_eq!(violated(same.unwrap_err()), ["new_password"]);
     }
 }

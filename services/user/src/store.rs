@@ -23,16 +23,8 @@ pub struct UserRow {
     pub email: String,
     pub name: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
-}
-
-impl UserRow {
-    /// Rows are only ever written with a known role; anything else is treated as the least
-    /// privileged one.
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Customer)
-    }
 }
 
 pub struct NewUser<'a> {
@@ -59,7 +51,7 @@ pub async fn insert_user(pool: &MySqlPool, user: NewUser<'_>) -> Result<UserRow,
     .bind(user.email)
     .bind(user.name)
     .bind(user.password_hash)
-    .bind(user.role.as_str())
+    .bind(user.role)
     .bind(now)
     .bind(now)
     .execute(pool)
@@ -76,7 +68,7 @@ pub async fn insert_user(pool: &MySqlPool, user: NewUser<'_>) -> Result<UserRow,
         email: user.email.to_owned(),
         name: user.name.to_owned(),
         password_hash: user.password_hash.to_owned(),
-        role: user.role.as_str().to_owned(),
+        role: user.role,
         created_at: now,
     })
 }

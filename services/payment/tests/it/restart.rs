@@ -85,7 +85,7 @@ fn pending(order_id: &str, age: chrono::Duration) -> PaymentRow {
         user_id: "user-1".into(),
         amount_minor: 3300,
         currency: "EUR".into(),
-        status: "PENDING".into(),
+        status: shop_payment::domain::Status::Pending,
         provider: "stripe".into(),
         provider_payment_intent_id: None,
         failure_code: None,
