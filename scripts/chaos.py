@@ -59,15 +59,16 @@ SEED = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
 TRAFFIC_SECONDS = float(os.environ.get("CHAOS_TRAFFIC_SECONDS", "150"))
 rng = random.Random(SEED)
 
-# --- ports: none of the project's defaults (8080, 9100-9106, 50051-50056, 12111, +1000/+2000)
+# --- ports: none of the project's defaults (8080, 9100-9106, 50051-50056, 12111, +1000/+2000),
+# and all below Linux's ephemeral range (32768-60999), where an outgoing connection may hold one.
 H = "127.0.0.1"
 MARIADB_PORT, REDIS_PORT, AMQP_PORT, AMQP_DIST, AMQP_HTTP, MONGO_PORT = 13306, 16379, 5673, 25673, 15673, 27019
-STRIPE_PORT = 42111
-BFF_PORTS = [48080, 48081]
-BFF_ADMIN_PORTS = [48090, 48091]
+STRIPE_PORT = 22111
+BFF_PORTS = [28080, 28081]
+BFF_ADMIN_PORTS = [28090, 28091]
 SERVICES = ["user", "product", "inventory", "cart", "order", "payment"]
-GRPC = {s: [41051 + i + 100 * r for r in range(2)] for i, s in enumerate(SERVICES)}
-ADMIN = {s: [42101 + i + 100 * r for r in range(2)] for i, s in enumerate(SERVICES)}
+GRPC = {s: [21051 + i + 100 * r for r in range(2)] for i, s in enumerate(SERVICES)}
+ADMIN = {s: [22101 + i + 100 * r for r in range(2)] for i, s in enumerate(SERVICES)}
 
 MYSQL_URL = f"mysql://root@{H}:{MARIADB_PORT}"
 MONGO_URI = f"mongodb://{H}:{MONGO_PORT}/?directConnection=true"
