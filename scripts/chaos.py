@@ -93,8 +93,11 @@ class Procs:
         self.lock = threading.Lock()
         self.procs = {}
         self.specs = {}
+        self.closing = False
 
     def start(self, name, argv, env=None, cwd=None):
+        if self.closing:  # a fault thread's restart racing the shutdown
+            raise RuntimeError("stopping: no new process")
         self.specs[name] = (argv, env, cwd)
         with open(os.path.join(LOGS, name + ".log"), "ab") as out:
             out.write(f"\n===== start {time.ctime()} =====\n".encode())
@@ -127,6 +130,7 @@ class Procs:
 
     def stop_all(self):
         with self.lock:
+            self.closing = True
             items = list(self.procs.items())
         for _, proc in items:
             if proc.poll() is None:
@@ -411,6 +415,7 @@ TRANSIENT = {"TRANSPORT", "UNAVAILABLE", "SERVICE_UNAVAILABLE", "INTERNAL", "UPS
 
 
 def gql_retry(query, variables=None, token=None, attempts=12, counter=None):
+    op = query.split("{", 1)[1].strip().split("(")[0].split(" ")[0]  # its first field
     last = None
     for i in range(attempts):
         port = rng.choice(BFF_PORTS)
@@ -421,7 +426,7 @@ def gql_retry(query, variables=None, token=None, attempts=12, counter=None):
             if e.code not in TRANSIENT:
                 raise
             if counter is not None:
-                counter[e.code] += 1
+                counter[f"{op} {e.code}"] += 1
             time.sleep(min(0.3 * (i + 1), 2))
     raise last
 
@@ -654,20 +659,25 @@ class Chaos(threading.Thread):
         backends = ["rabbitmq", "mariadb", "redis", "secantusdb"]
         rng.shuffle(backends)
         tick = 0
+        victims = []
         try:
             while not self.stop.wait(KILL_EVERY):
                 tick += 1
+                if not victims:  # every replica once per round, in a random order
+                    victims = rng.sample(REPLICAS, len(REPLICAS))
                 # A backend restart every 5th tick (all four within the first ~20 kills).
                 if tick % 5 == 0 and backends:
                     self.restart_backend(backends.pop())
                     continue
-                name = rng.choice(REPLICAS)
+                name = victims.pop()
                 PROCS.kill(name, signal.SIGKILL)
                 self.faults[f"kill -9 {name.split('@')[0]} replica"] += 1
                 self.events.append((time.time(), "kill -9 " + name))
                 time.sleep(rng.uniform(0.5, 2.0))
                 start_replica(name)
         except Exception as e:
+            if PROCS.closing:
+                return  # the run is being stopped
             self.error = e
             traceback.print_exc()
 
