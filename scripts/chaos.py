@@ -961,7 +961,8 @@ if __name__ == "__main__":
     finally:
         log("stopping everything this run started")
         PROCS.stop_all()
-        if code == 0 and not os.environ.get("CHAOS_KEEP"):
+        # A passing run's logs go, unless an INTERNAL answer wants explaining.
+        if code == 0 and not os.environ.get("CHAOS_KEEP") and not INTERNAL_SEEN:
             shutil.rmtree(RUN, ignore_errors=True)
         else:
             log(f"run directory kept: {RUN} (logs in {LOGS}, report.md)")
