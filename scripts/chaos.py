@@ -345,7 +345,7 @@ def bff_env(r):
 REPLICAS = [f"{s}@{r}" for s in SERVICES for r in range(2)] + ["bff@0", "bff@1"]
 
 
-def start_replica(name, wait=True):
+def start_replica(name):
     service, r = name.split("@")
     r = int(r)
     if service == "bff":
@@ -354,8 +354,7 @@ def start_replica(name, wait=True):
     else:
         proc = PROCS.start(name, [os.path.join(BIN, f"shop-{service}")], service_env(service, r), cwd=ROOT)
         ready = f"http://{H}:{ADMIN[service][r]}/readyz"
-    if wait:
-        wait_for(name, ready_url(ready), 90, proc)
+    wait_for(name, ready_url(ready), 90, proc)
 
 
 def start_stripe():
