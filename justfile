@@ -57,6 +57,13 @@ bench:
 bench-saga: deps
     cargo nextest run -p shop-system-tests --run-ignored only --no-capture saga_throughput
 
+# scripts/chaos.py: the real binaries on their own MariaDB, Redis, RabbitMQ and SecantusDB (own
+# ports and temp dirs, never the shared servers); about 4-5 minutes; CHAOS_* settings in its header.
+# Chaos run (#11): 320 checkouts over 2 replicas of everything while processes die, then the invariants
+chaos:
+    cargo build --bins -p shop-user -p shop-product -p shop-inventory -p shop-cart -p shop-order -p shop-payment -p shop-bff -p shop-stripe-fake -p shop-tools
+    "{{tools_dir}}/venv/bin/python" scripts/chaos.py
+
 # Stop what `just up` / `just deps` started (never a server that was already running)
 down:
     scripts/down.sh
