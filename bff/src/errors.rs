@@ -224,7 +224,11 @@ pub fn from_status_in(status: tonic::Status, fields: Fields) -> Error {
         Code::Unauthenticated => coded("UNAUTHENTICATED", message),
         Code::PermissionDenied => coded("FORBIDDEN", message),
         Code::ResourceExhausted => resource_exhausted(reason.as_deref(), &details),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+        // UNKNOWN is what a call sees when the replica answering it dies mid-response (the
+        // connection is reset before a status arrives; `just chaos` saw it): the shopper's
+        // retry reaches another replica, so it is UNAVAILABLE, as in
+        // `ServiceError::from_upstream`, not an INTERNAL error of ours.
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
             tracing::warn!(code = ?status.code(), %message, "upstream unavailable");
             coded(
                 "UNAVAILABLE",
@@ -374,9 +378,13 @@ mod tests {
         .into();
         assert_eq!(code(&from_status(status)), "OUT_OF_STOCK");
 
-        let error = from_status(tonic::Status::unknown("db at 10.0.0.3 exploded"));
+        let error = from_status(tonic::Status::internal("db at 10.0.0.3 exploded"));
         assert_eq!(code(&error), "INTERNAL");
         assert!(!error.message.contains("10.0.0.3"));
+        // A replica that died mid-call: retrying reaches another.
+        let error = from_status(tonic::Status::unknown("h2 protocol error: stream reset"));
+        assert_eq!(code(&error), "UNAVAILABLE");
+        assert!(!error.message.contains("h2"));
         let error = from_status(tonic::Status::unavailable("tcp connect to 10.0.0.3 failed"));
         assert_eq!(code(&error), "UNAVAILABLE");
         assert!(!error.message.contains("10.0.0.3"));
