@@ -17,6 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use shop_kit::Assembled;
 use shop_kit::server::{GrpcHost, HostError};
 use shop_kit::shutdown::Stop;
 use sqlx::MySqlPool;
@@ -150,9 +151,17 @@ impl Runtime {
         ));
     }
 
-    /// Serves `host` and runs everything declared until `stop`, then stops it all in the
-    /// order described in the module documentation.
-    pub async fn run(self, host: GrpcHost, stop: Stop) -> Result<(), HostError> {
+    /// The process: `host` served beside everything declared here, stopped in the order
+    /// described in the module documentation.
+    pub fn assemble(self, host: GrpcHost) -> Assembled {
+        Assembled::new(
+            host.grpc_addr(),
+            host.admin_addr(),
+            move |stop| async move { Ok(self.run(host, stop).await?) },
+        )
+    }
+
+    async fn run(self, host: GrpcHost, stop: Stop) -> Result<(), HostError> {
         // Only the saga's participants may declare its queues (least privilege); Product's
         // per-replica listener binds its own queue.
         if self.participant.saga_queue().is_some() {

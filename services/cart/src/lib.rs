@@ -14,7 +14,6 @@ pub mod domain;
 pub mod events;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -22,9 +21,8 @@ use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
 use shop_kit::Currency;
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::cart::v1::cart_service_server::CartServiceServer;
 
 const DAY_SECS: u64 = 24 * 3600;
@@ -98,18 +96,14 @@ impl CartConfig {
     }
 }
 
-/// A bound, not yet serving Cart service, connected to Redis with its scripts loaded.
-pub struct App {
-    host: GrpcHost,
-    store: store::Store,
-    bus: Runtime,
-}
+/// shop-cart as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
 
 impl Service for App {
     const NAME: &'static str = "shop-cart";
     type Config = CartConfig;
 
-    async fn build(config: CartConfig) -> anyhow::Result<Self> {
+    async fn build(config: CartConfig) -> anyhow::Result<Assembled> {
         let settings = config.settings().context("cart configuration")?;
         let store = store::Store::connect(
             &config.redis_url,
@@ -138,22 +132,8 @@ impl Service for App {
                 store: store.clone(),
             },
         );
-        Ok(Self { host, store, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves and consumes `order.confirmed` until `stop` (the order of stopping:
-    /// `shop_bus::runtime`), then closes the Redis connections.
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let served = self.bus.run(self.host, stop).await;
-        self.store.close().await;
-        Ok(served?)
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { store.close().await }))
     }
 }

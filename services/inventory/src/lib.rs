@@ -16,16 +16,14 @@ pub mod reservations;
 pub mod store;
 pub mod sweeper;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::inventory::v1::inventory_service_server::InventoryServiceServer;
 
 use crate::cache::StockCache;
@@ -109,18 +107,14 @@ impl InventoryConfig {
     }
 }
 
-/// A started but not yet serving Inventory service: its ports are bound (so tests can read
-/// them) and its indexes exist.
-pub struct App {
-    host: GrpcHost,
-    bus: Runtime,
-}
+/// shop-inventory as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
 
 impl Service for App {
     const NAME: &'static str = "shop-inventory";
     type Config = InventoryConfig;
 
-    async fn build(config: InventoryConfig) -> anyhow::Result<Self> {
+    async fn build(config: InventoryConfig) -> anyhow::Result<Assembled> {
         let limits = config.limits()?;
         let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
             .await
@@ -163,20 +157,6 @@ impl Service for App {
             Duration::from_secs(config.sweep_interval_secs),
             move || sweeper::pass(store.clone(), cache.clone(), Some(publisher.clone())),
         );
-        Ok(Self { host, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves, consumes saga events and sweeps expired reservations until `stop` (the
-    /// order of stopping: `shop_bus::runtime`).
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        Ok(self.bus.run(self.host, stop).await?)
+        Ok(bus.assemble(host))
     }
 }

@@ -11,19 +11,16 @@ pub mod events;
 pub mod store;
 pub mod sweeper;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
 use shop_proto::shop::order::v1::order_service_server::OrderServiceServer;
-use sqlx::MySqlPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -68,17 +65,14 @@ impl Default for OrderConfig {
     }
 }
 
-pub struct App {
-    host: GrpcHost,
-    pool: MySqlPool,
-    bus: Runtime,
-}
+/// shop-order as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
 
 impl Service for App {
     const NAME: &'static str = "shop-order";
     type Config = OrderConfig;
 
-    async fn build(config: OrderConfig) -> anyhow::Result<Self> {
+    async fn build(config: OrderConfig) -> anyhow::Result<Assembled> {
         let pool = shop_kit::mysql::connect_and_migrate(
             &config.database_url,
             config.database_max_connections,
@@ -112,22 +106,8 @@ impl Service for App {
         };
         let api = api::OrderApi::new(pool.clone(), saga, carts, limits);
         let host = host.add_service(OrderServiceServer::new(api));
-        Ok(Self { host, pool, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves gRPC, relays the outbox, consumes saga events and times out stale orders
-    /// until `stop` (the order of stopping: `shop_bus::runtime`); then closes the pool.
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let served = self.bus.run(self.host, stop).await;
-        self.pool.close().await;
-        Ok(served?)
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { pool.close().await }))
     }
 }

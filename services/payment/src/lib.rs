@@ -15,18 +15,15 @@ pub mod stripe;
 pub mod sweeper;
 pub mod webhook;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::payment::v1::payment_service_server::PaymentServiceServer;
-use sqlx::MySqlPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -154,17 +151,14 @@ impl PaymentConfig {
     }
 }
 
-pub struct App {
-    host: GrpcHost,
-    pool: MySqlPool,
-    bus: Runtime,
-}
+/// shop-payment as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
 
 impl Service for App {
     const NAME: &'static str = "shop-payment";
     type Config = PaymentConfig;
 
-    async fn build(config: PaymentConfig) -> anyhow::Result<Self> {
+    async fn build(config: PaymentConfig) -> anyhow::Result<Assembled> {
         config.check_stripe()?;
         let stripe = stripe::Stripe::new(
             config.stripe_api_key.trim(),
@@ -207,24 +201,9 @@ impl Service for App {
             .add_service(PaymentServiceServer::new(api::PaymentApi::new(
                 pool.clone(),
             )));
-        Ok(Self { host, pool, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves gRPC and the webhook, relays the outbox, consumes order events and sweeps
-    /// stale payments until `stop` (the order of stopping: `shop_bus::runtime`); then
-    /// closes the pool.
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let served = self.bus.run(self.host, stop).await;
-        self.pool.close().await;
-        Ok(served?)
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { pool.close().await }))
     }
 }
 

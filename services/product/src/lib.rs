@@ -14,16 +14,14 @@ pub mod page_token;
 pub mod search;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
 
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
@@ -78,17 +76,14 @@ impl Default for ProductConfig {
     }
 }
 
-/// A bound, not yet serving Product service with its indexes in place.
-pub struct App {
-    host: GrpcHost,
-    bus: Runtime,
-}
+/// shop-product as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
 
 impl Service for App {
     const NAME: &'static str = "shop-product";
     type Config = ProductConfig;
 
-    async fn build(config: ProductConfig) -> anyhow::Result<Self> {
+    async fn build(config: ProductConfig) -> anyhow::Result<Assembled> {
         let previous_key = config
             .page_token_previous_key
             .as_deref()
@@ -144,20 +139,6 @@ impl Service for App {
             tokens,
             Duration::from_secs(config.search_summary_ttl_secs),
         )));
-        Ok(Self { host, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves and listens for `product.changed` until `stop` (the order of stopping:
-    /// `shop_bus::runtime`).
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        Ok(self.bus.run(self.host, stop).await?)
+        Ok(bus.assemble(host))
     }
 }

@@ -16,12 +16,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use shop_kit::Service;
 use shop_kit::auth::{TokenSigner, TokenVerifier};
 use shop_kit::server::GrpcHost;
-use shop_kit::shutdown::Stop;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::user::v1::user_service_server::UserServiceServer;
-use sqlx::MySqlPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -130,18 +128,14 @@ impl UserConfig {
     }
 }
 
-/// A started but not yet serving User service: its ports are bound (so tests can read
-/// them) and its database is migrated.
-pub struct App {
-    host: GrpcHost,
-    pool: MySqlPool,
-}
+/// shop-user as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
 
 impl Service for App {
     const NAME: &'static str = "shop-user";
     type Config = UserConfig;
 
-    async fn build(config: UserConfig) -> anyhow::Result<Self> {
+    async fn build(config: UserConfig) -> anyhow::Result<Assembled> {
         config.env.refuse_dev_defaults(&[(
             "SHOP_BOOTSTRAP_ADMIN_PASSWORD",
             config.bootstrap_admin_password.as_deref() == Some(DEV_BOOTSTRAP_ADMIN_PASSWORD),
@@ -194,21 +188,6 @@ impl Service for App {
             .await?
             .with_token_verifier(verifier)
             .add_service(UserServiceServer::new(api));
-        Ok(Self { host, pool })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves until `stop`, drains, then closes the database pool.
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let served = self.host.serve(stop.wait()).await;
-        self.pool.close().await;
-        Ok(served?)
+        Ok(Assembled::serving(host).then_close(async move { pool.close().await }))
     }
 }
