@@ -76,6 +76,7 @@ def config_structs() -> dict[str, dict[str, str]]:
         ROOT / "crates/bus/src/broker.rs",
         ROOT / "crates/stripe-fake/src/config.rs",
         ROOT / "crates/kit/src/server.rs",
+        ROOT / "crates/kit/src/mysql.rs",
     ]
     out: dict[str, dict[str, str]] = {}
     for file in files:

@@ -46,7 +46,7 @@ impl Stack {
         let user = RunningService::start::<shop_user::App>(shop_user::UserConfig {
             grpc_addr: any_port(),
             admin_addr: any_port(),
-            database_url: user_db.url.clone(),
+            database: shop_kit::mysql::DatabaseConfig::new(user_db.url.clone(), 10),
             jwt_private_key_pem: Some(keys().private_pem.clone()),
             bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
             bootstrap_admin_password: Some(ADMIN_PASSWORD.into()),

@@ -24,6 +24,30 @@ pub fn is_deadlock(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(DEADLOCK))
 }
 
+/// A MySQL service's database settings, flattened into its configuration
+/// (`#[serde(flatten)] database: DatabaseConfig`), so they stay `SHOP_DATABASE_URL` and
+/// `SHOP_DATABASE_MAX_CONNECTIONS` in every service.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct DatabaseConfig {
+    pub database_url: String,
+    /// The pool's size: every replica holds up to this many of the server's connections.
+    pub database_max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub fn new(database_url: impl Into<String>, database_max_connections: u32) -> Self {
+        Self {
+            database_url: database_url.into(),
+            database_max_connections,
+        }
+    }
+
+    /// [`connect_and_migrate`] with these settings.
+    pub async fn connect(&self, migrator: &Migrator) -> Result<MySqlPool, MysqlError> {
+        connect_and_migrate(&self.database_url, self.database_max_connections, migrator).await
+    }
+}
+
 pub async fn connect_and_migrate(
     url: &str,
     max_connections: u32,

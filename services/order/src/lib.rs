@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
+use shop_kit::mysql::DatabaseConfig;
 use shop_kit::server::HostConfig;
 use shop_kit::{Assembled, Service};
 use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
@@ -30,8 +31,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct OrderConfig {
     #[serde(flatten)]
     pub host: HostConfig,
-    pub database_url: String,
-    pub database_max_connections: u32,
+    #[serde(flatten)]
+    pub database: DatabaseConfig,
     pub amqp: BusConfig,
     pub cart_url: String,
     /// Deadline of every call to Cart.
@@ -52,8 +53,7 @@ impl Default for OrderConfig {
     fn default() -> Self {
         Self {
             host: HostConfig::on_ports(50055, 9105),
-            database_url: "mysql://root@127.0.0.1:3306/shop_order".into(),
-            database_max_connections: 20,
+            database: DatabaseConfig::new("mysql://root@127.0.0.1:3306/shop_order", 20),
             amqp: BusConfig::default(),
             cart_url: "http://127.0.0.1:50054".into(),
             upstream_deadline_ms: 3000,
@@ -73,13 +73,11 @@ impl Service for App {
     type Config = OrderConfig;
 
     async fn build(config: OrderConfig) -> anyhow::Result<Assembled> {
-        let pool = shop_kit::mysql::connect_and_migrate(
-            &config.database_url,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await
-        .context("order database")?;
+        let pool = config
+            .database
+            .connect(&MIGRATOR)
+            .await
+            .context("order database")?;
 
         let host = config.host.bind("order").await?;
         let registry = host.metrics().registry().clone();

@@ -21,6 +21,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
+use shop_kit::mysql::DatabaseConfig;
 use shop_kit::server::HostConfig;
 use shop_kit::{Assembled, Service};
 use shop_proto::shop::payment::v1::payment_service_server::PaymentServiceServer;
@@ -42,8 +43,8 @@ pub struct PaymentConfig {
     pub env: shop_kit::config::Environment,
     #[serde(flatten)]
     pub host: HostConfig,
-    pub database_url: String,
-    pub database_max_connections: u32,
+    #[serde(flatten)]
+    pub database: DatabaseConfig,
     pub amqp: BusConfig,
     /// `https://api.stripe.com/` in production; `just up` and the tests point it at the fake.
     pub stripe_base_url: String,
@@ -69,8 +70,7 @@ impl Default for PaymentConfig {
         Self {
             env: shop_kit::config::Environment::default(),
             host: HostConfig::on_ports(50056, 9106),
-            database_url: "mysql://root@127.0.0.1:3306/shop_payment".into(),
-            database_max_connections: 20,
+            database: DatabaseConfig::new("mysql://root@127.0.0.1:3306/shop_payment", 20),
             amqp: BusConfig::default(),
             stripe_base_url: STRIPE_API.into(),
             stripe_api_key: PLACEHOLDER_API_KEY.into(),
@@ -167,13 +167,11 @@ impl Service for App {
             config.storefront_origin()?,
         )
         .context("Stripe client")?;
-        let pool = shop_kit::mysql::connect_and_migrate(
-            &config.database_url,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await
-        .context("payment database")?;
+        let pool = config
+            .database
+            .connect(&MIGRATOR)
+            .await
+            .context("payment database")?;
 
         let host = config.host.bind("payment").await?;
         let registry = host.metrics().registry().clone();

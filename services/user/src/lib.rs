@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_kit::auth::{TokenSigner, TokenVerifier};
+use shop_kit::mysql::DatabaseConfig;
 use shop_kit::server::GrpcHost;
 use shop_kit::{Assembled, Service};
 use shop_proto::shop::user::v1::user_service_server::UserServiceServer;
@@ -35,9 +36,8 @@ pub struct UserConfig {
     pub env: shop_kit::config::Environment,
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    /// The service's own database; created at start-up when missing.
-    pub database_url: String,
-    pub database_max_connections: u32,
+    #[serde(flatten)]
+    pub database: DatabaseConfig,
     /// PKCS#8 PEM of the Ed25519 signing key, inline or as a file path (e.g. a mounted
     /// Kubernetes secret). The public key is derived from it.
     pub jwt_private_key_pem: Option<String>,
@@ -75,8 +75,7 @@ impl Default for UserConfig {
             env: shop_kit::config::Environment::default(),
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50051)),
             admin_addr: SocketAddr::from(([0, 0, 0, 0], 9101)),
-            database_url: "mysql://root@127.0.0.1:3306/shop_user".into(),
-            database_max_connections: 10,
+            database: DatabaseConfig::new("mysql://root@127.0.0.1:3306/shop_user", 10),
             jwt_private_key_pem: None,
             jwt_private_key_file: None,
             jwt_previous_public_key_pem: None,
@@ -154,13 +153,11 @@ impl Service for App {
         let verifier = TokenVerifier::from_pem(&config.verifier_pem(&private_pem)?)
             .context("jwt_previous_public_key")?;
 
-        let pool = shop_kit::mysql::connect_and_migrate(
-            &config.database_url,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await
-        .context("user database")?;
+        let pool = config
+            .database
+            .connect(&MIGRATOR)
+            .await
+            .context("user database")?;
         let api = api::UserApi::new(api::Settings {
             pool: pool.clone(),
             signer,
