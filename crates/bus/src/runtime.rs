@@ -53,6 +53,7 @@ struct Started {
 
 /// A service's broker connection, outbox relay, consumers and periodic tasks.
 pub struct Runtime {
+    registry: prometheus::Registry,
     participant: Participant,
     broker: Broker,
     relay: Option<Relay>,
@@ -62,14 +63,16 @@ pub struct Runtime {
 
 impl Runtime {
     /// Connects (lazily) as `participant`'s own RabbitMQ user and registers the consumer
-    /// metrics in the service's registry.
+    /// (and, with [`Runtime::outbox`], the relay) metrics in `host`'s registry.
     pub fn new(
         participant: Participant,
         config: &BusConfig,
-        registry: &prometheus::Registry,
+        host: &GrpcHost,
     ) -> Result<Self, prometheus::Error> {
-        consumer::register_metrics(registry)?;
+        let registry = host.metrics().registry().clone();
+        consumer::register_metrics(&registry)?;
         Ok(Self {
+            registry,
             participant,
             broker: Broker::new(config.clone(), participant.user()),
             relay: None,
@@ -86,15 +89,11 @@ impl Runtime {
     /// The transactional outbox (and the consumers' inbox) in `pool`: creates both tables
     /// and returns the relay that the service's handlers write through. [`Runtime::run`]
     /// relays it in the background and makes its final pass at shutdown.
-    pub async fn outbox(
-        &mut self,
-        pool: &MySqlPool,
-        registry: &prometheus::Registry,
-    ) -> Result<Relay, crate::BusError> {
+    pub async fn outbox(&mut self, pool: &MySqlPool) -> Result<Relay, crate::BusError> {
         crate::outbox::ensure_schema(pool).await?;
         crate::inbox::ensure_schema(pool).await?;
-        let relay =
-            Relay::new(pool.clone(), Publisher::new(self.broker.clone())).with_metrics(registry)?;
+        let relay = Relay::new(pool.clone(), Publisher::new(self.broker.clone()))
+            .with_metrics(&self.registry)?;
         self.relay = Some(relay.clone());
         Ok(relay)
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 
@@ -42,9 +43,11 @@ impl DatabaseConfig {
         }
     }
 
-    /// [`connect_and_migrate`] with these settings.
-    pub async fn connect(&self, migrator: &Migrator) -> Result<MySqlPool, MysqlError> {
-        connect_and_migrate(&self.database_url, self.database_max_connections, migrator).await
+    /// [`connect_and_migrate`] with these settings; an error names `service`'s database.
+    pub async fn connect(&self, service: &str, migrator: &Migrator) -> anyhow::Result<MySqlPool> {
+        connect_and_migrate(&self.database_url, self.database_max_connections, migrator)
+            .await
+            .with_context(|| format!("{service} database"))
     }
 }
 

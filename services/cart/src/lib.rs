@@ -27,6 +27,48 @@ use shop_proto::shop::cart::v1::cart_service_server::CartServiceServer;
 
 const DAY_SECS: u64 = 24 * 3600;
 
+/// shop-cart as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-cart";
+    type Config = CartConfig;
+
+    async fn build(config: CartConfig) -> anyhow::Result<Assembled> {
+        let settings = config.settings().context("cart configuration")?;
+        let store = store::Store::connect(
+            &config.redis_url,
+            &config.key_prefix,
+            Duration::from_millis(config.redis_timeout_ms.max(1)),
+        )
+        .await
+        .with_context(|| format!("cart store at {}", config.redis_url))?;
+        let catalog = catalog::Catalog::new(
+            &config.product_url,
+            Duration::from_millis(config.product_deadline_ms.max(1)),
+        )?;
+        let host = config
+            .host
+            .bind("cart")
+            .await?
+            .add_service(CartServiceServer::new(api::CartApi::new(
+                store.clone(),
+                catalog,
+                settings,
+            )));
+        let mut bus = Runtime::new(Participant::Cart, &config.amqp, &host)?;
+        bus.consume(
+            events::queue_spec(),
+            events::Saga {
+                store: store.clone(),
+            },
+        );
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { store.close().await }))
+    }
+}
+
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -93,47 +135,5 @@ impl CartConfig {
             user_ttl: positive(self.user_ttl_secs, "user_ttl_secs")?,
             idempotency_ttl: positive(self.idempotency_ttl_secs, "idempotency_ttl_secs")?,
         })
-    }
-}
-
-/// shop-cart as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
-pub struct App;
-
-impl Service for App {
-    const NAME: &'static str = "shop-cart";
-    type Config = CartConfig;
-
-    async fn build(config: CartConfig) -> anyhow::Result<Assembled> {
-        let settings = config.settings().context("cart configuration")?;
-        let store = store::Store::connect(
-            &config.redis_url,
-            &config.key_prefix,
-            Duration::from_millis(config.redis_timeout_ms.max(1)),
-        )
-        .await
-        .with_context(|| format!("cart store at {}", config.redis_url))?;
-        let catalog = catalog::Catalog::new(
-            &config.product_url,
-            Duration::from_millis(config.product_deadline_ms.max(1)),
-        )?;
-        let host = config
-            .host
-            .bind("cart")
-            .await?
-            .add_service(CartServiceServer::new(api::CartApi::new(
-                store.clone(),
-                catalog,
-                settings,
-            )));
-        let mut bus = Runtime::new(Participant::Cart, &config.amqp, host.metrics().registry())?;
-        bus.consume(
-            events::queue_spec(),
-            events::Saga {
-                store: store.clone(),
-            },
-        );
-        Ok(bus
-            .assemble(host)
-            .then_close(async move { store.close().await }))
     }
 }

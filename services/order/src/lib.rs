@@ -13,7 +13,6 @@ pub mod sweeper;
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
@@ -24,6 +23,46 @@ use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
 use shop_proto::shop::order::v1::order_service_server::OrderServiceServer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// shop-order as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-order";
+    type Config = OrderConfig;
+
+    async fn build(config: OrderConfig) -> anyhow::Result<Assembled> {
+        let pool = config.database.connect("order", &MIGRATOR).await?;
+
+        let host = config.host.bind("order").await?;
+        let mut bus = Runtime::new(Participant::Order, &config.amqp, &host)?;
+        let relay = bus.outbox(&pool).await?;
+        let saga = events::Saga::new(pool.clone(), relay, host.metrics().registry())?;
+        bus.consume(events::queue_spec(), saga.clone());
+        let timeout = Duration::from_secs(config.unfinished_timeout_secs.max(1));
+        let (sweep_pool, sweep_saga) = (pool.clone(), saga.clone());
+        bus.every(
+            "order timeout sweep",
+            Duration::from_secs(config.sweep_interval_secs.max(1)),
+            move || sweeper::pass(sweep_pool.clone(), sweep_saga.clone(), timeout),
+        );
+
+        let deadline = Duration::from_millis(config.upstream_deadline_ms);
+        let carts = CartServiceClient::new(shop_kit::client::traced_channel(
+            &config.cart_url,
+            deadline,
+        )?);
+        let limits = api::Limits {
+            max_open_orders_per_user: i64::from(config.max_open_orders_per_user.max(1)),
+            max_units_per_sku: i64::from(config.max_units_per_sku.max(1)),
+        };
+        let api = api::OrderApi::new(pool.clone(), saga, carts, limits);
+        let host = host.add_service(OrderServiceServer::new(api));
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { pool.close().await }))
+    }
+}
 
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
 #[derive(Clone, Deserialize, Serialize)]
@@ -62,50 +101,5 @@ impl Default for OrderConfig {
             max_open_orders_per_user: 3,
             max_units_per_sku: 10,
         }
-    }
-}
-
-/// shop-order as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
-pub struct App;
-
-impl Service for App {
-    const NAME: &'static str = "shop-order";
-    type Config = OrderConfig;
-
-    async fn build(config: OrderConfig) -> anyhow::Result<Assembled> {
-        let pool = config
-            .database
-            .connect(&MIGRATOR)
-            .await
-            .context("order database")?;
-
-        let host = config.host.bind("order").await?;
-        let registry = host.metrics().registry().clone();
-        let mut bus = Runtime::new(Participant::Order, &config.amqp, &registry)?;
-        let relay = bus.outbox(&pool, &registry).await?;
-        let saga = events::Saga::new(pool.clone(), relay, &registry)?;
-        bus.consume(events::queue_spec(), saga.clone());
-        let timeout = Duration::from_secs(config.unfinished_timeout_secs.max(1));
-        let (sweep_pool, sweep_saga) = (pool.clone(), saga.clone());
-        bus.every(
-            "order timeout sweep",
-            Duration::from_secs(config.sweep_interval_secs.max(1)),
-            move || sweeper::pass(sweep_pool.clone(), sweep_saga.clone(), timeout),
-        );
-
-        let deadline = Duration::from_millis(config.upstream_deadline_ms);
-        let carts = CartServiceClient::new(shop_kit::client::traced_channel(
-            &config.cart_url,
-            deadline,
-        )?);
-        let limits = api::Limits {
-            max_open_orders_per_user: i64::from(config.max_open_orders_per_user.max(1)),
-            max_units_per_sku: i64::from(config.max_units_per_sku.max(1)),
-        };
-        let api = api::OrderApi::new(pool.clone(), saga, carts, limits);
-        let host = host.add_service(OrderServiceServer::new(api));
-        Ok(bus
-            .assemble(host)
-            .then_close(async move { pool.close().await }))
     }
 }

@@ -34,6 +34,56 @@ pub const STRIPE_API: &str = "https://api.stripe.com/";
 pub const PLACEHOLDER_API_KEY: &str = "sk_test_shopmesh_dev";
 pub const PLACEHOLDER_WEBHOOK_SECRET: &str = "whsec_shopmesh_dev";
 
+/// shop-payment as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-payment";
+    type Config = PaymentConfig;
+
+    async fn build(config: PaymentConfig) -> anyhow::Result<Assembled> {
+        config.check_stripe()?;
+        let stripe = stripe::Stripe::new(
+            config.stripe_api_key.trim(),
+            &config.stripe_base(),
+            Duration::from_millis(config.stripe_deadline_ms),
+            config.storefront_origin()?,
+        )
+        .context("Stripe client")?;
+        let pool = config.database.connect("payment", &MIGRATOR).await?;
+
+        let host = config.host.bind("payment").await?;
+        let registry = host.metrics().registry().clone();
+        let mut bus = Runtime::new(Participant::Payment, &config.amqp, &host)?;
+        let relay = bus.outbox(&pool).await?;
+        let saga = events::Saga::new(
+            pool.clone(),
+            relay,
+            stripe,
+            events::SagaMetrics::register(&registry)?,
+        );
+        bus.consume(events::queue_spec(), saga.clone());
+        if config.pending_sweep_secs > 0 {
+            let stale_after = Duration::from_secs(config.pending_stale_secs);
+            let sweep_saga = saga.clone();
+            bus.every(
+                "stale payment sweep",
+                Duration::from_secs(config.pending_sweep_secs),
+                move || sweeper::pass(sweep_saga.clone(), stale_after),
+            );
+        }
+        let webhook = webhook::router(saga, &config.stripe_webhook_secret, &registry)?;
+        let host = host
+            .with_admin_routes(webhook)
+            .add_service(PaymentServiceServer::new(api::PaymentApi::new(
+                pool.clone(),
+            )));
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { pool.close().await }))
+    }
+}
+
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`); the Stripe
 /// secrets belong in the environment (`SHOP_STRIPE_API_KEY`, `SHOP_STRIPE_WEBHOOK_SECRET`).
 #[derive(Clone, Deserialize, Serialize)]
@@ -148,60 +198,6 @@ impl PaymentConfig {
     /// The base URL as `async-stripe` wants it: it appends `v1/...` directly.
     fn stripe_base(&self) -> String {
         format!("{}/", self.stripe_base_url.trim().trim_end_matches('/'))
-    }
-}
-
-/// shop-payment as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
-pub struct App;
-
-impl Service for App {
-    const NAME: &'static str = "shop-payment";
-    type Config = PaymentConfig;
-
-    async fn build(config: PaymentConfig) -> anyhow::Result<Assembled> {
-        config.check_stripe()?;
-        let stripe = stripe::Stripe::new(
-            config.stripe_api_key.trim(),
-            &config.stripe_base(),
-            Duration::from_millis(config.stripe_deadline_ms),
-            config.storefront_origin()?,
-        )
-        .context("Stripe client")?;
-        let pool = config
-            .database
-            .connect(&MIGRATOR)
-            .await
-            .context("payment database")?;
-
-        let host = config.host.bind("payment").await?;
-        let registry = host.metrics().registry().clone();
-        let mut bus = Runtime::new(Participant::Payment, &config.amqp, &registry)?;
-        let relay = bus.outbox(&pool, &registry).await?;
-        let saga = events::Saga::new(
-            pool.clone(),
-            relay,
-            stripe,
-            events::SagaMetrics::register(&registry)?,
-        );
-        bus.consume(events::queue_spec(), saga.clone());
-        if config.pending_sweep_secs > 0 {
-            let stale_after = Duration::from_secs(config.pending_stale_secs);
-            let sweep_saga = saga.clone();
-            bus.every(
-                "stale payment sweep",
-                Duration::from_secs(config.pending_sweep_secs),
-                move || sweeper::pass(sweep_saga.clone(), stale_after),
-            );
-        }
-        let webhook = webhook::router(saga, &config.stripe_webhook_secret, &registry)?;
-        let host = host
-            .with_admin_routes(webhook)
-            .add_service(PaymentServiceServer::new(api::PaymentApi::new(
-                pool.clone(),
-            )));
-        Ok(bus
-            .assemble(host)
-            .then_close(async move { pool.close().await }))
     }
 }
 

@@ -28,6 +28,64 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// public, so production refuses to start with it.
 pub const DEV_BOOTSTRAP_ADMIN_PASSWORD: &str = "shopmesh-admin";
 
+/// shop-user as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-user";
+    type Config = UserConfig;
+
+    async fn build(config: UserConfig) -> anyhow::Result<Assembled> {
+        config.env.refuse_dev_defaults(&[(
+            "SHOP_BOOTSTRAP_ADMIN_PASSWORD",
+            config.bootstrap_admin_password.as_deref() == Some(DEV_BOOTSTRAP_ADMIN_PASSWORD),
+        )])?;
+        let hash_concurrency = NonZeroUsize::new(config.password_hash_concurrency)
+            .context("password_hash_concurrency must be at least 1")?;
+        let private_pem = shop_kit::config::pem_from(
+            config.jwt_private_key_pem.as_deref(),
+            config.jwt_private_key_file.as_deref(),
+            "jwt_private_key",
+        )?;
+        let signer = TokenSigner::from_pem(
+            &private_pem,
+            Duration::from_secs(config.access_token_ttl_secs),
+        )?;
+        let verifier = TokenVerifier::from_pem(&config.verifier_pem(&private_pem)?)
+            .context("jwt_previous_public_key")?;
+
+        let pool = config.database.connect("user", &MIGRATOR).await?;
+        let api = api::UserApi::new(api::Settings {
+            pool: pool.clone(),
+            signer,
+            refresh_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
+            hashing: hashing::PasswordHashing::new(
+                hash_concurrency,
+                Duration::from_millis(config.password_hash_wait_ms),
+            ),
+            throttle: throttle::LoginThrottle::new(
+                config.throttle_policy(),
+                private_pem.trim().as_bytes(),
+            ),
+        })
+        .await?;
+        if let (Some(email), Some(password)) = (
+            &config.bootstrap_admin_email,
+            &config.bootstrap_admin_password,
+        ) {
+            api.bootstrap_admin(email, password)
+                .await
+                .context("bootstrap admin")?;
+        }
+
+        let host = GrpcHost::bind("user", config.grpc_addr, config.admin_addr)
+            .await?
+            .with_token_verifier(verifier)
+            .add_service(UserServiceServer::new(api));
+        Ok(Assembled::serving(host).then_close(async move { pool.close().await }))
+    }
+}
+
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -124,67 +182,5 @@ impl UserConfig {
             bundle.push_str(&previous);
         }
         Ok(bundle)
-    }
-}
-
-/// shop-user as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
-pub struct App;
-
-impl Service for App {
-    const NAME: &'static str = "shop-user";
-    type Config = UserConfig;
-
-    async fn build(config: UserConfig) -> anyhow::Result<Assembled> {
-        config.env.refuse_dev_defaults(&[(
-            "SHOP_BOOTSTRAP_ADMIN_PASSWORD",
-            config.bootstrap_admin_password.as_deref() == Some(DEV_BOOTSTRAP_ADMIN_PASSWORD),
-        )])?;
-        let hash_concurrency = NonZeroUsize::new(config.password_hash_concurrency)
-            .context("password_hash_concurrency must be at least 1")?;
-        let private_pem = shop_kit::config::pem_from(
-            config.jwt_private_key_pem.as_deref(),
-            config.jwt_private_key_file.as_deref(),
-            "jwt_private_key",
-        )?;
-        let signer = TokenSigner::from_pem(
-            &private_pem,
-            Duration::from_secs(config.access_token_ttl_secs),
-        )?;
-        let verifier = TokenVerifier::from_pem(&config.verifier_pem(&private_pem)?)
-            .context("jwt_previous_public_key")?;
-
-        let pool = config
-            .database
-            .connect(&MIGRATOR)
-            .await
-            .context("user database")?;
-        let api = api::UserApi::new(api::Settings {
-            pool: pool.clone(),
-            signer,
-            refresh_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
-            hashing: hashing::PasswordHashing::new(
-                hash_concurrency,
-                Duration::from_millis(config.password_hash_wait_ms),
-            ),
-            throttle: throttle::LoginThrottle::new(
-                config.throttle_policy(),
-                private_pem.trim().as_bytes(),
-            ),
-        })
-        .await?;
-        if let (Some(email), Some(password)) = (
-            &config.bootstrap_admin_email,
-            &config.bootstrap_admin_password,
-        ) {
-            api.bootstrap_admin(email, password)
-                .await
-                .context("bootstrap admin")?;
-        }
-
-        let host = GrpcHost::bind("user", config.grpc_addr, config.admin_addr)
-            .await?
-            .with_token_verifier(verifier)
-            .add_service(UserServiceServer::new(api));
-        Ok(Assembled::serving(host).then_close(async move { pool.close().await }))
     }
 }
