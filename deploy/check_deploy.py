@@ -75,6 +75,8 @@ def config_structs() -> dict[str, dict[str, str]]:
         ROOT / "bff/src/lib.rs",
         ROOT / "crates/bus/src/broker.rs",
         ROOT / "crates/stripe-fake/src/config.rs",
+        ROOT / "crates/kit/src/server.rs",
+        ROOT / "crates/kit/src/mysql.rs",
     ]
     out: dict[str, dict[str, str]] = {}
     for file in files:
@@ -84,9 +86,17 @@ def config_structs() -> dict[str, dict[str, str]]:
                 continue
             fields = {}
             for attrs, field, ftype in FIELD_RE.findall(body):
+                if "flatten" in attrs:
+                    # `#[serde(flatten)] host: HostConfig`: its fields keep their flat names.
+                    fields[f"flatten:{ftype.strip()}"] = ftype.strip()
+                    continue
                 rename = re.search(r'rename\s*=\s*"(\w+)"', attrs)
                 fields[rename.group(1) if rename else field] = ftype.strip()
             out[name] = fields
+    for fields in out.values():
+        for key in [key for key in fields if key.startswith("flatten:")]:
+            fields.pop(key)
+            fields.update(out[key.removeprefix("flatten:")])
     return out
 
 
@@ -124,6 +134,8 @@ BINARY_ENV["shop-load"] = TOOLS_ENV | COMMON_ENV
 ALL_SHOP_ENV = set().union(*BINARY_ENV.values())
 
 PORT_RE = re.compile(r"(\w*addr): SocketAddr::from\(\(\[[\d, ]+\], (\d+)\)\)")
+# The services' shared host settings: `host: HostConfig::on_ports(grpc, admin)`.
+HOST_PORTS_RE = re.compile(r"HostConfig::on_ports\((\d+), (\d+)\)")
 
 
 def default_ports() -> dict[str, dict[str, int]]:
@@ -139,6 +151,9 @@ def default_ports() -> dict[str, dict[str, int]]:
         # grpc_addr/admin_addr of the services, http_addr of the BFF, addr of the fake Stripe;
         # the first occurrence is the Default impl (later ones are test constructors).
         found: dict[str, int] = {}
+        host = HOST_PORTS_RE.search(read(file))
+        if host:
+            found["grpc"], found["admin"] = int(host.group(1)), int(host.group(2))
         for name, port in PORT_RE.findall(read(file)):
             found.setdefault(name.removesuffix("_addr") if name != "addr" else "http", int(port))
         # The BFF's admin port defaults from a constant (port 0 follows a port-0 http_addr).

@@ -26,9 +26,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::{Broker, BusConfig};
-use shop_kit::Service;
 use shop_kit::auth::TokenVerifier;
 use shop_kit::shutdown::Stop;
+use shop_kit::{Assembled, Service};
 use tokio::net::TcpListener;
 
 pub use schema::{ShopSchema, schema_sdl};
@@ -194,8 +194,26 @@ impl BffConfig {
     }
 }
 
-/// A built but not yet serving BFF: its port is bound (so tests can read it).
-pub struct App {
+/// The BFF as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>`
+/// tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-bff";
+    type Config = BffConfig;
+
+    async fn build(config: BffConfig) -> anyhow::Result<Assembled> {
+        let server = Server::build(config).await?;
+        Ok(Assembled::new(
+            server.addr(),
+            server.admin_addr(),
+            move |stop| server.run(stop),
+        ))
+    }
+}
+
+/// A built but not yet serving BFF: its ports are bound.
+struct Server {
     listener: TcpListener,
     router: axum::Router,
     admin_listener: TcpListener,
@@ -207,10 +225,7 @@ pub struct App {
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
-impl Service for App {
-    const NAME: &'static str = "shop-bff";
-    type Config = BffConfig;
-
+impl Server {
     async fn build(config: BffConfig) -> anyhow::Result<Self> {
         config.check()?;
         let public_pem = shop_kit::config::pem_from(

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use shop_kit::Assembled;
 use shop_kit::server::{GrpcHost, HostError};
 use shop_kit::shutdown::Stop;
 use sqlx::MySqlPool;
@@ -52,6 +53,7 @@ struct Started {
 
 /// A service's broker connection, outbox relay, consumers and periodic tasks.
 pub struct Runtime {
+    registry: prometheus::Registry,
     participant: Participant,
     broker: Broker,
     relay: Option<Relay>,
@@ -61,14 +63,16 @@ pub struct Runtime {
 
 impl Runtime {
     /// Connects (lazily) as `participant`'s own RabbitMQ user and registers the consumer
-    /// metrics in the service's registry.
+    /// (and, with [`Runtime::outbox`], the relay) metrics in `host`'s registry.
     pub fn new(
         participant: Participant,
         config: &BusConfig,
-        registry: &prometheus::Registry,
+        host: &GrpcHost,
     ) -> Result<Self, prometheus::Error> {
-        consumer::register_metrics(registry)?;
+        let registry = host.metrics().registry().clone();
+        consumer::register_metrics(&registry)?;
         Ok(Self {
+            registry,
             participant,
             broker: Broker::new(config.clone(), participant.user()),
             relay: None,
@@ -85,15 +89,11 @@ impl Runtime {
     /// The transactional outbox (and the consumers' inbox) in `pool`: creates both tables
     /// and returns the relay that the service's handlers write through. [`Runtime::run`]
     /// relays it in the background and makes its final pass at shutdown.
-    pub async fn outbox(
-        &mut self,
-        pool: &MySqlPool,
-        registry: &prometheus::Registry,
-    ) -> Result<Relay, crate::BusError> {
+    pub async fn outbox(&mut self, pool: &MySqlPool) -> Result<Relay, crate::BusError> {
         crate::outbox::ensure_schema(pool).await?;
         crate::inbox::ensure_schema(pool).await?;
-        let relay =
-            Relay::new(pool.clone(), Publisher::new(self.broker.clone())).with_metrics(registry)?;
+        let relay = Relay::new(pool.clone(), Publisher::new(self.broker.clone()))
+            .with_metrics(&self.registry)?;
         self.relay = Some(relay.clone());
         Ok(relay)
     }
@@ -150,9 +150,17 @@ impl Runtime {
         ));
     }
 
-    /// Serves `host` and runs everything declared until `stop`, then stops it all in the
-    /// order described in the module documentation.
-    pub async fn run(self, host: GrpcHost, stop: Stop) -> Result<(), HostError> {
+    /// The process: `host` served beside everything declared here, stopped in the order
+    /// described in the module documentation.
+    pub fn assemble(self, host: GrpcHost) -> Assembled {
+        Assembled::new(
+            host.grpc_addr(),
+            host.admin_addr(),
+            move |stop| async move { Ok(self.run(host, stop).await?) },
+        )
+    }
+
+    async fn run(self, host: GrpcHost, stop: Stop) -> Result<(), HostError> {
         // Only the saga's participants may declare its queues (least privilege); Product's
         // per-replica listener binds its own queue.
         if self.participant.saga_queue().is_some() {

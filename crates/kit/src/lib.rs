@@ -31,5 +31,5 @@ pub use error::{FieldViolations, ServiceError};
 pub use ids::{GuestCartId, IdempotencyKey, OrderId, PaymentId, ProductId, UserId};
 pub use money::{Currency, Money};
 pub use payment_method::PaymentMethod;
-pub use service::{Service, main};
+pub use service::{Assembled, Service, main};
 pub use sku::Sku;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 
@@ -22,6 +23,32 @@ const DEADLOCK: &str = "40001";
 /// checkouts of many users at once, can lock each other in a circle).
 pub fn is_deadlock(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some(DEADLOCK))
+}
+
+/// A MySQL service's database settings, flattened into its configuration
+/// (`#[serde(flatten)] database: DatabaseConfig`), so they stay `SHOP_DATABASE_URL` and
+/// `SHOP_DATABASE_MAX_CONNECTIONS` in every service.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct DatabaseConfig {
+    pub database_url: String,
+    /// The pool's size: every replica holds up to this many of the server's connections.
+    pub database_max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub fn new(database_url: impl Into<String>, database_max_connections: u32) -> Self {
+        Self {
+            database_url: database_url.into(),
+            database_max_connections,
+        }
+    }
+
+    /// [`connect_and_migrate`] with these settings; an error names `service`'s database.
+    pub async fn connect(&self, service: &str, migrator: &Migrator) -> anyhow::Result<MySqlPool> {
+        connect_and_migrate(&self.database_url, self.database_max_connections, migrator)
+            .await
+            .with_context(|| format!("{service} database"))
+    }
 }
 
 pub async fn connect_and_migrate(

@@ -9,13 +9,16 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::server::GrpcHost;
 use crate::shutdown::Stop;
 
-/// One shopmesh process: a gRPC service, or the BFF.
-pub trait Service: Sized + Send + 'static {
+/// One shopmesh process: a gRPC service, or the BFF. A service only says what it is made
+/// of ([`Service::build`]); running, draining and closing are the [`Assembled`] value's.
+pub trait Service: Send + 'static {
     /// The process name in logs, traces and metrics, e.g. `shop-order`.
     const NAME: &'static str;
 
@@ -24,17 +27,73 @@ pub trait Service: Sized + Send + 'static {
 
     /// Connects to what the service needs and binds its ports (port 0 picks a free one),
     /// without serving yet: a caller learns the bound addresses before traffic arrives.
-    fn build(config: Self::Config) -> impl Future<Output = anyhow::Result<Self>> + Send;
+    fn build(config: Self::Config) -> impl Future<Output = anyhow::Result<Assembled>> + Send;
+}
+
+type Run = Box<dyn FnOnce(Stop) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
+
+/// A built process with its ports bound, not yet serving.
+pub struct Assembled {
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    run: Run,
+}
+
+impl Assembled {
+    /// `run` serves until its [`Stop`], then drains in-flight work, so a SIGTERM loses
+    /// nothing that was accepted.
+    pub fn new<F>(
+        addr: SocketAddr,
+        admin_addr: SocketAddr,
+        run: impl FnOnce(Stop) -> F + Send + 'static,
+    ) -> Self
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        Self {
+            addr,
+            admin_addr,
+            run: Box::new(move |stop| Box::pin(run(stop))),
+        }
+    }
+
+    /// A gRPC host and nothing else beside it (User).
+    pub fn serving(host: GrpcHost) -> Self {
+        Self::new(
+            host.grpc_addr(),
+            host.admin_addr(),
+            |stop: Stop| async move { Ok(host.serve(stop.wait()).await?) },
+        )
+    }
+
+    /// Closes `resource` (a pool, a client) once the process has drained, whether or not
+    /// serving ended in an error.
+    pub fn then_close(self, resource: impl Future<Output = ()> + Send + 'static) -> Self {
+        let Self {
+            addr,
+            admin_addr,
+            run,
+        } = self;
+        Self::new(addr, admin_addr, move |stop| async move {
+            let served = run(stop).await;
+            resource.await;
+            served
+        })
+    }
 
     /// Where clients call it: gRPC for a service, HTTP (GraphQL) for the BFF.
-    fn addr(&self) -> SocketAddr;
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
 
     /// Health, readiness and `/metrics`.
-    fn admin_addr(&self) -> SocketAddr;
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
 
-    /// Serves until `stop`, then drains in-flight work and releases connections, so a
-    /// SIGTERM loses nothing that was accepted.
-    fn run(self, stop: Stop) -> impl Future<Output = anyhow::Result<()>> + Send;
+    pub async fn run(self, stop: Stop) -> anyhow::Result<()> {
+        (self.run)(stop).await
+    }
 }
 
 /// The whole `main` of a service binary: `fn main() -> anyhow::Result<()> { shop_kit::main::<S>() }`.
@@ -49,13 +108,13 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
     runtime.block_on(async {
         let _telemetry = crate::telemetry::init(S::NAME)?;
         let config: S::Config = crate::config::load()?;
-        let service = S::build(config).await?;
+        let process = S::build(config).await?;
         tracing::info!(
-            addr = %service.addr(),
-            admin = %service.admin_addr(),
+            addr = %process.addr(),
+            admin = %process.admin_addr(),
             "{} started",
             S::NAME
         );
-        service.run(Stop::on(crate::shutdown::signal())).await
+        process.run(Stop::on(crate::shutdown::signal())).await
     })
 }

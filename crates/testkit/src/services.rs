@@ -27,11 +27,11 @@ impl RunningService {
     /// until [`RunningService::stop`] or drop.
     pub async fn start<S: Service>(config: S::Config) -> anyhow::Result<Self> {
         crate::init_tracing();
-        let service = S::build(config)
+        let process = S::build(config)
             .await
             .with_context(|| format!("building {}", S::NAME))?;
-        Ok(Self::spawn(service.addr(), service.admin_addr(), |stop| {
-            service.run(Stop::on(stop))
+        Ok(Self::spawn(process.addr(), process.admin_addr(), |stop| {
+            process.run(Stop::on(stop))
         }))
     }
 

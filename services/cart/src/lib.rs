@@ -14,7 +14,6 @@ pub mod domain;
 pub mod events;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -22,12 +21,53 @@ use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
 use shop_kit::Currency;
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::cart::v1::cart_service_server::CartServiceServer;
 
 const DAY_SECS: u64 = 24 * 3600;
+
+/// shop-cart as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-cart";
+    type Config = CartConfig;
+
+    async fn build(config: CartConfig) -> anyhow::Result<Assembled> {
+        let settings = config.settings().context("cart configuration")?;
+        let store = store::Store::connect(
+            &config.redis_url,
+            &config.key_prefix,
+            Duration::from_millis(config.redis_timeout_ms.max(1)),
+        )
+        .await
+        .with_context(|| format!("cart store at {}", config.redis_url))?;
+        let catalog = catalog::Catalog::new(
+            &config.product_url,
+            Duration::from_millis(config.product_deadline_ms.max(1)),
+        )?;
+        let host = config
+            .host
+            .bind("cart")
+            .await?
+            .add_service(CartServiceServer::new(api::CartApi::new(
+                store.clone(),
+                catalog,
+                settings,
+            )));
+        let mut bus = Runtime::new(Participant::Cart, &config.amqp, &host)?;
+        bus.consume(
+            events::queue_spec(),
+            events::Saga {
+                store: store.clone(),
+            },
+        );
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { store.close().await }))
+    }
+}
 
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
 #[derive(Clone, Deserialize, Serialize)]
@@ -95,65 +135,5 @@ impl CartConfig {
             user_ttl: positive(self.user_ttl_secs, "user_ttl_secs")?,
             idempotency_ttl: positive(self.idempotency_ttl_secs, "idempotency_ttl_secs")?,
         })
-    }
-}
-
-/// A bound, not yet serving Cart service, connected to Redis with its scripts loaded.
-pub struct App {
-    host: GrpcHost,
-    store: store::Store,
-    bus: Runtime,
-}
-
-impl Service for App {
-    const NAME: &'static str = "shop-cart";
-    type Config = CartConfig;
-
-    async fn build(config: CartConfig) -> anyhow::Result<Self> {
-        let settings = config.settings().context("cart configuration")?;
-        let store = store::Store::connect(
-            &config.redis_url,
-            &config.key_prefix,
-            Duration::from_millis(config.redis_timeout_ms.max(1)),
-        )
-        .await
-        .with_context(|| format!("cart store at {}", config.redis_url))?;
-        let catalog = catalog::Catalog::new(
-            &config.product_url,
-            Duration::from_millis(config.product_deadline_ms.max(1)),
-        )?;
-        let host = config
-            .host
-            .bind("cart")
-            .await?
-            .add_service(CartServiceServer::new(api::CartApi::new(
-                store.clone(),
-                catalog,
-                settings,
-            )));
-        let mut bus = Runtime::new(Participant::Cart, &config.amqp, host.metrics().registry())?;
-        bus.consume(
-            events::queue_spec(),
-            events::Saga {
-                store: store.clone(),
-            },
-        );
-        Ok(Self { host, store, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves and consumes `order.confirmed` until `stop` (the order of stopping:
-    /// `shop_bus::runtime`), then closes the Redis connections.
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let served = self.bus.run(self.host, stop).await;
-        self.store.close().await;
-        Ok(served?)
     }
 }

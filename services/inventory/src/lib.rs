@@ -16,20 +16,68 @@ pub mod reservations;
 pub mod store;
 pub mod sweeper;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::inventory::v1::inventory_service_server::InventoryServiceServer;
 
 use crate::cache::StockCache;
 use crate::store::Store;
+
+/// shop-inventory as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-inventory";
+    type Config = InventoryConfig;
+
+    async fn build(config: InventoryConfig) -> anyhow::Result<Assembled> {
+        let limits = config.limits()?;
+        let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
+            .await
+            .context("inventory database")?;
+        let store = Store::new(&database);
+        store.ensure_indexes().await.context("inventory indexes")?;
+        let cache = StockCache::new(
+            Duration::from_millis(config.stock_cache_ttl_ms),
+            config.stock_cache_capacity,
+        );
+        let api = api::InventoryApi::new(store.clone(), cache.clone(), limits.clone());
+        let host = config
+            .host
+            .bind("inventory")
+            .await?
+            .add_service(InventoryServiceServer::new(api));
+
+        let mut bus = Runtime::new(Participant::Inventory, &config.amqp, &host)?;
+        let publisher = bus.publisher();
+        bus.consume(
+            events::queue_spec(),
+            events::Saga {
+                store: store.clone(),
+                cache: cache.clone(),
+                publisher: publisher.clone(),
+                reservation_ttl: limits.default_reservation_ttl,
+                action_reservation_ttl: chrono::Duration::from_std(Duration::from_secs(
+                    config.action_reservation_ttl_secs,
+                ))
+                .context("action_reservation_ttl_secs")?,
+                max_lines: limits.max_reservation_lines,
+            },
+        );
+        bus.every(
+            "reservation expiry sweep",
+            Duration::from_secs(config.sweep_interval_secs),
+            move || sweeper::pass(store.clone(), cache.clone(), Some(publisher.clone())),
+        );
+        Ok(bus.assemble(host))
+    }
+}
 
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
 #[derive(Clone, Deserialize, Serialize)]
@@ -106,77 +154,5 @@ impl InventoryConfig {
             max_reservation_lines: self.max_reservation_lines,
             max_batch_skus: self.max_batch_skus,
         })
-    }
-}
-
-/// A started but not yet serving Inventory service: its ports are bound (so tests can read
-/// them) and its indexes exist.
-pub struct App {
-    host: GrpcHost,
-    bus: Runtime,
-}
-
-impl Service for App {
-    const NAME: &'static str = "shop-inventory";
-    type Config = InventoryConfig;
-
-    async fn build(config: InventoryConfig) -> anyhow::Result<Self> {
-        let limits = config.limits()?;
-        let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
-            .await
-            .context("inventory database")?;
-        let store = Store::new(&database);
-        store.ensure_indexes().await.context("inventory indexes")?;
-        let cache = StockCache::new(
-            Duration::from_millis(config.stock_cache_ttl_ms),
-            config.stock_cache_capacity,
-        );
-        let api = api::InventoryApi::new(store.clone(), cache.clone(), limits.clone());
-        let host = config
-            .host
-            .bind("inventory")
-            .await?
-            .add_service(InventoryServiceServer::new(api));
-
-        let mut bus = Runtime::new(
-            Participant::Inventory,
-            &config.amqp,
-            host.metrics().registry(),
-        )?;
-        let publisher = bus.publisher();
-        bus.consume(
-            events::queue_spec(),
-            events::Saga {
-                store: store.clone(),
-                cache: cache.clone(),
-                publisher: publisher.clone(),
-                reservation_ttl: limits.default_reservation_ttl,
-                action_reservation_ttl: chrono::Duration::from_std(Duration::from_secs(
-                    config.action_reservation_ttl_secs,
-                ))
-                .context("action_reservation_ttl_secs")?,
-                max_lines: limits.max_reservation_lines,
-            },
-        );
-        bus.every(
-            "reservation expiry sweep",
-            Duration::from_secs(config.sweep_interval_secs),
-            move || sweeper::pass(store.clone(), cache.clone(), Some(publisher.clone())),
-        );
-        Ok(Self { host, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves, consumes saga events and sweeps expired reservations until `stop` (the
-    /// order of stopping: `shop_bus::runtime`).
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        Ok(self.bus.run(self.host, stop).await?)
     }
 }

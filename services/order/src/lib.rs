@@ -11,87 +11,33 @@ pub mod events;
 pub mod store;
 pub mod sweeper;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::mysql::DatabaseConfig;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::cart::v1::cart_service_client::CartServiceClient;
 use shop_proto::shop::order::v1::order_service_server::OrderServiceServer;
-use sqlx::MySqlPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct OrderConfig {
-    #[serde(flatten)]
-    pub host: HostConfig,
-    pub database_url: String,
-    pub database_max_connections: u32,
-    pub amqp: BusConfig,
-    pub cart_url: String,
-    /// Deadline of every call to Cart.
-    pub upstream_deadline_ms: u64,
-    /// An order still PENDING or AWAITING_PAYMENT this long after its last change is
-    /// cancelled (longer than Inventory's reservation TTL, which normally cancels first).
-    pub unfinished_timeout_secs: u64,
-    /// How often unfinished orders are looked for.
-    pub sweep_interval_secs: u64,
-    /// Unpaid (PENDING or AWAITING_PAYMENT) orders one user may have at once: each holds
-    /// stock, so more is refused (`TOO_MANY_OPEN_ORDERS`).
-    pub max_open_orders_per_user: u32,
-    /// Units of one SKU one order may hold (`LINE_QUANTITY_LIMIT` beyond).
-    pub max_units_per_sku: u32,
-}
-
-impl Default for OrderConfig {
-    fn default() -> Self {
-        Self {
-            host: HostConfig::on_ports(50055, 9105),
-            database_url: "mysql://root@127.0.0.1:3306/shop_order".into(),
-            database_max_connections: 20,
-            amqp: BusConfig::default(),
-            cart_url: "http://127.0.0.1:50054".into(),
-            upstream_deadline_ms: 3000,
-            unfinished_timeout_secs: 20 * 60,
-            sweep_interval_secs: 30,
-            max_open_orders_per_user: 3,
-            max_units_per_sku: 10,
-        }
-    }
-}
-
-pub struct App {
-    host: GrpcHost,
-    pool: MySqlPool,
-    bus: Runtime,
-}
+/// shop-order as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
 
 impl Service for App {
     const NAME: &'static str = "shop-order";
     type Config = OrderConfig;
 
-    async fn build(config: OrderConfig) -> anyhow::Result<Self> {
-        let pool = shop_kit::mysql::connect_and_migrate(
-            &config.database_url,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await
-        .context("order database")?;
+    async fn build(config: OrderConfig) -> anyhow::Result<Assembled> {
+        let pool = config.database.connect("order", &MIGRATOR).await?;
 
         let host = config.host.bind("order").await?;
-        let registry = host.metrics().registry().clone();
-        let mut bus = Runtime::new(Participant::Order, &config.amqp, &registry)?;
-        let relay = bus.outbox(&pool, &registry).await?;
-        let saga = events::Saga::new(pool.clone(), relay, &registry)?;
+        let mut bus = Runtime::new(Participant::Order, &config.amqp, &host)?;
+        let relay = bus.outbox(&pool).await?;
+        let saga = events::Saga::new(pool.clone(), relay, host.metrics().registry())?;
         bus.consume(events::queue_spec(), saga.clone());
         let timeout = Duration::from_secs(config.unfinished_timeout_secs.max(1));
         let (sweep_pool, sweep_saga) = (pool.clone(), saga.clone());
@@ -112,22 +58,48 @@ impl Service for App {
         };
         let api = api::OrderApi::new(pool.clone(), saga, carts, limits);
         let host = host.add_service(OrderServiceServer::new(api));
-        Ok(Self { host, pool, bus })
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { pool.close().await }))
     }
+}
 
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
+/// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OrderConfig {
+    #[serde(flatten)]
+    pub host: HostConfig,
+    #[serde(flatten)]
+    pub database: DatabaseConfig,
+    pub amqp: BusConfig,
+    pub cart_url: String,
+    /// Deadline of every call to Cart.
+    pub upstream_deadline_ms: u64,
+    /// An order still PENDING or AWAITING_PAYMENT this long after its last change is
+    /// cancelled (longer than Inventory's reservation TTL, which normally cancels first).
+    pub unfinished_timeout_secs: u64,
+    /// How often unfinished orders are looked for.
+    pub sweep_interval_secs: u64,
+    /// Unpaid (PENDING or AWAITING_PAYMENT) orders one user may have at once: each holds
+    /// stock, so more is refused (`TOO_MANY_OPEN_ORDERS`).
+    pub max_open_orders_per_user: u32,
+    /// Units of one SKU one order may hold (`LINE_QUANTITY_LIMIT` beyond).
+    pub max_units_per_sku: u32,
+}
 
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves gRPC, relays the outbox, consumes saga events and times out stale orders
-    /// until `stop` (the order of stopping: `shop_bus::runtime`); then closes the pool.
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let served = self.bus.run(self.host, stop).await;
-        self.pool.close().await;
-        Ok(served?)
+impl Default for OrderConfig {
+    fn default() -> Self {
+        Self {
+            host: HostConfig::on_ports(50055, 9105),
+            database: DatabaseConfig::new("mysql://root@127.0.0.1:3306/shop_order", 20),
+            amqp: BusConfig::default(),
+            cart_url: "http://127.0.0.1:50054".into(),
+            upstream_deadline_ms: 3000,
+            unfinished_timeout_secs: 20 * 60,
+            sweep_interval_secs: 30,
+            max_open_orders_per_user: 3,
+            max_units_per_sku: 10,
+        }
     }
 }

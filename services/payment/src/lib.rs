@@ -15,18 +15,16 @@ pub mod stripe;
 pub mod sweeper;
 pub mod webhook;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::topology::Participant;
 use shop_bus::{BusConfig, Runtime};
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::mysql::DatabaseConfig;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::payment::v1::payment_service_server::PaymentServiceServer;
-use sqlx::MySqlPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -35,6 +33,56 @@ pub const STRIPE_API: &str = "https://api.stripe.com/";
 /// Development placeholders: accepted by the fake Stripe only (refused with `STRIPE_API`).
 pub const PLACEHOLDER_API_KEY: &str = "sk_test_shopmesh_dev";
 pub const PLACEHOLDER_WEBHOOK_SECRET: &str = "whsec_shopmesh_dev";
+
+/// shop-payment as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-payment";
+    type Config = PaymentConfig;
+
+    async fn build(config: PaymentConfig) -> anyhow::Result<Assembled> {
+        config.check_stripe()?;
+        let stripe = stripe::Stripe::new(
+            config.stripe_api_key.trim(),
+            &config.stripe_base(),
+            Duration::from_millis(config.stripe_deadline_ms),
+            config.storefront_origin()?,
+        )
+        .context("Stripe client")?;
+        let pool = config.database.connect("payment", &MIGRATOR).await?;
+
+        let host = config.host.bind("payment").await?;
+        let registry = host.metrics().registry().clone();
+        let mut bus = Runtime::new(Participant::Payment, &config.amqp, &host)?;
+        let relay = bus.outbox(&pool).await?;
+        let saga = events::Saga::new(
+            pool.clone(),
+            relay,
+            stripe,
+            events::SagaMetrics::register(&registry)?,
+        );
+        bus.consume(events::queue_spec(), saga.clone());
+        if config.pending_sweep_secs > 0 {
+            let stale_after = Duration::from_secs(config.pending_stale_secs);
+            let sweep_saga = saga.clone();
+            bus.every(
+                "stale payment sweep",
+                Duration::from_secs(config.pending_sweep_secs),
+                move || sweeper::pass(sweep_saga.clone(), stale_after),
+            );
+        }
+        let webhook = webhook::router(saga, &config.stripe_webhook_secret, &registry)?;
+        let host = host
+            .with_admin_routes(webhook)
+            .add_service(PaymentServiceServer::new(api::PaymentApi::new(
+                pool.clone(),
+            )));
+        Ok(bus
+            .assemble(host)
+            .then_close(async move { pool.close().await }))
+    }
+}
 
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`); the Stripe
 /// secrets belong in the environment (`SHOP_STRIPE_API_KEY`, `SHOP_STRIPE_WEBHOOK_SECRET`).
@@ -45,8 +93,8 @@ pub struct PaymentConfig {
     pub env: shop_kit::config::Environment,
     #[serde(flatten)]
     pub host: HostConfig,
-    pub database_url: String,
-    pub database_max_connections: u32,
+    #[serde(flatten)]
+    pub database: DatabaseConfig,
     pub amqp: BusConfig,
     /// `https://api.stripe.com/` in production; `just up` and the tests point it at the fake.
     pub stripe_base_url: String,
@@ -72,8 +120,7 @@ impl Default for PaymentConfig {
         Self {
             env: shop_kit::config::Environment::default(),
             host: HostConfig::on_ports(50056, 9106),
-            database_url: "mysql://root@127.0.0.1:3306/shop_payment".into(),
-            database_max_connections: 20,
+            database: DatabaseConfig::new("mysql://root@127.0.0.1:3306/shop_payment", 20),
             amqp: BusConfig::default(),
             stripe_base_url: STRIPE_API.into(),
             stripe_api_key: PLACEHOLDER_API_KEY.into(),
@@ -151,80 +198,6 @@ impl PaymentConfig {
     /// The base URL as `async-stripe` wants it: it appends `v1/...` directly.
     fn stripe_base(&self) -> String {
         format!("{}/", self.stripe_base_url.trim().trim_end_matches('/'))
-    }
-}
-
-pub struct App {
-    host: GrpcHost,
-    pool: MySqlPool,
-    bus: Runtime,
-}
-
-impl Service for App {
-    const NAME: &'static str = "shop-payment";
-    type Config = PaymentConfig;
-
-    async fn build(config: PaymentConfig) -> anyhow::Result<Self> {
-        config.check_stripe()?;
-        let stripe = stripe::Stripe::new(
-            config.stripe_api_key.trim(),
-            &config.stripe_base(),
-            Duration::from_millis(config.stripe_deadline_ms),
-            config.storefront_origin()?,
-        )
-        .context("Stripe client")?;
-        let pool = shop_kit::mysql::connect_and_migrate(
-            &config.database_url,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await
-        .context("payment database")?;
-
-        let host = config.host.bind("payment").await?;
-        let registry = host.metrics().registry().clone();
-        let mut bus = Runtime::new(Participant::Payment, &config.amqp, &registry)?;
-        let relay = bus.outbox(&pool, &registry).await?;
-        let saga = events::Saga::new(
-            pool.clone(),
-            relay,
-            stripe,
-            events::SagaMetrics::register(&registry)?,
-        );
-        bus.consume(events::queue_spec(), saga.clone());
-        if config.pending_sweep_secs > 0 {
-            let stale_after = Duration::from_secs(config.pending_stale_secs);
-            let sweep_saga = saga.clone();
-            bus.every(
-                "stale payment sweep",
-                Duration::from_secs(config.pending_sweep_secs),
-                move || sweeper::pass(sweep_saga.clone(), stale_after),
-            );
-        }
-        let webhook = webhook::router(saga, &config.stripe_webhook_secret, &registry)?;
-        let host = host
-            .with_admin_routes(webhook)
-            .add_service(PaymentServiceServer::new(api::PaymentApi::new(
-                pool.clone(),
-            )));
-        Ok(Self { host, pool, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves gRPC and the webhook, relays the outbox, consumes order events and sweeps
-    /// stale payments until `stop` (the order of stopping: `shop_bus::runtime`); then
-    /// closes the pool.
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let served = self.bus.run(self.host, stop).await;
-        self.pool.close().await;
-        Ok(served?)
     }
 }
 

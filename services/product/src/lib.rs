@@ -14,17 +14,78 @@ pub mod page_token;
 pub mod search;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
-use shop_kit::Service;
-use shop_kit::server::{GrpcHost, HostConfig};
-use shop_kit::shutdown::Stop;
+use shop_kit::server::HostConfig;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
+
+/// shop-product as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-product";
+    type Config = ProductConfig;
+
+    async fn build(config: ProductConfig) -> anyhow::Result<Assembled> {
+        let previous_key = config
+            .page_token_previous_key
+            .as_deref()
+            .filter(|key| !key.is_empty());
+        config.env.refuse_dev_defaults(&[
+            (
+                "SHOP_PAGE_TOKEN_KEY",
+                config.page_token_key == page_token::DEV_PAGE_TOKEN_KEY,
+            ),
+            (
+                "SHOP_PAGE_TOKEN_PREVIOUS_KEY",
+                previous_key == Some(page_token::DEV_PAGE_TOKEN_KEY),
+            ),
+        ])?;
+        let tokens = page_token::TokenKeys::new(&config.page_token_key, previous_key)?;
+        let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
+            .await
+            .context("product database")?;
+        let store = store::Store::new(
+            &database,
+            Duration::from_millis(config.catalog_query_max_time_ms),
+        );
+        store.ensure_indexes().await.context("product indexes")?;
+        let backfilled = store
+            .backfill_words()
+            .await
+            .context("search words of older products")?;
+        if backfilled > 0 {
+            tracing::info!(backfilled, "gave older products their search words");
+        }
+        let cache = cache::ProductCache::new(
+            Duration::from_secs(config.cache_ttl_secs),
+            config.cache_capacity,
+        );
+        let host = config.host.bind("product").await?;
+        let mut bus = Runtime::new(Participant::Product, &config.amqp, &host)?;
+        // Serve only once this replica hears product.changed, or a change made right after
+        // start-up could stay stale here for a whole TTL.
+        bus.consume_before_serving(
+            events::queue_spec(),
+            events::CacheInvalidation {
+                cache: cache.clone(),
+            },
+        );
+        let host = host.add_service(ProductServiceServer::new(api::ProductApi::new(
+            store,
+            cache,
+            bus.publisher(),
+            tokens,
+            Duration::from_secs(config.search_summary_ttl_secs),
+        )));
+        Ok(bus.assemble(host))
+    }
+}
 
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
 #[derive(Clone, Deserialize, Serialize)]
@@ -75,89 +136,5 @@ impl Default for ProductConfig {
             catalog_query_max_time_ms: 2000,
             search_summary_ttl_secs: 5,
         }
-    }
-}
-
-/// A bound, not yet serving Product service with its indexes in place.
-pub struct App {
-    host: GrpcHost,
-    bus: Runtime,
-}
-
-impl Service for App {
-    const NAME: &'static str = "shop-product";
-    type Config = ProductConfig;
-
-    async fn build(config: ProductConfig) -> anyhow::Result<Self> {
-        let previous_key = config
-            .page_token_previous_key
-            .as_deref()
-            .filter(|key| !key.is_empty());
-        config.env.refuse_dev_defaults(&[
-            (
-                "SHOP_PAGE_TOKEN_KEY",
-                config.page_token_key == page_token::DEV_PAGE_TOKEN_KEY,
-            ),
-            (
-                "SHOP_PAGE_TOKEN_PREVIOUS_KEY",
-                previous_key == Some(page_token::DEV_PAGE_TOKEN_KEY),
-            ),
-        ])?;
-        let tokens = page_token::TokenKeys::new(&config.page_token_key, previous_key)?;
-        let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
-            .await
-            .context("product database")?;
-        let store = store::Store::new(
-            &database,
-            Duration::from_millis(config.catalog_query_max_time_ms),
-        );
-        store.ensure_indexes().await.context("product indexes")?;
-        let backfilled = store
-            .backfill_words()
-            .await
-            .context("search words of older products")?;
-        if backfilled > 0 {
-            tracing::info!(backfilled, "gave older products their search words");
-        }
-        let cache = cache::ProductCache::new(
-            Duration::from_secs(config.cache_ttl_secs),
-            config.cache_capacity,
-        );
-        let host = config.host.bind("product").await?;
-        let mut bus = Runtime::new(
-            Participant::Product,
-            &config.amqp,
-            host.metrics().registry(),
-        )?;
-        // Serve only once this replica hears product.changed, or a change made right after
-        // start-up could stay stale here for a whole TTL.
-        bus.consume_before_serving(
-            events::queue_spec(),
-            events::CacheInvalidation {
-                cache: cache.clone(),
-            },
-        );
-        let host = host.add_service(ProductServiceServer::new(api::ProductApi::new(
-            store,
-            cache,
-            bus.publisher(),
-            tokens,
-            Duration::from_secs(config.search_summary_ttl_secs),
-        )));
-        Ok(Self { host, bus })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves and listens for `product.changed` until `stop` (the order of stopping:
-    /// `shop_bus::runtime`).
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        Ok(self.bus.run(self.host, stop).await?)
     }
 }

@@ -16,18 +16,75 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use shop_kit::Service;
 use shop_kit::auth::{TokenSigner, TokenVerifier};
+use shop_kit::mysql::DatabaseConfig;
 use shop_kit::server::GrpcHost;
-use shop_kit::shutdown::Stop;
+use shop_kit::{Assembled, Service};
 use shop_proto::shop::user::v1::user_service_server::UserServiceServer;
-use sqlx::MySqlPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The bootstrap admin password of the development setups (README, compose, `scripts/up.sh`):
 /// public, so production refuses to start with it.
 pub const DEV_BOOTSTRAP_ADMIN_PASSWORD: &str = "shopmesh-admin";
+
+/// shop-user as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
+pub struct App;
+
+impl Service for App {
+    const NAME: &'static str = "shop-user";
+    type Config = UserConfig;
+
+    async fn build(config: UserConfig) -> anyhow::Result<Assembled> {
+        config.env.refuse_dev_defaults(&[(
+            "SHOP_BOOTSTRAP_ADMIN_PASSWORD",
+            config.bootstrap_admin_password.as_deref() == Some(DEV_BOOTSTRAP_ADMIN_PASSWORD),
+        )])?;
+        let hash_concurrency = NonZeroUsize::new(config.password_hash_concurrency)
+            .context("password_hash_concurrency must be at least 1")?;
+        let private_pem = shop_kit::config::pem_from(
+            config.jwt_private_key_pem.as_deref(),
+            config.jwt_private_key_file.as_deref(),
+            "jwt_private_key",
+        )?;
+        let signer = TokenSigner::from_pem(
+            &private_pem,
+            Duration::from_secs(config.access_token_ttl_secs),
+        )?;
+        let verifier = TokenVerifier::from_pem(&config.verifier_pem(&private_pem)?)
+            .context("jwt_previous_public_key")?;
+
+        let pool = config.database.connect("user", &MIGRATOR).await?;
+        let api = api::UserApi::new(api::Settings {
+            pool: pool.clone(),
+            signer,
+            refresh_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
+            hashing: hashing::PasswordHashing::new(
+                hash_concurrency,
+                Duration::from_millis(config.password_hash_wait_ms),
+            ),
+            throttle: throttle::LoginThrottle::new(
+                config.throttle_policy(),
+                private_pem.trim().as_bytes(),
+            ),
+        })
+        .await?;
+        if let (Some(email), Some(password)) = (
+            &config.bootstrap_admin_email,
+            &config.bootstrap_admin_password,
+        ) {
+            api.bootstrap_admin(email, password)
+                .await
+                .context("bootstrap admin")?;
+        }
+
+        let host = GrpcHost::bind("user", config.grpc_addr, config.admin_addr)
+            .await?
+            .with_token_verifier(verifier)
+            .add_service(UserServiceServer::new(api));
+        Ok(Assembled::serving(host).then_close(async move { pool.close().await }))
+    }
+}
 
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
 #[derive(Clone, Deserialize, Serialize)]
@@ -37,9 +94,8 @@ pub struct UserConfig {
     pub env: shop_kit::config::Environment,
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    /// The service's own database; created at start-up when missing.
-    pub database_url: String,
-    pub database_max_connections: u32,
+    #[serde(flatten)]
+    pub database: DatabaseConfig,
     /// PKCS#8 PEM of the Ed25519 signing key, inline or as a file path (e.g. a mounted
     /// Kubernetes secret). The public key is derived from it.
     pub jwt_private_key_pem: Option<String>,
@@ -77,8 +133,7 @@ impl Default for UserConfig {
             env: shop_kit::config::Environment::default(),
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50051)),
             admin_addr: SocketAddr::from(([0, 0, 0, 0], 9101)),
-            database_url: "mysql://root@127.0.0.1:3306/shop_user".into(),
-            database_max_connections: 10,
+            database: DatabaseConfig::new("mysql://root@127.0.0.1:3306/shop_user", 10),
             jwt_private_key_pem: None,
             jwt_private_key_file: None,
             jwt_previous_public_key_pem: None,
@@ -127,88 +182,5 @@ impl UserConfig {
             bundle.push_str(&previous);
         }
         Ok(bundle)
-    }
-}
-
-/// A started but not yet serving User service: its ports are bound (so tests can read
-/// them) and its database is migrated.
-pub struct App {
-    host: GrpcHost,
-    pool: MySqlPool,
-}
-
-impl Service for App {
-    const NAME: &'static str = "shop-user";
-    type Config = UserConfig;
-
-    async fn build(config: UserConfig) -> anyhow::Result<Self> {
-        config.env.refuse_dev_defaults(&[(
-            "SHOP_BOOTSTRAP_ADMIN_PASSWORD",
-            config.bootstrap_admin_password.as_deref() == Some(DEV_BOOTSTRAP_ADMIN_PASSWORD),
-        )])?;
-        let hash_concurrency = NonZeroUsize::new(config.password_hash_concurrency)
-            .context("password_hash_concurrency must be at least 1")?;
-        let private_pem = shop_kit::config::pem_from(
-            config.jwt_private_key_pem.as_deref(),
-            config.jwt_private_key_file.as_deref(),
-            "jwt_private_key",
-        )?;
-        let signer = TokenSigner::from_pem(
-            &private_pem,
-            Duration::from_secs(config.access_token_ttl_secs),
-        )?;
-        let verifier = TokenVerifier::from_pem(&config.verifier_pem(&private_pem)?)
-            .context("jwt_previous_public_key")?;
-
-        let pool = shop_kit::mysql::connect_and_migrate(
-            &config.database_url,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await
-        .context("user database")?;
-        let api = api::UserApi::new(api::Settings {
-            pool: pool.clone(),
-            signer,
-            refresh_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
-            hashing: hashing::PasswordHashing::new(
-                hash_concurrency,
-                Duration::from_millis(config.password_hash_wait_ms),
-            ),
-            throttle: throttle::LoginThrottle::new(
-                config.throttle_policy(),
-                private_pem.trim().as_bytes(),
-            ),
-        })
-        .await?;
-        if let (Some(email), Some(password)) = (
-            &config.bootstrap_admin_email,
-            &config.bootstrap_admin_password,
-        ) {
-            api.bootstrap_admin(email, password)
-                .await
-                .context("bootstrap admin")?;
-        }
-
-        let host = GrpcHost::bind("user", config.grpc_addr, config.admin_addr)
-            .await?
-            .with_token_verifier(verifier)
-            .add_service(UserServiceServer::new(api));
-        Ok(Self { host, pool })
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves until `stop`, drains, then closes the database pool.
-    async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let served = self.host.serve(stop.wait()).await;
-        self.pool.close().await;
-        Ok(served?)
     }
 }

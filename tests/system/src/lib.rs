@@ -131,7 +131,7 @@ impl System {
 
         let order = RunningService::start::<shop_order::App>(shop_order::OrderConfig {
             host: shop_testkit::test_host(),
-            database_url: backends.mysql_order.url.clone(),
+            database: shop_kit::mysql::DatabaseConfig::new(backends.mysql_order.url.clone(), 20),
             amqp: backends.bus_config(),
             cart_url: url(&cart),
             unfinished_timeout_secs: options.order_timeout_secs,
@@ -147,7 +147,7 @@ impl System {
                 .context("fake stripe")?;
         let payment_config = shop_payment::PaymentConfig {
             host: shop_testkit::test_host(),
-            database_url: backends.mysql_payment.url.clone(),
+            database: shop_kit::mysql::DatabaseConfig::new(backends.mysql_payment.url.clone(), 20),
             amqp: backends.bus_config(),
             stripe_base_url: stripe.base_url(),
             stripe_api_key: STRIPE_KEY.into(),

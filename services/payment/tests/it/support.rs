@@ -180,8 +180,7 @@ impl Harness {
         PaymentConfig {
             env: Default::default(),
             host: shop_testkit::test_host(),
-            database_url: self.mysql.url.clone(),
-            database_max_connections: 5,
+            database: shop_kit::mysql::DatabaseConfig::new(self.mysql.url.clone(), 5),
             amqp: self.bus.clone(),
             stripe_base_url,
             stripe_api_key: API_KEY.into(),

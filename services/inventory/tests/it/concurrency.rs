@@ -3,11 +3,9 @@
 //! however many duplicates race, and one winner between Commit and Release. Every test
 //! ends by checking that the books balance (see `Harness::assert_books_balance`).
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{reason, start, status_of, tally};
+use crate::support::{reason, start, status_of, tally};
 use futures::StreamExt as _;
 use shop_proto::shop::inventory::v1 as pb;
 use tonic::{Code, Status};

@@ -2,8 +2,6 @@
 //! Cart, Order on real backends), plus the User service on its own database and the BFF on
 //! port 0, all in this process; tests talk to the BFF over real HTTP and WebSockets only.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,7 +19,8 @@ pub const ADMIN_PASSWORD: &str = "admin-password-42";
 
 pub struct Stack {
     pub system: System,
-    pub user: RunningService,
+    /// Kept running as long as the stack (dropping it stops the service).
+    _user: RunningService,
     pub bff: RunningService,
     pub addr: SocketAddr,
     _user_db: TestMysql,
@@ -47,7 +46,7 @@ impl Stack {
         let user = RunningService::start::<shop_user::App>(shop_user::UserConfig {
             grpc_addr: any_port(),
             admin_addr: any_port(),
-            database_url: user_db.url.clone(),
+            database: shop_kit::mysql::DatabaseConfig::new(user_db.url.clone(), 10),
             jwt_private_key_pem: Some(keys().private_pem.clone()),
             bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
             bootstrap_admin_password: Some(ADMIN_PASSWORD.into()),
@@ -86,7 +85,7 @@ impl Stack {
         }
         Ok(Self {
             system,
-            user,
+            _user: user,
             bff,
             addr,
             _user_db: user_db,

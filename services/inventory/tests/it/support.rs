@@ -1,7 +1,5 @@
 //! The Inventory service over real gRPC against the MongoDB stand-in, one fresh database
 //! per test, plus the bookkeeping checks the concurrency tests share.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::TryStreamExt as _;

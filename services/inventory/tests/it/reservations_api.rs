@@ -1,13 +1,11 @@
 //! Reservations over real gRPC: Reserve, Commit, Release and their error cases, the
 //! expiry sweeper, and recovery from a crash in the middle of a reservation.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::{reason, start, start_with, status_of, ttl_secs, violated_fields};
 use chrono::Utc;
-use common::{reason, start, start_with, status_of, ttl_secs, violated_fields};
 use shop_inventory::domain::{ReleaseReason, ReservationStatus};
 use shop_inventory::store::{LedgerDoc, LedgerKind, LineDoc, ReservationDoc, bson_time};
 use shop_inventory::sweeper;
@@ -155,9 +153,9 @@ async fn reserve_reports_every_invalid_field() {
         .reserve(h.admin(pb::ReserveRequest {
             order_id: "has space".into(),
             lines: vec![
-                common::line("SKU-A", 1),
-                common::line("sku-a", 2),
-                common::line("x", 0),
+                crate::support::line("SKU-A", 1),
+                crate::support::line("sku-a", 2),
+                crate::support::line("x", 0),
             ],
             ttl: ttl_secs(3601),
         }))
@@ -193,7 +191,7 @@ async fn reserve_reports_every_invalid_field() {
             h.admin(pb::ReserveRequest {
                 order_id: "order-1".into(),
                 lines: (0..101)
-                    .map(|i| common::line(&format!("SKU-{i}"), 1))
+                    .map(|i| crate::support::line(&format!("SKU-{i}"), 1))
                     .collect(),
                 ttl: None,
             }),
@@ -400,7 +398,7 @@ async fn the_background_sweeper_releases_expired_reservations() {
     let mongo = TestMongo::create().await.unwrap();
     let config = shop_inventory::InventoryConfig {
         sweep_interval_secs: 1,
-        ..common::config(&mongo)
+        ..crate::support::config(&mongo)
     };
     let h = start_with(mongo, config).await;
     h.set_stock("SKU-A", 3).await;

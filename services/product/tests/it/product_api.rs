@@ -1,11 +1,9 @@
 //! The Product service over real gRPC against the MongoDB stand-in (a fresh database per
 //! test).
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{config, spawn};
+use crate::support::{config, spawn};
 use shop_kit::Service as _;
 use shop_kit::auth::Role;
 use shop_product::{App, ProductConfig};

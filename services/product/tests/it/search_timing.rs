@@ -4,11 +4,9 @@
 //!
 //! `cargo nextest run -p shop-product --run-ignored only --no-capture search_timing`
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{config, spawn};
+use crate::support::{config, spawn};
 use shop_kit::auth::Role;
 use shop_product::ProductConfig;
 use shop_proto::shop::common::v1::Money;

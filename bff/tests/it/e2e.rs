@@ -2,10 +2,8 @@
 //! against MariaDB, SecantusDB, Redis and RabbitMQ), and the tests speak only HTTP and
 //! WebSocket to the BFF, like the storefront.
 
-mod common;
-
+use crate::support::{Event, Protocol, Stack, Subscription, checkout_input, data_str, error_code};
 use anyhow::Context as _;
-use common::{Event, Protocol, Stack, Subscription, checkout_input, data_str, error_code};
 use serde_json::{Value, json};
 
 fn statuses(orders: &[Value]) -> Vec<String> {
@@ -1249,7 +1247,7 @@ async fn slow_or_missing_upstreams_are_timeouts_and_unavailable() -> anyhow::Res
         config.upstream_deadline_ms = 5_000;
     })
     .await?;
-    let mut client = common::Client::new(addr);
+    let mut client = crate::support::Client::new(addr);
     let (status, body) = client
         .post(json!({"query": "{ products { edges { cursor } } }"}))
         .await?;
@@ -1261,7 +1259,7 @@ async fn slow_or_missing_upstreams_are_timeouts_and_unavailable() -> anyhow::Res
         config.upstream_deadline_ms = 200;
     })
     .await?;
-    let mut client = common::Client::new(addr);
+    let mut client = crate::support::Client::new(addr);
     let body = client
         .gql("{ products { edges { cursor } } }", json!({}))
         .await?;
@@ -1492,7 +1490,9 @@ async fn live_subscriptions_are_capped_per_connection_and_per_user() -> anyhow::
     let mut first =
         Subscription::connect(stack.addr, Protocol::TransportWs, ann.token.as_deref()).await?;
     for id in ["a", "b"] {
-        first.start(id, common::ORDER_UPDATED, vars.clone()).await?;
+        first
+            .start(id, crate::support::ORDER_UPDATED, vars.clone())
+            .await?;
         let event = event_for(&mut first, id).await?;
         assert!(
             matches!(event, Event::Next(_)) && event.error_code().is_none(),
@@ -1500,7 +1500,7 @@ async fn live_subscriptions_are_capped_per_connection_and_per_user() -> anyhow::
         );
     }
     first
-        .start("c", common::ORDER_UPDATED, vars.clone())
+        .start("c", crate::support::ORDER_UPDATED, vars.clone())
         .await?;
     let event = event_for(&mut first, "c").await?;
     assert_eq!(
@@ -1513,12 +1513,12 @@ async fn live_subscriptions_are_capped_per_connection_and_per_user() -> anyhow::
     let mut second =
         Subscription::connect(stack.addr, Protocol::LegacyWs, ann.token.as_deref()).await?;
     second
-        .start("d", common::ORDER_UPDATED, vars.clone())
+        .start("d", crate::support::ORDER_UPDATED, vars.clone())
         .await?;
     let event = event_for(&mut second, "d").await?;
     assert!(event.error_code().is_none(), "{event:?}");
     second
-        .start("e", common::ORDER_UPDATED, vars.clone())
+        .start("e", crate::support::ORDER_UPDATED, vars.clone())
         .await?;
     let event = event_for(&mut second, "e").await?;
     assert_eq!(
@@ -1533,7 +1533,7 @@ async fn live_subscriptions_are_capped_per_connection_and_per_user() -> anyhow::
     for attempt in 0.. {
         let id = format!("f{attempt}");
         second
-            .start(&id, common::ORDER_UPDATED, vars.clone())
+            .start(&id, crate::support::ORDER_UPDATED, vars.clone())
             .await?;
         let event = event_for(&mut second, &id).await?;
         if event.error_code().is_none() {
@@ -1656,7 +1656,7 @@ async fn production_mode_refuses_dev_defaults_and_hides_the_schema() -> anyhow::
         config.cors_allowed_origins = "https://shop.example".into();
     })
     .await?;
-    let mut client = common::Client::new(addr);
+    let mut client = crate::support::Client::new(addr);
     let body = client
         .gql("{ __schema { types { name } } }", json!({}))
         .await?;
@@ -1695,7 +1695,7 @@ async fn production_mode_refuses_dev_defaults_and_hides_the_schema() -> anyhow::
 
     // In development the same probe is answered with a suggestion (the control).
     let (addr, bff) = lone_bff(&amqp, "http://127.0.0.1:9", |_| {}).await?;
-    let mut client = common::Client::new(addr);
+    let mut client = crate::support::Client::new(addr);
     let body = client
         .gql("{ produts { edges { cursor } } }", json!({}))
         .await?;
@@ -1821,7 +1821,7 @@ async fn secure_cookie_setting_marks_the_refresh_cookie_secure() -> anyhow::Resu
         .post(client.url("/graphql"))
         .json(&json!({
             "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
-            "variables": {"e": common::ADMIN_EMAIL, "p": common::ADMIN_PASSWORD}
+            "variables": {"e": crate::support::ADMIN_EMAIL, "p": crate::support::ADMIN_PASSWORD}
         }))
         .send()
         .await?;

@@ -26,7 +26,7 @@ fn config(db: &TestMysql) -> UserConfig {
     UserConfig {
         grpc_addr: any_port,
         admin_addr: any_port,
-        database_url: db.url.clone(),
+        database: shop_kit::mysql::DatabaseConfig::new(db.url.clone(), 10),
         jwt_private_key_pem: Some(keys().private_pem.clone()),
         bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
         bootstrap_admin_password: Some(ADMIN_PASSWORD.into()),

@@ -1,11 +1,9 @@
 //! Stock records over real gRPC: SetStock, AdjustStock, GetStock, BatchGetStock and the
 //! ledger, with their error cases, auth, and the hosting concerns every service shares.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{ADMIN_ID, Harness, reason, start, violated_fields};
+use crate::support::{ADMIN_ID, Harness, reason, start, violated_fields};
 use futures::StreamExt as _;
 use shop_kit::auth::Role;
 use shop_proto::shop::inventory::v1 as pb;
@@ -562,12 +560,12 @@ async fn indexes_exist_and_a_restart_keeps_everything() {
     // A second start-up on the same database re-creates the indexes without complaint.
     let Harness { service, mongo, .. } = h;
     service.stop().await.expect("clean shutdown");
-    let config = common::config(&mongo);
-    let h = common::start_with(mongo, config).await;
+    let config = crate::support::config(&mongo);
+    let h = crate::support::start_with(mongo, config).await;
     let level = h.stock("SKU-A").await;
     assert_eq!((level.on_hand, level.reserved), (5, 2));
     assert_eq!(
-        common::status_of(&h.reserve("order-1", &[("SKU-A", 2)]).await.unwrap()),
+        crate::support::status_of(&h.reserve("order-1", &[("SKU-A", 2)]).await.unwrap()),
         pb::ReservationStatus::Reserved
     );
 }

@@ -1,9 +1,7 @@
 //! The `categories` query and the search semantics of `products`, end to end through the
 //! BFF (issue #14 item 5).
 
-mod common;
-
-use common::{Stack, data_str};
+use crate::support::{Stack, data_str};
 use serde_json::json;
 
 #[tokio::test]
