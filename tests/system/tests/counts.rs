@@ -47,10 +47,19 @@ async fn warm_system() -> (System, EventWatch) {
     .await
     .expect("system");
     let mut events = system.watch_events().await.expect("event watch");
-    system.stock_product("MUG-1", 1250, 100).await.unwrap();
-    system.stock_product("PAN-1", 3000, 100).await.unwrap();
+    system
+        .stock_product("MUG-1", 1250, 100)
+        .await
+        .expect("MUG-1 in stock");
+    system
+        .stock_product("PAN-1", 3000, 100)
+        .await
+        .expect("PAN-1 in stock");
     let warm = Customer::new();
-    system.add_to_cart(&warm, "MUG-1", 1).await.unwrap();
+    system
+        .add_to_cart(&warm, "MUG-1", 1)
+        .await
+        .expect("warm-up cart");
     checkout_settled(
         &system,
         &mut events,
@@ -125,8 +134,12 @@ struct Cost {
 async fn checkout_cost(payment_method: &str, last: &str, deliveries: u64) -> Cost {
     let (system, mut events) = warm_system().await;
     let ann = Customer::new();
-    system.add_to_cart(&ann, "MUG-1", 2).await.unwrap();
-    system.add_to_cart(&ann, "PAN-1", 1).await.unwrap();
+    for (sku, quantity) in [("MUG-1", 2), ("PAN-1", 1)] {
+        system
+            .add_to_cart(&ann, sku, quantity)
+            .await
+            .expect("ann's cart");
+    }
     let before = system.counters().await.expect("counters");
     let published =
         checkout_settled(&system, &mut events, &ann, payment_method, last, deliveries).await;
