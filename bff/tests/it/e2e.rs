@@ -2,6 +2,8 @@
 //! against MariaDB, SecantusDB, Redis and RabbitMQ), and the tests speak only HTTP and
 //! WebSocket to the BFF, like the storefront.
 
+use std::collections::BTreeMap;
+
 use crate::support::{Event, Protocol, Stack, Subscription, checkout_input, data_str, error_code};
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -376,6 +378,62 @@ async fn product_stock_for_a_page_is_one_inventory_call() -> anyhow::Result<()> 
         1,
         "a cart's stock must be one BatchGetStock call"
     );
+    Ok(())
+}
+
+/// The storefront's catalog query (web/src/api/operations.graphql `Products`, with the
+/// `ProductCard` fields).
+const CATALOG_PAGE: &str = "query($after: String) { products(first: 20, after: $after) { edges { cursor node { id sku name category imageUrl price { amountMinor currency formatted } stock { sku available } } } pageInfo { hasNextPage endCursor } } }";
+
+/// The per-page half of the CI gate of issue #9 §3 (the per-checkout half is
+/// tests/system/tests/counts.rs): what one catalog page of 20 costs behind the BFF, counted
+/// on the services' `/metrics`, exactly. The table is docs/benchmarks.md "Counts per
+/// operation (CI gate)". Pages are read once each, so no cache (Inventory's 1 s stock
+/// cache, Product's 5 s search summary) has the answer yet: the cold cost, which is what
+/// a capacity model needs; a warm page can only cost less.
+#[tokio::test]
+async fn a_catalog_page_costs_exactly_what_the_table_says() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    for i in 0..30 {
+        stack
+            .system
+            .stock_product(&format!("CAT-{i:02}"), 100 + i, i)
+            .await?;
+    }
+    let mut client = stack.client();
+    let mut after: Option<String> = None;
+    for page in 1..=2 {
+        let before = stack.system.counters().await?;
+        let body = client.gql(CATALOG_PAGE, json!({ "after": after })).await?;
+        let counters = stack.system.counters().await?;
+        assert!(body.get("errors").is_none(), "{body}");
+        let edges = body["data"]["products"]["edges"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_default();
+        assert_eq!(edges, if page == 1 { 20 } else { 10 }, "{body}");
+        after = body["data"]["products"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
+        let table = "docs/benchmarks.md \"Counts per operation (CI gate)\"";
+        assert_eq!(
+            counters.calls(&before),
+            BTreeMap::from([
+                ("product ListProducts".to_owned(), 1),
+                ("inventory BatchGetStock".to_owned(), 1),
+            ]),
+            "gRPC calls behind catalog page {page}: one page of products, one batch of \
+             their stock, never one call per product ({table})"
+        );
+        assert_eq!(
+            counters.mongo_commands(&before),
+            BTreeMap::from([
+                ("product find".to_owned(), 1),
+                ("inventory find".to_owned(), 1),
+            ]),
+            "MongoDB commands behind catalog page {page}, caches cold ({table})"
+        );
+    }
     Ok(())
 }
 

@@ -117,16 +117,8 @@ impl Stack {
 
     /// `shop_grpc_server_handled_total` of Inventory's `method`, summed over status codes.
     pub async fn inventory_calls(&self, method: &str) -> anyhow::Result<u64> {
-        let (_, text) =
-            shop_testkit::http_get(self.system.inventory.admin_addr, "/metrics").await?;
-        Ok(text
-            .lines()
-            .filter(|line| {
-                line.starts_with("shop_grpc_server_handled_total")
-                    && line.contains(&format!("grpc_method=\"{method}\""))
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum())
+        let scrape = shop_testkit::Scrape::of(self.system.inventory.admin_addr).await?;
+        Ok(scrape.sum("shop_grpc_server_handled_total", &[("grpc_method", method)]))
     }
 }
 

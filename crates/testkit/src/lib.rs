@@ -9,17 +9,20 @@
 //!   channel that is only returned once the service reports SERVING.
 //! - [`wait_until`]: poll a condition with a deadline instead of sleeping.
 //! - [`EventWatch`]: what the services published, seen through a private queue.
+//! - [`Scrape`]: a service's counters from its `/metrics`, for exact-count assertions.
 //! - [`keys`] / [`token_for`]: one signing key pair per test process, to act as any user.
 //! - [`init_tracing`]: test logs plus real trace ids, once per process (every started service
 //!   calls it); [`span_in_trace`] continues a given trace, to prove propagation.
 
 mod backends;
 mod events;
+mod metrics;
 mod services;
 mod tracing_setup;
 
 pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
 pub use events::{EVENT_DEADLINE, EventWatch};
+pub use metrics::Scrape;
 pub use services::{
     RunningService, connect, http_get, keys, reflected_services, reflection_knows, test_host,
     token_for, wait_until, with_token,

@@ -38,9 +38,15 @@ impl Service for App {
 
     async fn build(config: InventoryConfig) -> anyhow::Result<Assembled> {
         let limits = config.limits()?;
-        let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
-            .await
-            .context("inventory database")?;
+        // Bound first: the database client counts its commands in this host's registry.
+        let host = config.host.bind("inventory").await?;
+        let database = shop_kit::mongo::connect(
+            &config.mongodb_uri,
+            &config.mongodb_database,
+            host.metrics().registry(),
+        )
+        .await
+        .context("inventory database")?;
         let store = Store::new(&database);
         store.ensure_indexes().await.context("inventory indexes")?;
         let cache = StockCache::new(
@@ -48,11 +54,7 @@ impl Service for App {
             config.stock_cache_capacity,
         );
         let api = api::InventoryApi::new(store.clone(), cache.clone(), limits.clone());
-        let host = config
-            .host
-            .bind("inventory")
-            .await?
-            .add_service(InventoryServiceServer::new(api));
+        let host = host.add_service(InventoryServiceServer::new(api));
 
         let mut bus = Runtime::new(Participant::Inventory, &config.amqp, &host)?;
         let publisher = bus.publisher();

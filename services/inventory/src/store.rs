@@ -200,6 +200,21 @@ async fn insert_new<T: Serialize + Send + Sync>(
     }
 }
 
+/// Whether an unordered `insert_many` failed only on ids that were already there.
+fn only_duplicates(error: &mongodb::error::Error) -> bool {
+    match error.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(failure) => {
+            failure.write_concern_error.is_none()
+                && failure
+                    .write_errors
+                    .iter()
+                    .flatten()
+                    .all(|write| write.code == 11000)
+        }
+        _ => false,
+    }
+}
+
 impl Store {
     pub fn new(database: &mongodb::Database) -> Self {
         Self {
@@ -408,19 +423,23 @@ impl Store {
         Ok(self.reservations.find_one(doc! { "_id": order_id }).await?)
     }
 
-    /// Moves a reservation of attempt `hold_id` out of `from` (and matching `extra_filter`)
-    /// with the `$set` fields `set`; `None` when another caller moved it first. The only
-    /// way a status changes, so each transition has exactly one winner.
+    /// Moves a reservation of attempt `hold_id` (of whichever attempt, when `None`) out of
+    /// `from` (and matching `extra_filter`) with the `$set` fields `set`; `None` when
+    /// another caller moved it first. The only way a status changes, so each transition
+    /// has exactly one winner.
     async fn transition(
         &self,
         order_id: &str,
-        hold_id: &str,
+        hold_id: Option<&str>,
         from: ReservationStatus,
         extra_filter: Document,
         mut set: Document,
         now: DateTime<Utc>,
     ) -> Result<Option<ReservationDoc>, StoreError> {
-        let mut filter = doc! { "_id": order_id, "hold_id": hold_id, "status": from.as_str() };
+        let mut filter = doc! { "_id": order_id, "status": from.as_str() };
+        if let Some(hold_id) = hold_id {
+            filter.insert("hold_id", hold_id);
+        }
         filter.extend(extra_filter);
         set.insert("updated_at", bson_time(now));
         Ok(self
@@ -439,7 +458,7 @@ impl Store {
     ) -> Result<Option<ReservationDoc>, StoreError> {
         self.transition(
             order_id,
-            hold_id,
+            Some(hold_id),
             ReservationStatus::Pending,
             Document::new(),
             doc! {
@@ -485,7 +504,7 @@ impl Store {
         let rejections = bson::to_bson(rejections)?;
         self.transition(
             order_id,
-            hold_id,
+            Some(hold_id),
             ReservationStatus::Pending,
             Document::new(),
             doc! {
@@ -502,6 +521,26 @@ impl Store {
         &self,
         order_id: &str,
         hold_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReservationDoc>, StoreError> {
+        self.committed(order_id, Some(hold_id), now).await
+    }
+
+    /// RESERVED → COMMITTED for whichever attempt holds the order's reservation: found and
+    /// moved in one round trip, for a Commit that does not know the hold id yet. The status
+    /// filter still gives the transition exactly one winner.
+    pub async fn commit_reserved(
+        &self,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReservationDoc>, StoreError> {
+        self.committed(order_id, None, now).await
+    }
+
+    async fn committed(
+        &self,
+        order_id: &str,
+        hold_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<ReservationDoc>, StoreError> {
         self.transition(
@@ -521,6 +560,29 @@ impl Store {
         &self,
         order_id: &str,
         hold_id: &str,
+        reason: ReleaseReason,
+        expired_by: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReservationDoc>, StoreError> {
+        self.released(order_id, Some(hold_id), reason, expired_by, now)
+            .await
+    }
+
+    /// RESERVED → RELEASED for whichever attempt holds the order's reservation, in one
+    /// round trip (see [`Store::commit_reserved`]).
+    pub async fn release_reserved(
+        &self,
+        order_id: &str,
+        reason: ReleaseReason,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReservationDoc>, StoreError> {
+        self.released(order_id, None, reason, None, now).await
+    }
+
+    async fn released(
+        &self,
+        order_id: &str,
+        hold_id: Option<&str>,
         reason: ReleaseReason,
         expired_by: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
@@ -562,7 +624,7 @@ impl Store {
     ) -> Result<Option<ReservationDoc>, StoreError> {
         self.transition(
             order_id,
-            old_hold_id,
+            Some(old_hold_id),
             ReservationStatus::Released,
             doc! { "release_reason": ReleaseReason::Expired.as_str(), "settled": true },
             doc! {
@@ -593,7 +655,7 @@ impl Store {
         };
         self.transition(
             order_id,
-            hold_id,
+            Some(hold_id),
             ReservationStatus::Pending,
             extra,
             doc! { "status": ReservationStatus::Abandoned.as_str(), "settled": false },
@@ -729,6 +791,21 @@ impl Store {
     pub async fn append_ledger(&self, entry: &LedgerDoc) -> Result<(), StoreError> {
         insert_new(&self.ledger, entry).await?;
         Ok(())
+    }
+
+    /// Appends the entries of one operation's movements in one round trip (nothing when
+    /// there are none). Unordered, so an entry already there (a repeated movement: ids are
+    /// per version) does not stop the others; such duplicates are no-ops, as in
+    /// [`Store::append_ledger`].
+    pub async fn append_ledger_entries(&self, entries: &[LedgerDoc]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        match self.ledger.insert_many(entries).ordered(false).await {
+            Ok(_) => Ok(()),
+            Err(error) if only_duplicates(&error) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Newest first, starting below `before_version` when given.

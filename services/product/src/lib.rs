@@ -47,9 +47,15 @@ impl Service for App {
             ),
         ])?;
         let tokens = page_token::TokenKeys::new(&config.page_token_key, previous_key)?;
-        let database = shop_kit::mongo::connect(&config.mongodb_uri, &config.mongodb_database)
-            .await
-            .context("product database")?;
+        // Bound first: the database client counts its commands in this host's registry.
+        let host = config.host.bind("product").await?;
+        let database = shop_kit::mongo::connect(
+            &config.mongodb_uri,
+            &config.mongodb_database,
+            host.metrics().registry(),
+        )
+        .await
+        .context("product database")?;
         let store = store::Store::new(
             &database,
             Duration::from_millis(config.catalog_query_max_time_ms),
@@ -66,7 +72,6 @@ impl Service for App {
             Duration::from_secs(config.cache_ttl_secs),
             config.cache_capacity,
         );
-        let host = config.host.bind("product").await?;
         let mut bus = Runtime::new(Participant::Product, &config.amqp, &host)?;
         // Serve only once this replica hears product.changed, or a change made right after
         // start-up could stay stale here for a whole TTL.

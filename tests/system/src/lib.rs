@@ -3,6 +3,7 @@
 //! exactly as `just up` wires the binaries. Tests talk to it over real gRPC and watch the
 //! real event stream.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,7 +14,7 @@ use shop_proto::shop::inventory::v1::inventory_service_client::InventoryServiceC
 use shop_proto::shop::order::v1::order_service_client::OrderServiceClient;
 use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
 pub use shop_testkit::EventWatch;
-use shop_testkit::{RunningService, TestAmqp, TestMongo, TestMysql, TestRedis, token_for};
+use shop_testkit::{RunningService, Scrape, TestAmqp, TestMongo, TestMysql, TestRedis, token_for};
 use tonic::transport::Channel;
 
 /// The backends one system uses, kept alive as long as the system.
@@ -72,6 +73,9 @@ pub struct Options {
     /// Order's own timeout for orders that never finish, and how often it looks.
     pub order_timeout_secs: u64,
     pub order_sweep_secs: u64,
+    /// How long Product serves a product from its cache (dropped sooner on
+    /// `product.changed`).
+    pub product_cache_ttl_secs: u64,
 }
 
 impl Default for Options {
@@ -82,6 +86,7 @@ impl Default for Options {
             sweep_interval_secs: 15,
             order_timeout_secs: 20 * 60,
             order_sweep_secs: 30,
+            product_cache_ttl_secs: 30,
         }
     }
 }
@@ -99,6 +104,7 @@ impl System {
             mongodb_uri: backends.mongo.uri.clone(),
             mongodb_database: format!("{}_product", backends.mongo.name),
             amqp: backends.bus_config(),
+            cache_ttl_secs: options.product_cache_ttl_secs,
             ..Default::default()
         })
         .await
@@ -344,6 +350,87 @@ impl System {
     /// the saga.
     pub async fn watch_events(&self) -> anyhow::Result<EventWatch> {
         EventWatch::start(&self.backends.bus_config(), &["#"]).await
+    }
+
+    /// Every running service's counters now, for "what did this operation cost" tests.
+    pub async fn counters(&self) -> anyhow::Result<Counters> {
+        let mut services = vec![
+            ("product", &self.product),
+            ("inventory", &self.inventory),
+            ("cart", &self.cart),
+            ("order", &self.order),
+        ];
+        services.extend(self.payment.as_ref().map(|payment| ("payment", payment)));
+        let mut scrapes = BTreeMap::new();
+        for (name, service) in services {
+            let scrape = Scrape::of(service.admin_addr)
+                .await
+                .with_context(|| format!("{name}'s /metrics"))?;
+            scrapes.insert(name, scrape);
+        }
+        Ok(Counters(scrapes))
+    }
+}
+
+/// The services' counters at one moment ([`System::counters`]); two of them tell what
+/// happened in between, as `"<service> <method|command|queue>" → n` maps that a test
+/// compares whole, so an added call shows by name.
+pub struct Counters(BTreeMap<&'static str, Scrape>);
+
+const HANDLED: &str = "shop_grpc_server_handled_total";
+
+impl Counters {
+    /// `metric` grown since `before`, by the value of its label `by`, per service.
+    pub fn growth(&self, before: &Counters, metric: &str, by: &str) -> BTreeMap<String, u64> {
+        let mut grown = BTreeMap::new();
+        for (service, now) in &self.0 {
+            let Some(earlier) = before.0.get(service) else {
+                continue;
+            };
+            for (key, n) in now.growth(earlier, metric, by) {
+                grown.insert(format!("{service} {key}"), n);
+            }
+        }
+        grown
+    }
+
+    /// gRPC calls served since `before` (`shop_grpc_server_handled_total`, any status), by
+    /// method, without the health checks a test's new channels make.
+    pub fn calls(&self, before: &Counters) -> BTreeMap<String, u64> {
+        let mut calls = BTreeMap::new();
+        for (service, now) in &self.0 {
+            let Some(earlier) = before.0.get(service) else {
+                continue;
+            };
+            let health = ("grpc_service", "grpc.health.v1.Health");
+            for (method, n) in now.growth(earlier, HANDLED, "grpc_method") {
+                let probes = now.sum(HANDLED, &[health, ("grpc_method", &method)])
+                    - earlier.sum(HANDLED, &[health, ("grpc_method", &method)]);
+                if n > probes {
+                    calls.insert(format!("{service} {method}"), n - probes);
+                }
+            }
+        }
+        calls
+    }
+
+    /// MongoDB commands sent since `before` (`shop_mongo_commands_total`), by command.
+    pub fn mongo_commands(&self, before: &Counters) -> BTreeMap<String, u64> {
+        self.growth(before, "shop_mongo_commands_total", "command")
+    }
+
+    /// Broker deliveries settled since `before` (`shop_bus_deliveries_total`), by queue.
+    /// The bus counts them per process (`shop_bus::consumer`) and a [`System`] runs in one
+    /// process, so Order's registry shows every service's consumers; the test's own
+    /// `watch-*` queues ([`EventWatch`]) are left out.
+    pub fn deliveries(&self, before: &Counters) -> BTreeMap<String, u64> {
+        let (Some(now), Some(then)) = (self.0.get("order"), before.0.get("order")) else {
+            return BTreeMap::new();
+        };
+        now.growth(then, "shop_bus_deliveries_total", "queue")
+            .into_iter()
+            .filter(|(queue, _)| !queue.starts_with("watch-"))
+            .collect()
     }
 }
 

@@ -2,6 +2,7 @@
 //! real servers: the saga, placement, balancing and the saga measurement.
 
 mod balance;
+mod counts;
 mod order;
 mod saga;
 mod saga_bench;

@@ -516,14 +516,10 @@ async fn more_units_of_a_product_than_an_order_may_hold_are_refused() {
 
 /// Calls Product has completed, summed over methods and status codes, from its /metrics.
 async fn product_calls(system: &System) -> u64 {
-    let (_, metrics) = shop_testkit::http_get(system.product.admin_addr, "/metrics")
+    shop_testkit::Scrape::of(system.product.admin_addr)
         .await
-        .expect("Product's metrics");
-    metrics
-        .lines()
-        .filter(|line| line.starts_with("shop_grpc_server_handled_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+        .expect("Product's metrics")
+        .sum("shop_grpc_server_handled_total", &[])
 }
 
 #[tokio::test]
