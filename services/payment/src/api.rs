@@ -12,8 +12,8 @@ use tonic::{Request, Response, Status};
 use crate::domain::{GetPayment, ListPayments};
 use crate::store::{self, ListQuery, PaymentRow, StoreError};
 
-const DEFAULT_PAGE_SIZE: u32 = 20;
-const MAX_PAGE_SIZE: u32 = 100;
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+pub const MAX_PAGE_SIZE: u32 = 100;
 
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
