@@ -88,7 +88,7 @@ mod tests {
         });
         let passes = Arc::new(AtomicU32::new(0));
         let counted = passes.clone();
-        let task = tokio::spawn(stop.every(Duration::from_millis(40), move || {
+        let task = tokio::spawn(stop.every(Duration::from_millis(200), move || {
             let counted = counted.clone();
             async move {
                 counted.fetch_add(1, Ordering::SeqCst);
@@ -100,7 +100,7 @@ mod tests {
             1,
             "the first pass runs at once"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(450)).await;
         assert!(passes.load(Ordering::SeqCst) >= 2, "then once per tick");
         let _ = tell.send(());
         tokio::time::timeout(Duration::from_secs(5), task)
@@ -108,7 +108,7 @@ mod tests {
             .expect("stops promptly")
             .expect("no panic");
         let after_stop = passes.load(Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        tokio::time::sleep(Duration::from_millis(450)).await;
         assert_eq!(
             passes.load(Ordering::SeqCst),
             after_stop,

@@ -260,10 +260,6 @@ impl Saga {
         }
     }
 
-    pub fn relay(&self) -> &Relay {
-        &self.relay
-    }
-
     #[tracing::instrument(skip_all, fields(order_id = %event.order_id, payment_id))]
     async fn on_payment_requested(
         &self,

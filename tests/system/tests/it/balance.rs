@@ -14,7 +14,7 @@ use shop_kit::auth::Role;
 use shop_kit::client::{TracedChannel, traced_channel};
 use shop_product::{App, ProductConfig};
 use shop_proto::shop::product::v1::{self as pb, product_service_client::ProductServiceClient};
-use shop_testkit::{RunningService, TestAmqp, TestMongo, http_get, token_for, with_token};
+use shop_testkit::{RunningService, Scrape, TestAmqp, TestMongo, token_for, with_token};
 
 const DEADLINE: Duration = Duration::from_secs(2);
 
@@ -55,18 +55,10 @@ impl Replica {
 
     /// Calls of `method` this replica answered OK, from its own metrics.
     async fn served(&self, method: &str) -> anyhow::Result<u64> {
-        let (status, body) = http_get(self.admin_addr, "/metrics").await?;
-        anyhow::ensure!(status == 200, "/metrics answered {status}");
-        let labels = [
-            format!("grpc_method=\"{method}\""),
-            "grpc_code=\"OK\"".to_owned(),
-        ];
-        Ok(body
-            .lines()
-            .filter(|line| line.starts_with("shop_grpc_server_handled_total{"))
-            .filter(|line| labels.iter().all(|label| line.contains(label.as_str())))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64)
+        Ok(Scrape::of(self.admin_addr).await?.sum(
+            "shop_grpc_server_handled_total",
+            &[("grpc_method", method), ("grpc_code", "OK")],
+        ))
     }
 }
 
