@@ -14,8 +14,11 @@ use crate::feed::Feed;
 
 /// How long one connection attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pause after the first round; it doubles up to [`RETRY_AT_MOST`]. Short, because at start
+/// the usual wait is for this process's own order feed, a few milliseconds behind the gate.
+const FIRST_RETRY: Duration = Duration::from_millis(10);
 /// Pause between rounds while something is still down.
-const RETRY_EVERY: Duration = Duration::from_millis(500);
+const RETRY_AT_MOST: Duration = Duration::from_millis(500);
 
 /// Waits until every `(name, url)` upstream accepts an HTTP/2 connection (a tonic server
 /// completes the handshake only once it serves) and `feed` has a consumer on its queue, then
@@ -24,6 +27,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 pub async fn gate(upstreams: Vec<(&'static str, String)>, feed: Feed, readiness: Readiness) {
     let mut pending = upstreams;
     let mut round = 0u32;
+    let mut pause = FIRST_RETRY;
     loop {
         let mut still = Vec::new();
         for (name, url) in pending {
@@ -43,7 +47,8 @@ pub async fn gate(upstreams: Vec<(&'static str, String)>, feed: Feed, readiness:
             tracing::info!(?waiting, feed_up, "not ready yet");
         }
         round = round.wrapping_add(1);
-        tokio::time::sleep(RETRY_EVERY).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RETRY_AT_MOST);
     }
 }
 
