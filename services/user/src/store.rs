@@ -6,6 +6,9 @@ use shop_kit::auth::Role;
 use sqlx::MySqlPool;
 use uuid::Uuid;
 
+/// The schema this module reads and writes (`services/user/migrations`), applied at start-up.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 /// MySQL's "duplicate entry" error code.
 const ER_DUP_ENTRY: &str = "23000";
 
