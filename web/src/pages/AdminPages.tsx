@@ -10,6 +10,7 @@ import { ErrorAlert, ErrorSummary, Loading, Notice, summaryItems } from '../comp
 import { SelectField, TextAreaField, TextField } from '../components/Field';
 import { Money } from '../components/Money';
 import { RequireAdmin } from '../components/RequireSignIn';
+import { fieldSetter, useLocalChecks } from '../lib/form';
 import { parseMajorAmount, toMajorText } from '../lib/money';
 import { usePageTitle } from '../lib/page';
 
@@ -107,7 +108,7 @@ function ProductFields({
   creating: boolean;
   idFor: (field: string) => string;
 }) {
-  const set = (key: keyof ProductForm) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
+  const set = fieldSetter(setForm);
   return (
     <>
       {creating ? <TextField id={idFor('sku')} label="SKU" name="sku" required value={form.sku} error={errors.sku} onChange={set('sku')} hint="Cannot be changed later." /> : null}
@@ -146,16 +147,12 @@ function CreateProduct() {
   const navigate = useNavigate();
   const [create, { isLoading, error, reset }] = useCreateProductMutation();
   const [form, setForm] = useState<ProductForm>({ sku: '', name: '', description: '', price: '', currency: 'EUR', category: '', imageUrl: '' });
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, attempt, passes } = useLocalChecks();
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    const problems = validate(form, true);
-    setLocal(problems);
-    if (Object.keys(problems).length) {
+    if (!passes(validate(form, true))) {
       reset();
-      setAttempt((n) => n + 1);
       return;
     }
     const result = await create({
@@ -308,19 +305,13 @@ export function productPatch(before: ProductForm, after: ProductForm): ProductPa
 function EditProduct({ product }: { product: Product }) {
   const [update, { isLoading, error, isSuccess, reset }] = useUpdateProductMutation();
   const [form, setForm] = useState(() => toForm(product));
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, setLocal, attempt, passes } = useLocalChecks();
   useEffect(() => setForm(toForm(product)), [product]);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     reset();
-    const problems = validate(form, false);
-    setLocal(problems);
-    if (Object.keys(problems).length) {
-      setAttempt((n) => n + 1);
-      return;
-    }
+    if (!passes(validate(form, false))) return;
     const patch = productPatch(toForm(product), form);
     if (Object.keys(patch).length === 0) {
       setLocal({ _form: 'Nothing changed.' });

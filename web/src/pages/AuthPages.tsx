@@ -8,6 +8,7 @@ import { fieldErrors, isApiError } from '../api/errors';
 import { ErrorAlert, ErrorSummary, summaryItems } from '../components/Feedback';
 import { TextField } from '../components/Field';
 import { RequireSignIn } from '../components/RequireSignIn';
+import { fieldSetter, useLocalChecks } from '../lib/form';
 import { safeNext } from '../lib/nav';
 import { usePageTitle } from '../lib/page';
 
@@ -69,8 +70,7 @@ export function RegisterPage() {
   const [register, { isLoading, error, reset }] = useRegisterMutation();
   usePageTitle('Create an account');
   const [form, setForm] = useState({ name: '', email: '', password: '' });
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, attempt, passes } = useLocalChecks();
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -79,10 +79,8 @@ export function RegisterPage() {
     if (!form.name.trim()) problems.name = 'Please enter your name.';
     if (!/^\S+@\S+\.\S+$/.test(form.email.trim())) problems.email = 'Please enter an email address like name@example.com.';
     if (form.password.length < 10) problems.password = 'Use at least 10 characters.';
-    setLocal(problems);
-    if (Object.keys(problems).length) {
+    if (!passes(problems)) {
       reset();
-      setAttempt((n) => n + 1);
       return;
     }
     const result = await register({ name: form.name.trim(), email: form.email.trim(), password: form.password });
@@ -91,7 +89,7 @@ export function RegisterPage() {
 
   const server = fieldErrors(error, 'input.');
   const errors = { ...server, ...local };
-  const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
+  const set = fieldSetter(setForm);
 
   return (
     <section className="panel narrow">
@@ -141,8 +139,7 @@ function ChangePasswordForm() {
   const [change, { isLoading, error, isSuccess, reset }] = useChangePasswordMutation();
   usePageTitle('Change password');
   const [form, setForm] = useState({ currentPassword: '', newPassword: '', repeat: '' });
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, attempt, passes } = useLocalChecks();
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -151,10 +148,8 @@ function ChangePasswordForm() {
     if (!form.currentPassword) problems.currentPassword = 'Please enter your current password.';
     if (form.newPassword.length < 10) problems.newPassword = 'Use at least 10 characters.';
     else if (form.newPassword !== form.repeat) problems.repeat = 'The two new passwords differ.';
-    setLocal(problems);
-    if (Object.keys(problems).length) {
+    if (!passes(problems)) {
       reset();
-      setAttempt((n) => n + 1);
       return;
     }
     const result = await change({ currentPassword: form.currentPassword, newPassword: form.newPassword });
@@ -162,7 +157,7 @@ function ChangePasswordForm() {
   };
 
   const errors = { ...fieldErrors(error), ...local };
-  const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
+  const set = fieldSetter(setForm);
 
   return (
     <section className="panel narrow">
