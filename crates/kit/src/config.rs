@@ -108,6 +108,16 @@ pub fn load_from<T: DeserializeOwned + Default + serde::Serialize>(
     Ok(settings.try_deserialize()?)
 }
 
+/// The items of a list setting: one comma-separated string (so one `SHOP_*` variable can set
+/// it), each item trimmed, empty ones dropped.
+pub fn list(value: &str) -> Vec<&str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
 /// Reads a PEM either given inline or from a file, so keys can come from a Kubernetes secret
 /// mounted as a file or from an environment variable in development.
 pub fn pem_from(
@@ -218,6 +228,12 @@ mod tests {
         assert!(loaded.env.is_production());
         let loaded: WithEnv = load_from(missing, Vec::new()).unwrap();
         assert!(!loaded.env.is_production());
+    }
+
+    #[test]
+    fn a_list_setting_is_its_trimmed_non_empty_items() {
+        assert_eq!(list(" a, b ,,c,"), ["a", "b", "c"]);
+        assert!(list(" , ").is_empty());
     }
 
     #[test]
