@@ -134,6 +134,12 @@ export function ChangePasswordPage() {
 
 const PASSWORD_LABELS = { currentPassword: 'Current password', newPassword: 'New password', repeat: 'Repeat the new password' };
 const passwordId = (field: string) => `password-${field}`;
+/** The three password fields, in order; they differ only in these. */
+const PASSWORD_FIELDS = [
+  { name: 'currentPassword', autoComplete: 'current-password', hint: undefined },
+  { name: 'newPassword', autoComplete: 'new-password', hint: 'At least 10 characters.' },
+  { name: 'repeat', autoComplete: 'new-password', hint: undefined },
+] as const;
 
 function ChangePasswordForm() {
   const [change, { isLoading, error, isSuccess, reset }] = useChangePasswordMutation();
@@ -170,40 +176,21 @@ function ChangePasswordForm() {
             Your password was changed. Other devices have been signed out.
           </p>
         ) : null}
-        <TextField
-          label="Current password"
-          type="password"
-          id={passwordId('currentPassword')}
-          name="currentPassword"
-          autoComplete="current-password"
-          required
-          value={form.currentPassword}
-          error={errors.currentPassword}
-          onChange={set('currentPassword')}
-        />
-        <TextField
-          label="New password"
-          type="password"
-          id={passwordId('newPassword')}
-          name="newPassword"
-          autoComplete="new-password"
-          required
-          hint="At least 10 characters."
-          value={form.newPassword}
-          error={errors.newPassword}
-          onChange={set('newPassword')}
-        />
-        <TextField
-          label="Repeat the new password"
-          type="password"
-          id={passwordId('repeat')}
-          name="repeat"
-          autoComplete="new-password"
-          required
-          value={form.repeat}
-          error={errors.repeat}
-          onChange={set('repeat')}
-        />
+        {PASSWORD_FIELDS.map(({ name, autoComplete, hint }) => (
+          <TextField
+            key={name}
+            label={PASSWORD_LABELS[name]}
+            type="password"
+            id={passwordId(name)}
+            name={name}
+            autoComplete={autoComplete}
+            required
+            hint={hint}
+            value={form[name]}
+            error={errors[name]}
+            onChange={set(name)}
+          />
+        ))}
         <button type="submit" className="button primary block" disabled={isLoading}>
           {isLoading ? 'Changing…' : 'Change password'}
         </button>
