@@ -166,14 +166,8 @@ impl UserConfig {
     /// previous ones configured for a rotation.
     fn verifier_pem(&self, private_pem: &str) -> anyhow::Result<String> {
         let mut bundle = shop_kit::auth::public_pem_from_private(private_pem)?;
-        let previous = self
-            .jwt_previous_public_key_pem
-            .as_deref()
-            .filter(|pem| !pem.trim().is_empty());
-        let previous_file = self
-            .jwt_previous_public_key_file
-            .as_deref()
-            .filter(|path| !path.trim().is_empty());
+        let previous = shop_kit::config::given(self.jwt_previous_public_key_pem.as_deref());
+        let previous_file = shop_kit::config::given(self.jwt_previous_public_key_file.as_deref());
         if previous.is_some() || previous_file.is_some() {
             let previous =
                 shop_kit::config::pem_from(previous, previous_file, "jwt_previous_public_key")?;
