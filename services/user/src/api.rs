@@ -241,11 +241,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::RefreshRequest>,
     ) -> Result<Response<pb::RefreshResponse>, Status> {
-        let presented = request.into_inner().refresh_token;
-        if presented.trim().is_empty() {
-            return Err(ServiceError::invalid("refresh_token", "is required").into());
-        }
-        let hash = domain::hash_refresh_token(presented.trim());
+        let hash = domain::presented_refresh_token(&request.into_inner().refresh_token)?;
         let mut tx = self
             .inner
             .pool
@@ -290,11 +286,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        let presented = request.into_inner().refresh_token;
-        if presented.trim().is_empty() {
-            return Err(ServiceError::invalid("refresh_token", "is required").into());
-        }
-        let hash = domain::hash_refresh_token(presented.trim());
+        let hash = domain::presented_refresh_token(&request.into_inner().refresh_token)?;
         if let Some(family_id) = store::family_of(&self.inner.pool, &hash)
             .await
             .map_err(ServiceError::from)?

@@ -269,6 +269,16 @@ pub fn hash_refresh_token(token: &str) -> [u8; 32] {
     sha2::Sha256::digest(token.as_bytes()).into()
 }
 
+/// A refresh token as a client presents it (Refresh, Logout): required, and from here on only
+/// its hash, which is all the store keeps.
+pub fn presented_refresh_token(raw: &str) -> Result<[u8; 32], ServiceError> {
+    let token = raw.trim();
+    if token.is_empty() {
+        return Err(ServiceError::invalid("refresh_token", "is required"));
+    }
+    Ok(hash_refresh_token(token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
