@@ -64,3 +64,12 @@ export function SelectField({ label, error, hint, children, id, ...select }: Com
     />
   );
 }
+
+/** A form's submit button: disabled, saying `busyLabel`, while its request is on its way. */
+export function SubmitButton({ busy, busyLabel, block = false, children }: { busy: boolean; busyLabel: string; block?: boolean; children: ReactNode }) {
+  return (
+    <button type="submit" className={`button primary${block ? ' block' : ''}`} disabled={busy}>
+      {busy ? busyLabel : children}
+    </button>
+  );
+}

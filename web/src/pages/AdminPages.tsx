@@ -6,8 +6,8 @@ import { Link, Navigate, useNavigate, useParams, useSearchParams } from 'react-r
 import { useCreateProductMutation, useProductQuery, useProductsInfiniteQuery, useSetStockMutation, useUpdateProductMutation } from '../api/api';
 import { fieldErrors } from '../api/errors';
 import type { Product, ProductPatch } from '../api/models';
-import { ErrorAlert, ErrorSummary, Loading, Notice, summaryItems } from '../components/Feedback';
-import { SelectField, TextAreaField, TextField } from '../components/Field';
+import { ErrorAlert, ErrorSummary, LoadMore, Loading, NotFound, Notice, summaryItems } from '../components/Feedback';
+import { SelectField, SubmitButton, TextAreaField, TextField } from '../components/Field';
 import { Money } from '../components/Money';
 import { RequireAdmin } from '../components/RequireSignIn';
 import { fieldSetter, useLocalChecks } from '../lib/form';
@@ -174,9 +174,9 @@ function CreateProduct() {
         <ErrorSummary items={summaryItems(local, FIELD_LABELS, createId)} attempt={attempt} />
         <ErrorAlert error={error} title="The product was not created." />
         <ProductFields form={form} setForm={setForm} errors={errors} creating idFor={createId} />
-        <button type="submit" className="button primary" disabled={isLoading}>
-          {isLoading ? 'Creating…' : 'Create product'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Creating…">
+          Create product
+        </SubmitButton>
       </form>
     </section>
   );
@@ -244,13 +244,7 @@ function ProductTable() {
         </tbody>
       </table>
       </div>
-      {hasNextPage ? (
-        <div className="load-more">
-          <button type="button" className="button" disabled={isFetchingNextPage} onClick={() => void fetchNextPage()}>
-            {isFetchingNextPage ? 'Loading…' : 'Load more'}
-          </button>
-        </div>
-      ) : null}
+      {hasNextPage ? <LoadMore fetching={isFetchingNextPage} onMore={() => void fetchNextPage()} label="Load more" /> : null}
     </section>
   );
 }
@@ -330,9 +324,9 @@ function EditProduct({ product }: { product: Product }) {
         {isSuccess ? <Notice tone="success">Saved.</Notice> : null}
         {errors._form ? <p className="field-error">{errors._form}</p> : null}
         <ProductFields form={form} setForm={setForm} errors={errors} creating={false} idFor={editId} />
-        <button type="submit" className="button primary" disabled={isLoading}>
-          {isLoading ? 'Saving…' : 'Save changes'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Saving…">
+          Save changes
+        </SubmitButton>
       </form>
     </section>
   );
@@ -377,9 +371,9 @@ function StockForm({ product }: { product: Product }) {
         <ErrorAlert error={error} title="Stock was not changed." />
         {isSuccess ? <Notice tone="success">Stock updated.</Notice> : null}
         <TextField id="stock-onHand" label="Units on hand" name="onHand" inputMode="numeric" value={onHand} error={local ?? fieldErrors(error).onHand} onChange={(e) => setOnHand(e.target.value)} />
-        <button type="submit" className="button primary" disabled={isLoading}>
-          {isLoading ? 'Saving…' : 'Set stock'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Saving…">
+          Set stock
+        </SubmitButton>
       </form>
     </section>
   );
@@ -394,12 +388,9 @@ function AdminProduct({ sku }: { sku: string }) {
   if (error) return <ErrorAlert error={error} />;
   if (!product) {
     return (
-      <section className="panel narrow">
-        <h1>Product not found</h1>
-        <p>
-          There is no product {sku}. <Link to="/admin">Back to the admin</Link>
-        </p>
-      </section>
+      <NotFound title="Product not found">
+        There is no product {sku}. <Link to="/admin">Back to the admin</Link>
+      </NotFound>
     );
   }
   // One cache entry per product: always under its canonical (upper-case) SKU.

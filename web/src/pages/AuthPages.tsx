@@ -6,7 +6,7 @@ import { Link, useNavigate, useSearchParams } from 'react-router';
 import { useChangePasswordMutation, useLoginMutation, useRegisterMutation } from '../api/api';
 import { fieldErrors, isApiError } from '../api/errors';
 import { ErrorAlert, ErrorSummary, summaryItems } from '../components/Feedback';
-import { TextField } from '../components/Field';
+import { SubmitButton, TextField } from '../components/Field';
 import { RequireSignIn } from '../components/RequireSignIn';
 import { fieldSetter, useLocalChecks } from '../lib/form';
 import { safeNext } from '../lib/nav';
@@ -49,9 +49,9 @@ export function LoginPage() {
           error={errors.password}
           onChange={(e) => setPassword(e.target.value)}
         />
-        <button type="submit" className="button primary block" disabled={isLoading}>
-          {isLoading ? 'Signing in…' : 'Sign in'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Signing in…" block>
+          Sign in
+        </SubmitButton>
       </form>
       <p>
         New here? <Link to={`/register?next=${encodeURIComponent(next)}`}>Create an account</Link>
@@ -111,9 +111,9 @@ export function RegisterPage() {
           error={errors.password}
           onChange={set('password')}
         />
-        <button type="submit" className="button primary block" disabled={isLoading}>
-          {isLoading ? 'Creating account…' : 'Create account'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Creating account…" block>
+          Create account
+        </SubmitButton>
       </form>
       <p>
         Already have an account? <Link to={`/login?next=${encodeURIComponent(next)}`}>Sign in</Link>
@@ -191,9 +191,9 @@ function ChangePasswordForm() {
             onChange={set(name)}
           />
         ))}
-        <button type="submit" className="button primary block" disabled={isLoading}>
-          {isLoading ? 'Changing…' : 'Change password'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Changing…" block>
+          Change password
+        </SubmitButton>
       </form>
     </section>
   );
