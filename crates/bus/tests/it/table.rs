@@ -71,6 +71,7 @@ fn the_services_declare_the_queues_the_table_grants() {
         );
     }
     // The BFF binds what its topic read permission allows.
+    let feed = repo("bff/src/feed.rs");
     for key in ["order.#", "payment.#"] {
         assert!(
             feed.contains(&format!("\"{key}\"")),
