@@ -478,11 +478,11 @@ fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<Option
     headers
         .get_all("set-cookie")
         .iter()
-        .filter_map(|value| {
+        .rev()
+        .find_map(|value| {
             let text = value.to_str().unwrap_or_default();
             let rest = text.strip_prefix(prefix.as_str())?;
             let value = rest.split(';').next().unwrap_or_default();
             Some((!value.is_empty() && !text.contains("Max-Age=0")).then(|| value.to_owned()))
         })
-        .last()
 }
