@@ -161,6 +161,17 @@ impl ServiceError {
         Self::InvalidArgument(violations)
     }
 
+    /// The fields an `INVALID_ARGUMENT` names, in order; none for any other error (what a
+    /// parse step's tests assert).
+    pub fn violated_fields(&self) -> Vec<&str> {
+        match self {
+            Self::InvalidArgument(violations) => {
+                violations.iter().map(|v| v.field.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             resource,
@@ -349,11 +360,10 @@ mod tests {
             violations.finish(|| Some((email?, age?)))
         };
         assert_eq!(parse("a@b", "7").unwrap(), ("a@b".to_owned(), 7));
-        let Err(ServiceError::InvalidArgument(violations)) = parse("ab", "x") else {
+        let Err(refused) = parse("ab", "x") else {
             panic!("accepted")
         };
-        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["email", "age"]);
+        assert_eq!(refused.violated_fields(), ["email", "age"]);
     }
 
     #[test]

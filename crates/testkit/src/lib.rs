@@ -25,8 +25,8 @@ pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
 pub use events::{EVENT_DEADLINE, EventWatch};
 pub use metrics::Scrape;
 pub use services::{
-    RunningService, connect, http_get, keys, reflected_services, reflection_knows, test_host,
-    token_for, wait_until, with_token,
+    RunningService, assert_reflects, connect, http_get, keys, reflected_services, reflection_knows,
+    test_host, token_for, wait_until, with_token,
 };
 pub use shop_kit::error::reason;
 pub use tracing_setup::{init_tracing, span_in_trace};
