@@ -114,16 +114,16 @@ async fn a_reserved_order_awaits_payment_and_cancelling_it_returns_the_stock() {
     assert_eq!(system.stock("MUG-9").await.unwrap(), (5, 0, 5));
 }
 
-/// An order whose customer never completes 3-D Secure, in a system started with `options`
-/// (which make its reservation expire within a second): it is cancelled as expired and its
-/// stock returns.
-async fn an_unpaid_order_expires(options: Options) {
-    let system = System::start_with(Options {
+/// An order whose customer never completes 3-D Secure, in a system whose options `expire`
+/// makes its reservation expire within a second: it is cancelled as expired and its stock
+/// returns.
+async fn an_unpaid_order_expires(expire: impl FnOnce(&mut Options)) {
+    let mut options = Options {
         sweep_interval_secs: 1,
-        ..options
-    })
-    .await
-    .unwrap();
+        ..Options::default()
+    };
+    expire(&mut options);
+    let system = System::start_with(options).await.unwrap();
     system.stock_product("TENT-9", 19900, 3).await.unwrap();
     let (ann, order) = buys(&system, "TENT-9", 1, "pm_card_threeDSecure2Required").await;
     let cancelled = in_status(&system, &ann, &order.id, OrderStatus::Cancelled).await;
@@ -136,11 +136,7 @@ async fn an_unpaid_order_expires(options: Options) {
 
 #[tokio::test]
 async fn an_unpaid_order_whose_reservation_expires_is_cancelled_and_its_stock_returns() {
-    an_unpaid_order_expires(Options {
-        reservation_ttl_secs: 1,
-        ..Options::default()
-    })
-    .await;
+    an_unpaid_order_expires(|options| options.reservation_ttl_secs = 1).await;
 }
 
 #[tokio::test]
@@ -625,9 +621,5 @@ async fn a_payment_succeeded_that_does_not_match_the_order_never_confirms_it() {
 async fn a_reservation_awaiting_3d_secure_expires_at_the_shorter_ttl() {
     // The full TTL (15 min) would outlast the test many times over; the one for a payment
     // that waits for the customer is 1 s here.
-    an_unpaid_order_expires(Options {
-        action_reservation_ttl_secs: 1,
-        ..Options::default()
-    })
-    .await;
+    an_unpaid_order_expires(|options| options.action_reservation_ttl_secs = 1).await;
 }
