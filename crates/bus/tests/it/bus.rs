@@ -226,7 +226,7 @@ async fn a_message_that_keeps_failing_is_parked_in_the_dead_queue() {
 
 /// The first message in `queue` (under the test's prefix), waited for (up to 5 s) and taken.
 async fn first_in(amqp: &TestAmqp, broker: &Broker, queue: &str) -> BasicGetMessage {
-    let channel = broker.channel().await.unwrap();
+    let channel = broker.channel().await.expect("a channel");
     let queue = format!("{}{queue}", amqp.queue_prefix);
     wait_until(Duration::from_secs(5), "a message in the queue", || {
         let channel = channel.clone();
@@ -240,7 +240,7 @@ async fn first_in(amqp: &TestAmqp, broker: &Broker, queue: &str) -> BasicGetMess
         }
     })
     .await
-    .unwrap()
+    .expect("a message in the queue")
 }
 
 /// `shop_bus_deliveries_total{queue, outcome}` as a service's `/metrics` would show it.
@@ -378,7 +378,9 @@ async fn the_outbox_publishes_committed_events_in_order_and_never_rolled_back_on
 
 /// Whether the inbox lets `event_id` through to `consumer` (its first delivery there).
 async fn admits(tx: &mut sqlx::MySqlConnection, consumer: &str, event_id: &str) -> bool {
-    inbox::first_delivery(tx, consumer, event_id).await.unwrap()
+    inbox::first_delivery(tx, consumer, event_id)
+        .await
+        .expect("the inbox answers")
 }
 
 #[tokio::test]

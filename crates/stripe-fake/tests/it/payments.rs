@@ -27,7 +27,7 @@ async fn confirm_succeeds(
         .payment_method(payment_method)
         .send(client)
         .await
-        .unwrap();
+        .expect("confirmed");
     assert_eq!(confirmed.status, PaymentIntentStatus::Succeeded);
     confirmed
 }

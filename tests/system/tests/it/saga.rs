@@ -20,11 +20,14 @@ async fn buys(
     payment_method: &str,
 ) -> (Customer, pb::Order) {
     let customer = Customer::new();
-    system.add_to_cart(&customer, sku, quantity).await.unwrap();
+    system
+        .add_to_cart(&customer, sku, quantity)
+        .await
+        .expect("added to the cart");
     let order = system
         .checkout(&customer, "k", payment_method)
         .await
-        .unwrap();
+        .expect("the order is placed");
     (customer, order)
 }
 
@@ -32,7 +35,10 @@ async fn buys(
 async fn shoppers(system: &System, count: usize, sku: &str) -> Vec<Customer> {
     let buyers: Vec<Customer> = (0..count).map(|_| Customer::new()).collect();
     for buyer in &buyers {
-        system.add_to_cart(buyer, sku, 1).await.unwrap();
+        system
+            .add_to_cart(buyer, sku, 1)
+            .await
+            .expect("added to the cart");
     }
     buyers
 }
@@ -43,7 +49,7 @@ async fn stock_becomes(system: &System, sku: &str, wanted: (i64, i64, i64), what
         (system.stock(sku).await.ok()? == wanted).then_some(())
     })
     .await
-    .unwrap();
+    .expect("the stock reaches the wanted levels");
 }
 
 /// Waits (up to 30 s) until `customer`'s order `id` is `wanted`; the order then.
@@ -57,7 +63,7 @@ async fn in_status(
         status(o) == wanted
     })
     .await
-    .unwrap()
+    .expect("the order reaches the wanted status")
 }
 
 #[tokio::test]
@@ -123,8 +129,13 @@ async fn an_unpaid_order_expires(expire: impl FnOnce(&mut Options)) {
         ..Options::default()
     };
     expire(&mut options);
-    let system = System::start_with(options).await.unwrap();
-    system.stock_product("TENT-9", 19900, 3).await.unwrap();
+    let system = System::start_with(options)
+        .await
+        .expect("the system starts");
+    system
+        .stock_product("TENT-9", 19900, 3)
+        .await
+        .expect("product with stock");
     let (ann, order) = buys(&system, "TENT-9", 1, "pm_card_threeDSecure2Required").await;
     let cancelled = in_status(&system, &ann, &order.id, OrderStatus::Cancelled).await;
     assert_eq!(
@@ -455,12 +466,12 @@ async fn orders_placed_while_payment_is_down_complete_when_it_returns() {
     for buyer in &buyers {
         system.add_to_cart(buyer, "LAMP-7", 1).await.unwrap();
         let order = system.checkout(buyer, "k", "pm_card_visa").await.unwrap();
-        in_status(&system, &buyer, &order.id, OrderStatus::AwaitingPayment).await;
+        in_status(&system, buyer, &order.id, OrderStatus::AwaitingPayment).await;
         orders.push(order);
     }
     system.start_payment().await.unwrap();
     for (buyer, order) in buyers.iter().zip(&orders) {
-        in_status(&system, &buyer, &order.id, OrderStatus::Confirmed).await;
+        in_status(&system, buyer, &order.id, OrderStatus::Confirmed).await;
         assert_eq!(succeeded_intents(&system, &order.id), 1);
     }
 }
@@ -486,7 +497,7 @@ async fn every_order_completes_when_broker_connections_drop_under_load() {
     );
     for (buyer, order) in buyers.iter().zip(orders) {
         let order = order.unwrap();
-        in_status(&system, &buyer, &order.id, OrderStatus::Confirmed).await;
+        in_status(&system, buyer, &order.id, OrderStatus::Confirmed).await;
         assert_eq!(succeeded_intents(&system, &order.id), 1);
     }
     // Inventory commits each sale on order.confirmed, a moment after the order shows it.
