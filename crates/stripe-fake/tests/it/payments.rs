@@ -17,13 +17,13 @@ use stripe_types::{Currency, Expandable};
 
 use crate::support::{metadata, pay, start_plain, start_with_webhooks, stripe_error};
 
-/// Confirms `pi` with `payment_method`, which charges it at once.
+/// Confirms the intent `id` with `payment_method`, which charges it at once.
 async fn confirm_succeeds(
     client: &stripe::Client,
-    pi: &PaymentIntent,
+    id: &stripe_shared::PaymentIntentId,
     payment_method: &str,
 ) -> PaymentIntent {
-    let confirmed = ConfirmPaymentIntent::new(pi.id.clone())
+    let confirmed = ConfirmPaymentIntent::new(id.clone())
         .payment_method(payment_method)
         .send(client)
         .await
@@ -107,7 +107,7 @@ async fn create_then_confirm_in_two_steps() {
     assert_eq!(pi.status, PaymentIntentStatus::RequiresPaymentMethod);
     assert!(pi.latest_charge.is_none());
 
-    let confirmed = confirm_succeeds(&client, &pi, "pm_card_mastercard").await;
+    let confirmed = confirm_succeeds(&client, &pi.id, "pm_card_mastercard").await;
     assert!(confirmed.latest_charge.is_some());
 
     // A succeeded intent cannot be confirmed again.
@@ -149,7 +149,7 @@ async fn a_declined_card_surfaces_card_declined() {
         fake.payment_intent(pi.id.as_str()).unwrap()["status"],
         "requires_payment_method"
     );
-    let retried = confirm_succeeds(&client, &pi, "pm_card_visa").await;
+    let retried = confirm_succeeds(&client, &pi.id, "pm_card_visa").await;
     assert!(retried.last_payment_error.is_none());
 }
 
