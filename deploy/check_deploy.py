@@ -77,6 +77,7 @@ def config_structs() -> dict[str, dict[str, str]]:
         ROOT / "crates/stripe-fake/src/config.rs",
         ROOT / "crates/kit/src/server.rs",
         ROOT / "crates/kit/src/mysql.rs",
+        ROOT / "crates/kit/src/mongo.rs",
     ]
     out: dict[str, dict[str, str]] = {}
     for file in files:

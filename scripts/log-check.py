@@ -17,40 +17,13 @@ in batches (the exporters flush every second or so), so it re-reads until --wait
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from collections import Counter
+
+from otlp_tap import attributes, checkout_trace_id, poll, read
 
 # The services one checkout goes through (the hops of trace-check.py, by process).
 SERVICES = ["shop-bff", "shop-order", "shop-cart", "shop-product", "shop-inventory", "shop-payment"]
-
-
-def read(path: str) -> list[dict]:
-    items = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                line = line.strip()
-                if line.startswith("{"):
-                    try:
-                        items.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        pass  # a line still being written
-    except FileNotFoundError:
-        pass
-    return items
-
-
-def attribute(record: dict, key: str) -> str | None:
-    for attr in record.get("attributes", []):
-        if attr.get("key") == key:
-            return next(iter(attr.get("value", {}).values()), None)
-    return None
-
-
-def checkout_trace_id(spans: list[dict]) -> str | None:
-    return next((s.get("traceId") for s in spans if s.get("name") == "checkout"), None)
 
 
 def main() -> int:
@@ -62,31 +35,29 @@ def main() -> int:
     args = parser.parse_args()
     required = [s for s in args.require.split(",") if s]
 
-    deadline = time.monotonic() + args.wait
-    while True:
+    def attempt() -> tuple[bool, tuple[str | None, Counter, list[str], int]]:
         trace_id = checkout_trace_id(read(args.spans))
         records = read(args.logs)
         datasets = Counter(
-            attribute(r, "event.dataset") for r in records if trace_id and r.get("traceId") == trace_id
+            attributes(r).get("event.dataset") for r in records if trace_id and r.get("traceId") == trace_id
         )
         missing = [s for s in required if datasets[f"{s}.log"] == 0]
-        if trace_id and not missing:
-            counts = ", ".join(f"{s} {datasets[f'{s}.log']}" for s in SERVICES)
-            print(f"logs of trace {trace_id}: {len(required)} services exported records with its id ({counts})")
-            silent = [s for s in SERVICES if datasets[f"{s}.log"] == 0]
-            if silent:
-                print(f"log-check: note: no line inside the checkout from {', '.join(silent)}", file=sys.stderr)
-            return 0
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(1)
+        return bool(trace_id and not missing), (trace_id, datasets, missing, len(records))
 
+    done, (trace_id, datasets, missing, received) = poll(args.wait, attempt)
+    if done:
+        counts = ", ".join(f"{s} {datasets[f'{s}.log']}" for s in SERVICES)
+        print(f"logs of trace {trace_id}: {len(required)} services exported records with its id ({counts})")
+        silent = [s for s in SERVICES if datasets[f"{s}.log"] == 0]
+        if silent:
+            print(f"log-check: note: no line inside the checkout from {', '.join(silent)}", file=sys.stderr)
+        return 0
     if trace_id is None:
         print("log-check: no span named 'checkout' arrived", file=sys.stderr)
     else:
         print(f"log-check: no log record with trace id {trace_id} from: {', '.join(missing)}", file=sys.stderr)
         print(f"  records of that trace by dataset: {dict(datasets)}", file=sys.stderr)
-        print(f"  records received in all: {len(records)}", file=sys.stderr)
+        print(f"  records received in all: {received}", file=sys.stderr)
     return 1
 
 

@@ -17,10 +17,9 @@ out.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from collections import defaultdict
+
+from otlp_tap import attributes, checkout_trace_id, poll, read
 
 # (span name, where) pairs the checkout's trace must hold. `where` is the AMQP queue for a
 # consumer span (messaging.destination) or the Rust module (target) for the rest.
@@ -38,36 +37,15 @@ REQUIRED_HOPS = [
 ]
 
 
-def attributes(span: dict) -> dict:
-    return {a["key"]: next(iter(a["value"].values()), None) for a in span.get("attributes", [])}
-
-
 def where(span: dict) -> str:
     attrs = attributes(span)
     return attrs.get("messaging.destination") or attrs.get("target") or ""
 
 
-def read_spans(path: str) -> list[dict]:
-    spans = []
-    with open(path, encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    spans.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass  # a line still being written
-    return spans
-
-
-def checkout_trace(spans: list[dict]) -> tuple[str | None, set[tuple[str, str]]]:
-    traces: dict[str, list[dict]] = defaultdict(list)
-    for span in spans:
-        traces[span.get("traceId", "")].append(span)
-    for trace_id, members in traces.items():
-        if any(s["name"] == "checkout" for s in members):
-            return trace_id, {(s["name"], where(s)) for s in members}
-    return None, set()
+def checkout_hops(spans: list[dict]) -> tuple[str | None, set[tuple[str, str]]]:
+    """The checkout's trace and the (name, where) of every span in it."""
+    trace_id = checkout_trace_id(spans)
+    return trace_id, {(s["name"], where(s)) for s in spans if trace_id and s.get("traceId") == trace_id}
 
 
 def main() -> int:
@@ -76,17 +54,15 @@ def main() -> int:
     parser.add_argument("--wait", type=float, default=20.0)
     args = parser.parse_args()
 
-    deadline = time.monotonic() + args.wait
-    while True:
-        trace_id, hops = checkout_trace(read_spans(args.spans))
+    def attempt() -> tuple[bool, tuple[str | None, set[tuple[str, str]], list[tuple[str, str]]]]:
+        trace_id, hops = checkout_hops(read(args.spans))
         missing = [hop for hop in REQUIRED_HOPS if hop not in hops]
-        if not missing:
-            print(f"trace {trace_id}: the checkout crossed {len(REQUIRED_HOPS)} hops in one trace")
-            return 0
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(1)
+        return not missing, (trace_id, hops, missing)
 
+    done, (trace_id, hops, missing) = poll(args.wait, attempt)
+    if done:
+        print(f"trace {trace_id}: the checkout crossed {len(REQUIRED_HOPS)} hops in one trace")
+        return 0
     if trace_id is None:
         print("trace-check: no span named 'checkout' arrived", file=sys.stderr)
     else:

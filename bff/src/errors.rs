@@ -35,14 +35,29 @@ pub fn unauthenticated() -> Error {
 
 pub fn bad_input(field: &str, message: impl Into<String>) -> Error {
     let message = message.into();
-    let mut error = coded("BAD_USER_INPUT", format!("{field}: {message}"));
+    bad_user_input(
+        format!("{field}: {message}"),
+        field,
+        vec![(field.to_owned(), message)],
+    )
+}
+
+/// BAD_USER_INPUT saying `message`, with `extensions.field` (`first`, the one a form focuses)
+/// and `extensions.fields` (every `(field, message)`).
+fn bad_user_input(message: String, first: &str, violations: Vec<(String, String)>) -> Error {
+    let mut error = coded("BAD_USER_INPUT", message);
     let extensions = error
         .extensions
         .get_or_insert_with(ErrorExtensionValues::default);
-    extensions.set("field", field);
+    extensions.set("field", first);
     extensions.set(
         "fields",
-        Value::List(vec![violation(field.to_owned(), message)]),
+        Value::List(
+            violations
+                .into_iter()
+                .map(|(field, message)| violation(field, message))
+                .collect(),
+        ),
     );
     error
 }
@@ -154,12 +169,24 @@ pub trait Reply<R> {
     {
         pick(self.reply(fields)?).ok_or_else(internal)
     }
+
+    /// For a lookup: what `pick` takes from the reply, or none when the service answers
+    /// NOT_FOUND (no such object is a null in the schema, not an error).
+    fn found<T>(self, pick: impl FnOnce(R) -> Option<T>) -> Result<Option<T>, Error>;
 }
 
 impl<R> Reply<R> for Result<tonic::Response<R>, tonic::Status> {
     fn reply(self, fields: Fields) -> Result<R, Error> {
         self.map(tonic::Response::into_inner)
             .map_err(|status| from_status_in(status, fields))
+    }
+
+    fn found<T>(self, pick: impl FnOnce(R) -> Option<T>) -> Result<Option<T>, Error> {
+        match self {
+            Ok(response) => Ok(pick(response.into_inner())),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(from_status(status)),
+        }
     }
 }
 
@@ -170,20 +197,14 @@ pub fn from_status(status: tonic::Status) -> Error {
 
 /// A gRPC failure as a GraphQL error, with BAD_USER_INPUT fields renamed by `fields`.
 pub fn from_status_in(status: tonic::Status, fields: Fields) -> Error {
-    let details = status.get_error_details();
-    let reason = details.error_info().map(|info| info.reason.clone());
+    let reason = shop_kit::error::reason(&status);
     let message = status.message().to_owned();
     match status.code() {
         Code::InvalidArgument => {
-            let violations: Vec<(String, String)> = details
-                .bad_request()
-                .map(|bad| {
-                    bad.field_violations
-                        .iter()
-                        .map(|v| (fields.rename(&v.field), v.description.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let violations: Vec<(String, String)> = shop_kit::error::field_violations(&status)
+                .into_iter()
+                .map(|v| (fields.rename(&v.field), v.description))
+                .collect();
             let Some((first_field, _)) = violations.first().cloned() else {
                 return coded("BAD_USER_INPUT", message);
             };
@@ -192,21 +213,7 @@ pub fn from_status_in(status: tonic::Status, fields: Fields) -> Error {
                 .map(|(field, description)| format!("{field}: {description}"))
                 .collect::<Vec<_>>()
                 .join("; ");
-            let mut error = coded("BAD_USER_INPUT", format!("invalid input: {text}"));
-            let extensions = error
-                .extensions
-                .get_or_insert_with(ErrorExtensionValues::default);
-            extensions.set("field", first_field);
-            extensions.set(
-                "fields",
-                Value::List(
-                    violations
-                        .into_iter()
-                        .map(|(field, description)| violation(field, description))
-                        .collect(),
-                ),
-            );
-            error
+            bad_user_input(format!("invalid input: {text}"), &first_field, violations)
         }
         Code::NotFound => coded("NOT_FOUND", message),
         Code::AlreadyExists => with_reason(
@@ -223,7 +230,7 @@ pub fn from_status_in(status: tonic::Status, fields: Fields) -> Error {
         ),
         Code::Unauthenticated => coded("UNAUTHENTICATED", message),
         Code::PermissionDenied => coded("FORBIDDEN", message),
-        Code::ResourceExhausted => resource_exhausted(reason.as_deref(), &details),
+        Code::ResourceExhausted => resource_exhausted(reason.as_deref(), &status),
         // UNKNOWN is what a call sees when the replica answering it dies mid-response (the
         // connection is reset before a status arrives; `just chaos` saw it): the shopper's
         // retry reaches another replica, so it is UNAVAILABLE, as in
@@ -246,7 +253,7 @@ pub fn from_status_in(status: tonic::Status, fields: Fields) -> Error {
 /// saturated password hasher UNAVAILABLE (nothing wrong with the caller; retry shortly).
 /// Either way the service's RetryInfo delay reaches the client as `extensions.retryAfter`
 /// (whole seconds, rounded up), so it can wait exactly that long.
-fn resource_exhausted(reason: Option<&str>, details: &tonic_types::ErrorDetails) -> Error {
+fn resource_exhausted(reason: Option<&str>, status: &tonic::Status) -> Error {
     let mut error = match reason {
         Some("PASSWORD_HASHING_BUSY") => coded(
             "UNAVAILABLE",
@@ -261,7 +268,11 @@ fn resource_exhausted(reason: Option<&str>, details: &tonic_types::ErrorDetails)
     if let Some(reason) = reason {
         error = with_reason(error, reason);
     }
-    if let Some(delay) = details.retry_info().and_then(|info| info.retry_delay) {
+    if let Some(delay) = status
+        .get_error_details()
+        .retry_info()
+        .and_then(|info| info.retry_delay)
+    {
         let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
         error
             .extensions
@@ -349,17 +360,23 @@ mod tests {
         assert_eq!(Fields::AS_IS.rename("sku"), "sku");
     }
 
+    /// A service's INVALID_ARGUMENT for one field.
+    fn invalid(field: &str, description: &str) -> tonic::Status {
+        let mut violations = shop_kit::FieldViolations::new();
+        violations.add(field, description);
+        violations.into_result().unwrap_err().into()
+    }
+
+    fn assert_bad_user_input(error: &Error, field: &str) {
+        assert_eq!(code(error), "BAD_USER_INPUT");
+        assert_eq!(ext(error, "field").as_deref(), Some(field));
+    }
+
     #[test]
     fn invalid_argument_is_bad_user_input_with_the_field() {
-        let mut violations = shop_kit::FieldViolations::new();
-        violations.add("shipping_address.country", "must be ISO 3166 alpha-2");
-        let status: tonic::Status = violations.into_result().unwrap_err().into();
+        let status = invalid("shipping_address.country", "must be ISO 3166 alpha-2");
         let error = from_status_in(status, Fields::input());
-        assert_eq!(code(&error), "BAD_USER_INPUT");
-        assert_eq!(
-            ext(&error, "field").as_deref(),
-            Some("input.shippingAddress.country")
-        );
+        assert_bad_user_input(&error, "input.shippingAddress.country");
     }
 
     #[test]
@@ -404,30 +421,22 @@ mod tests {
 
     #[test]
     fn exhausted_resources_say_what_to_do_and_when() {
-        let status: tonic::Status = ServiceError::ResourceExhausted {
-            reason: "LOGIN_THROTTLED",
-            message: "too many attempts".into(),
-            retry_after: Some(std::time::Duration::from_millis(2500)),
+        // (reason, the service's retry delay, the client's code, whole seconds to wait)
+        for (reason, delay_ms, expected_code, seconds) in [
+            ("LOGIN_THROTTLED", 2500, "RATE_LIMITED", 3u64),
+            ("PASSWORD_HASHING_BUSY", 1000, "UNAVAILABLE", 1),
+        ] {
+            let status: tonic::Status = ServiceError::ResourceExhausted {
+                reason,
+                message: "too many attempts".into(),
+                retry_after: Some(std::time::Duration::from_millis(delay_ms)),
+            }
+            .into();
+            let error = from_status(status);
+            assert_eq!(code(&error), expected_code, "{reason}");
+            assert_eq!(ext(&error, "reason").as_deref(), Some(reason));
+            assert_eq!(retry_after(&error), Some(Value::from(seconds)), "{reason}");
         }
-        .into();
-        let error = from_status(status);
-        assert_eq!(code(&error), "RATE_LIMITED");
-        assert_eq!(ext(&error, "reason").as_deref(), Some("LOGIN_THROTTLED"));
-        assert_eq!(retry_after(&error), Some(Value::from(3u64)));
-
-        let status: tonic::Status = ServiceError::ResourceExhausted {
-            reason: "PASSWORD_HASHING_BUSY",
-            message: "busy".into(),
-            retry_after: Some(std::time::Duration::from_secs(1)),
-        }
-        .into();
-        let error = from_status(status);
-        assert_eq!(code(&error), "UNAVAILABLE");
-        assert_eq!(
-            ext(&error, "reason").as_deref(),
-            Some("PASSWORD_HASHING_BUSY")
-        );
-        assert_eq!(retry_after(&error), Some(Value::from(1u64)));
 
         let error = from_status(tonic::Status::resource_exhausted("quota"));
         assert_eq!(code(&error), "RATE_LIMITED");
@@ -445,16 +454,21 @@ mod tests {
         let error = empty.payload(Fields::AS_IS, |reply| reply).unwrap_err();
         assert_eq!(code(&error), "INTERNAL");
 
-        let mut violations = shop_kit::FieldViolations::new();
-        violations.add("shipping_address.city", "is required");
         let refused: Result<tonic::Response<Option<u32>>, tonic::Status> =
-            Err(violations.into_result().unwrap_err().into());
+            Err(invalid("shipping_address.city", "is required"));
         let error = refused.reply(Fields::input()).unwrap_err();
-        assert_eq!(code(&error), "BAD_USER_INPUT");
-        assert_eq!(
-            ext(&error, "field").as_deref(),
-            Some("input.shippingAddress.city")
-        );
+        assert_bad_user_input(&error, "input.shippingAddress.city");
+    }
+
+    #[test]
+    fn a_lookup_of_nothing_is_null_and_other_refusals_stay_errors() {
+        type Lookup = Result<tonic::Response<Option<u32>>, tonic::Status>;
+        let found: Lookup = Ok(tonic::Response::new(Some(7)));
+        assert_eq!(found.found(|reply| reply).ok(), Some(Some(7)));
+        let missing: Lookup = Err(tonic::Status::not_found("no such order"));
+        assert_eq!(missing.found(|reply| reply).ok(), Some(None));
+        let denied: Lookup = Err(tonic::Status::permission_denied("not yours"));
+        assert_eq!(code(&denied.found(|reply| reply).unwrap_err()), "FORBIDDEN");
     }
 
     #[test]

@@ -206,11 +206,7 @@ impl RateLimiter {
 /// list of origins; `*` allows any origin without credentials; an empty list adds no CORS
 /// headers at all (same-origin only).
 pub fn cors(origins: &str) -> Option<CorsLayer> {
-    let origins: Vec<&str> = origins
-        .split(',')
-        .map(str::trim)
-        .filter(|origin| !origin.is_empty())
-        .collect();
+    let origins = shop_kit::config::list(origins);
     if origins.is_empty() {
         return None;
     }
@@ -253,8 +249,7 @@ pub struct BffMetrics {
 
 impl BffMetrics {
     pub fn new() -> Result<Self, prometheus::Error> {
-        let labels = std::iter::once(("app".to_owned(), "bff".to_owned())).collect();
-        let registry = Registry::new_custom(Some("shop".to_owned()), Some(labels))?;
+        let registry = shop_kit::metrics::app_registry("bff")?;
         let operations = IntCounterVec::new(
             Opts::new("graphql_operations_total", "GraphQL operations handled"),
             &["outcome"],
@@ -287,15 +282,9 @@ impl BffMetrics {
         })
     }
 
-    pub fn render(&self) -> String {
-        use prometheus::Encoder as _;
-        let mut buffer = Vec::new();
-        if let Err(error) =
-            prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buffer)
-        {
-            tracing::warn!(%error, "cannot encode metrics");
-        }
-        String::from_utf8(buffer).unwrap_or_default()
+    /// What `/metrics` on the admin port serves.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 }
 

@@ -464,35 +464,7 @@ async fn websocket(
 
 /// The admin port: `/metrics` (Prometheus text), `/healthz` (liveness), `/readyz` (503
 /// until the upstreams and the order feed are up, and again once shutdown starts; see
-/// [`crate::readiness`]).
-pub fn admin_router(metrics: Arc<BffMetrics>, readiness: shop_kit::admin::Readiness) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics_text))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .with_state(AdminState { metrics, readiness })
-}
-
-#[derive(Clone)]
-struct AdminState {
-    metrics: Arc<BffMetrics>,
-    readiness: shop_kit::admin::Readiness,
-}
-
-async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-}
-
-async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
-    if state.readiness.is_ready() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-    }
+/// [`crate::readiness`]): the services' admin routes over the BFF's own registry.
+pub fn admin_router(metrics: &BffMetrics, readiness: shop_kit::admin::Readiness) -> Router {
+    shop_kit::admin::router(metrics.registry().clone(), readiness)
 }

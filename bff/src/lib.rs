@@ -151,12 +151,7 @@ impl BffConfig {
     /// a CORS list left at (or still naming) localhost, or `*`. An empty list is fine: the
     /// BFF serves the web app itself, same-origin.
     pub fn check(&self) -> anyhow::Result<()> {
-        let origins: Vec<&str> = self
-            .cors_allowed_origins
-            .split(',')
-            .map(str::trim)
-            .filter(|origin| !origin.is_empty())
-            .collect();
+        let origins = shop_kit::config::list(&self.cors_allowed_origins);
         let local_or_any = origins.iter().any(|origin| {
             *origin == "*"
                 || *origin == DEV_ORIGIN
@@ -275,7 +270,7 @@ impl Server {
             config: Arc::new(config.clone()),
         };
         let readiness = shop_kit::admin::Readiness::default();
-        let admin_router = http::admin_router(metrics, readiness.clone());
+        let admin_router = http::admin_router(&metrics, readiness.clone());
         let admin_listener = TcpListener::bind(config.admin_addr())
             .await
             .with_context(|| format!("binding the admin port {}", config.admin_addr()))?;

@@ -29,58 +29,45 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
+use shop_cart::domain as cart;
+use shop_inventory::domain as inventory;
 use shop_kit::ServiceError;
 use shop_kit::auth::{Claims, Role};
+use shop_order::domain as order;
+use shop_payment::domain as payment;
+use shop_product::domain as product;
 use shop_proto::shop::cart::v1 as cart_pb;
-use shop_proto::shop::inventory::v1 as inventory_pb;
-use shop_proto::shop::order::v1 as order_pb;
-use shop_proto::shop::payment::v1 as payment_pb;
-use shop_proto::shop::product::v1 as product_pb;
 use shop_proto::shop::user::v1 as user_pb;
+use shop_user::domain as user;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 /// The callers every request is parsed for. Cart and Order compare `sub` with the ids in
 /// the request, so the seeds use this customer's id to reach the accepting paths.
 fn claims(sub: &str, role: Role) -> Claims {
-    Claims {
-        sub: sub.into(),
-        email: "shopper@example.com".into(),
-        role,
-        iss: String::new(),
-        aud: String::new(),
-        iat: 0,
-        exp: 0,
-        jti: String::new(),
-    }
+    Claims::unsigned(sub, "shopper@example.com", role)
 }
 
 static CUSTOMER: LazyLock<Claims> = LazyLock::new(|| claims("u-1", Role::Customer));
 static ADMIN: LazyLock<Claims> = LazyLock::new(|| claims("admin-1", Role::Admin));
 
 /// The limits the services run with by default, taken from their own config defaults.
-static CART_LIMITS: LazyLock<shop_cart::domain::Limits> = LazyLock::new(|| {
+static CART_LIMITS: LazyLock<cart::Limits> = LazyLock::new(|| {
     let config = shop_cart::CartConfig::default();
-    shop_cart::domain::Limits::new(config.max_lines, config.max_quantity_per_line)
+    cart::Limits::new(config.max_lines, config.max_quantity_per_line)
         .expect("the default cart limits are valid")
 });
-static RESERVE_LIMITS: LazyLock<shop_inventory::domain::ReserveLimits> = LazyLock::new(|| {
+static RESERVE_LIMITS: LazyLock<inventory::ReserveLimits> = LazyLock::new(|| {
     let config = shop_inventory::InventoryConfig::default();
-    shop_inventory::domain::ReserveLimits {
+    inventory::ReserveLimits {
         max_lines: config.max_reservation_lines,
         default_ttl: Duration::from_secs(config.default_reservation_ttl_secs),
         max_ttl: Duration::from_secs(config.max_reservation_ttl_secs),
     }
 });
 /// ChangePassword checks the new password against the account's email.
-static EMAIL: LazyLock<shop_user::domain::Email> = LazyLock::new(|| {
-    shop_user::domain::Email::parse("shopper@example.com").expect("a valid email")
-});
-
-/// Decodes `bytes` as `M`, or skips the input as tonic would refuse it.
-fn decode<M: Message + Default>(bytes: &[u8]) -> Option<M> {
-    M::decode(bytes).ok()
-}
+static EMAIL: LazyLock<user::Email> =
+    LazyLock::new(|| user::Email::parse("shopper@example.com").expect("a valid email"));
 
 /// One parse step's outcome, reduced to what the invariant looks at.
 fn check<T>(rpc: &str, outcome: Result<T, ServiceError>) {
@@ -107,178 +94,124 @@ fn check<T>(rpc: &str, outcome: Result<T, ServiceError>) {
     }
 }
 
+/// Decodes `body` as `M` and checks what `parse` makes of it, or skips the input as tonic
+/// would refuse it.
+fn parsed<M: Message + Default, T>(
+    rpc: &str,
+    body: &[u8],
+    parse: impl Fn(&M) -> Result<T, ServiceError>,
+) {
+    if let Ok(request) = M::decode(body) {
+        check(rpc, parse(&request));
+    }
+}
+
+/// [`parsed`], once for each caller in `callers`.
+fn parsed_by_each<M: Message + Default, C: Copy, T>(
+    rpc: &str,
+    body: &[u8],
+    callers: &[C],
+    parse: impl Fn(&M, C) -> Result<T, ServiceError>,
+) {
+    if let Ok(request) = M::decode(body) {
+        for &caller in callers {
+            check(rpc, parse(&request, caller));
+        }
+    }
+}
+
+/// Every kind of caller: none, a customer, an admin.
+static CALLERS: LazyLock<[Option<&'static Claims>; 3]> =
+    LazyLock::new(|| [None, Some(&*CUSTOMER), Some(&*ADMIN)]);
+
+/// One RPC's parse step under the invariant: its name and what runs it on a request body.
+type Rpc = (&'static str, fn(&str, &[u8]));
+
 /// The RPCs with a parse step, in selector order (the seeds' first bytes depend on it).
-const RPCS: &[&str] = &[
-    "cart.GetCart",
-    "cart.AddItem",
-    "cart.UpdateItem",
-    "cart.RemoveItem",
-    "cart.ClearCart",
-    "cart.MergeCarts",
-    "inventory.SetStock",
-    "inventory.AdjustStock",
-    "inventory.Reserve",
-    "inventory.Release",
-    "order.PlaceOrder",
-    "order.CancelOrder",
-    "payment.GetPayment",
-    "payment.ListPayments",
-    "product.CreateProduct",
-    "product.UpdateProduct",
-    "user.Register",
-    "user.Login",
-    "user.ChangePassword",
+const RPCS: &[Rpc] = &[
+    ("cart.GetCart", |rpc, body| {
+        parsed_by_each(rpc, body, &*CALLERS, |r: &cart_pb::GetCartRequest, c| {
+            cart::parse_cart(r.cart.as_ref(), c)
+        })
+    }),
+    ("cart.AddItem", |rpc, body| {
+        parsed_by_each(rpc, body, &*CALLERS, |r, c| {
+            cart::AddItem::parse(r, &CART_LIMITS, c)
+        })
+    }),
+    ("cart.UpdateItem", |rpc, body| {
+        parsed_by_each(rpc, body, &*CALLERS, |r, c| {
+            cart::UpdateItem::parse(r, &CART_LIMITS, c)
+        })
+    }),
+    ("cart.RemoveItem", |rpc, body| {
+        parsed_by_each(rpc, body, &*CALLERS, cart::RemoveItem::parse)
+    }),
+    ("cart.ClearCart", |rpc, body| {
+        parsed_by_each(rpc, body, &*CALLERS, |r: &cart_pb::ClearCartRequest, c| {
+            cart::parse_cart(r.cart.as_ref(), c)
+        })
+    }),
+    ("cart.MergeCarts", |rpc, body| {
+        parsed_by_each(rpc, body, &*CALLERS, cart::MergeCarts::parse)
+    }),
+    ("inventory.SetStock", |rpc, body| {
+        parsed(rpc, body, inventory::SetStock::parse)
+    }),
+    ("inventory.AdjustStock", |rpc, body| {
+        parsed(rpc, body, inventory::AdjustStock::parse)
+    }),
+    ("inventory.Reserve", |rpc, body| {
+        parsed(rpc, body, |r| inventory::Reserve::parse(r, *RESERVE_LIMITS))
+    }),
+    ("inventory.Release", |rpc, body| {
+        parsed(rpc, body, inventory::Release::parse)
+    }),
+    ("order.PlaceOrder", |rpc, body| {
+        parsed_by_each(rpc, body, &[&*CUSTOMER, &*ADMIN], order::PlaceOrder::parse)
+    }),
+    ("order.CancelOrder", |rpc, body| {
+        parsed(rpc, body, order::CancelOrder::parse)
+    }),
+    ("payment.GetPayment", |rpc, body| {
+        parsed(rpc, body, payment::GetPayment::parse)
+    }),
+    ("payment.ListPayments", |rpc, body| {
+        parsed(rpc, body, |r| {
+            payment::ListPayments::parse(
+                r,
+                shop_payment::api::DEFAULT_PAGE_SIZE,
+                shop_payment::api::MAX_PAGE_SIZE,
+            )
+        })
+    }),
+    ("product.CreateProduct", |rpc, body| {
+        parsed(rpc, body, product::CreateProduct::parse)
+    }),
+    ("product.UpdateProduct", |rpc, body| {
+        parsed(rpc, body, product::UpdateProduct::parse)
+    }),
+    ("user.Register", |rpc, body| {
+        parsed(rpc, body, |r: &user_pb::RegisterRequest| {
+            user::Register::parse(r.clone())
+        })
+    }),
+    ("user.Login", |rpc, body| {
+        parsed(rpc, body, |r: &user_pb::LoginRequest| {
+            user::Login::parse(r.clone())
+        })
+    }),
+    ("user.ChangePassword", |rpc, body| {
+        parsed(rpc, body, |r: &user_pb::ChangePasswordRequest| {
+            user::ChangePassword::parse(r.clone(), &EMAIL)
+        })
+    }),
 ];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let index = usize::from(selector) % RPCS.len();
-    let rpc = RPCS[index];
-    let callers = [None, Some(&*CUSTOMER), Some(&*ADMIN)];
-    match index {
-        0 => {
-            let Some(r) = decode::<cart_pb::GetCartRequest>(body) else {
-                return;
-            };
-            for c in callers {
-                check(rpc, shop_cart::domain::parse_cart(r.cart.as_ref(), c));
-            }
-        }
-        1 => {
-            let Some(r) = decode::<cart_pb::AddItemRequest>(body) else {
-                return;
-            };
-            for c in callers {
-                check(rpc, shop_cart::domain::AddItem::parse(&r, &CART_LIMITS, c));
-            }
-        }
-        2 => {
-            let Some(r) = decode::<cart_pb::UpdateItemRequest>(body) else {
-                return;
-            };
-            for c in callers {
-                check(
-                    rpc,
-                    shop_cart::domain::UpdateItem::parse(&r, &CART_LIMITS, c),
-                );
-            }
-        }
-        3 => {
-            let Some(r) = decode::<cart_pb::RemoveItemRequest>(body) else {
-                return;
-            };
-            for c in callers {
-                check(rpc, shop_cart::domain::RemoveItem::parse(&r, c));
-            }
-        }
-        4 => {
-            let Some(r) = decode::<cart_pb::ClearCartRequest>(body) else {
-                return;
-            };
-            for c in callers {
-                check(rpc, shop_cart::domain::parse_cart(r.cart.as_ref(), c));
-            }
-        }
-        5 => {
-            let Some(r) = decode::<cart_pb::MergeCartsRequest>(body) else {
-                return;
-            };
-            for c in callers {
-                check(rpc, shop_cart::domain::MergeCarts::parse(&r, c));
-            }
-        }
-        6 => {
-            let Some(r) = decode::<inventory_pb::SetStockRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_inventory::domain::SetStock::parse(&r));
-        }
-        7 => {
-            let Some(r) = decode::<inventory_pb::AdjustStockRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_inventory::domain::AdjustStock::parse(&r));
-        }
-        8 => {
-            let Some(r) = decode::<inventory_pb::ReserveRequest>(body) else {
-                return;
-            };
-            check(
-                rpc,
-                shop_inventory::domain::Reserve::parse(&r, *RESERVE_LIMITS),
-            );
-        }
-        9 => {
-            let Some(r) = decode::<inventory_pb::ReleaseRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_inventory::domain::Release::parse(&r));
-        }
-        10 => {
-            let Some(r) = decode::<order_pb::PlaceOrderRequest>(body) else {
-                return;
-            };
-            for c in [&*CUSTOMER, &*ADMIN] {
-                check(rpc, shop_order::domain::PlaceOrder::parse(&r, c));
-            }
-        }
-        11 => {
-            let Some(r) = decode::<order_pb::CancelOrderRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_order::domain::CancelOrder::parse(&r));
-        }
-        12 => {
-            let Some(r) = decode::<payment_pb::GetPaymentRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_payment::domain::GetPayment::parse(&r));
-        }
-        13 => {
-            let Some(r) = decode::<payment_pb::ListPaymentsRequest>(body) else {
-                return;
-            };
-            check(
-                rpc,
-                shop_payment::domain::ListPayments::parse(
-                    &r,
-                    shop_payment::api::DEFAULT_PAGE_SIZE,
-                    shop_payment::api::MAX_PAGE_SIZE,
-                ),
-            );
-        }
-        14 => {
-            let Some(r) = decode::<product_pb::CreateProductRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_product::domain::CreateProduct::parse(&r));
-        }
-        15 => {
-            let Some(r) = decode::<product_pb::UpdateProductRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_product::domain::UpdateProduct::parse(&r));
-        }
-        16 => {
-            let Some(r) = decode::<user_pb::RegisterRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_user::domain::Register::parse(r));
-        }
-        17 => {
-            let Some(r) = decode::<user_pb::LoginRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_user::domain::Login::parse(r));
-        }
-        18 => {
-            let Some(r) = decode::<user_pb::ChangePasswordRequest>(body) else {
-                return;
-            };
-            check(rpc, shop_user::domain::ChangePassword::parse(r, &EMAIL));
-        }
-        _ => unreachable!("the selector is taken modulo RPCS.len()"),
-    }
+    let (rpc, parse_step) = RPCS[usize::from(selector) % RPCS.len()];
+    parse_step(rpc, body);
 });

@@ -1,7 +1,7 @@
 import { lazy, Suspense } from 'react';
 import { Link, Route, Routes } from 'react-router';
 import { Header } from './components/Header';
-import { Loading } from './components/Feedback';
+import { Loading, NotFound } from './components/Feedback';
 import { RouteEffects } from './components/RouteEffects';
 import { ChangePasswordPage, LoginPage, RegisterPage } from './pages/AuthPages';
 import { CartPage } from './pages/CartPage';
@@ -16,15 +16,12 @@ import { usePageTitle } from './lib/page';
 const AdminPage = lazy(() => import('./pages/AdminPages').then((m) => ({ default: m.AdminPage })));
 const AdminProductPage = lazy(() => import('./pages/AdminPages').then((m) => ({ default: m.AdminProductPage })));
 
-function NotFound() {
+function PageNotFound() {
   usePageTitle('Page not found');
   return (
-    <section className="panel narrow">
-      <h1>Page not found</h1>
-      <p>
-        <Link to="/">Back to the shop</Link>
-      </p>
-    </section>
+    <NotFound title="Page not found">
+      <Link to="/">Back to the shop</Link>
+    </NotFound>
   );
 }
 
@@ -50,7 +47,7 @@ export function App() {
             <Route path="/orders/:id" element={<OrderPage />} />
             <Route path="/admin" element={<AdminPage />} />
             <Route path="/admin/products/:sku" element={<AdminProductPage />} />
-            <Route path="*" element={<NotFound />} />
+            <Route path="*" element={<PageNotFound />} />
           </Routes>
         </Suspense>
       </main>

@@ -54,16 +54,12 @@ impl Query {
             _ => return Err(errors::bad_input("id", "give exactly one of id and sku")),
         };
         let clients = clients(ctx)?;
-        match clients
+        clients
             .products
             .clone()
             .get_product(clients.request(GetProductRequest { key: Some(key) }, None))
             .await
-        {
-            Ok(response) => Ok(response.into_inner().product.map(Product)),
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
-            Err(status) => Err(errors::from_status(status)),
-        }
+            .found(|reply| reply.product.map(Product))
     }
 
     /// A page of the catalog, optionally searched and filtered by category. Search is
@@ -173,16 +169,12 @@ impl Query {
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
         let (_, bearer) = viewer(ctx)?.require_user()?;
         let clients = clients(ctx)?;
-        match clients
+        clients
             .orders
             .clone()
             .get_order(clients.request(GetOrderRequest { id: id.0 }, Some(bearer)))
             .await
-        {
-            Ok(response) => Ok(response.into_inner().order.map(Order)),
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
-            Err(status) => Err(errors::from_status(status)),
-        }
+            .found(|reply| reply.order.map(Order))
     }
 
     /// The viewer's orders, newest first.

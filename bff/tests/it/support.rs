@@ -179,16 +179,8 @@ impl Client {
         }
         let response = request.send().await?;
         self.keep_refresh_cookie(response.headers());
-        for value in response.headers().get_all("set-cookie") {
-            let text = value.to_str().unwrap_or_default();
-            if let Some(rest) = text.strip_prefix("cart_id=") {
-                let id = rest.split(';').next().unwrap_or_default();
-                self.cart_cookie = if id.is_empty() || text.contains("Max-Age=0") {
-                    None
-                } else {
-                    Some(id.to_owned())
-                };
-            }
+        if let Some(cart) = set_cookie(response.headers(), "cart_id") {
+            self.cart_cookie = cart;
         }
         let status = response.status();
         let body: Value = response.json().await?;
@@ -197,16 +189,8 @@ impl Client {
 
     /// Keeps (or drops) the refresh cookie a response sets, like a browser.
     pub fn keep_refresh_cookie(&mut self, headers: &reqwest::header::HeaderMap) {
-        for value in headers.get_all("set-cookie") {
-            let text = value.to_str().unwrap_or_default();
-            if let Some(rest) = text.strip_prefix("shop_refresh=") {
-                let token = rest.split(';').next().unwrap_or_default();
-                self.refresh_cookie = if token.is_empty() || text.contains("Max-Age=0") {
-                    None
-                } else {
-                    Some(token.to_owned())
-                };
-            }
+        if let Some(token) = set_cookie(headers, "shop_refresh") {
+            self.refresh_cookie = token;
         }
     }
 
@@ -484,4 +468,21 @@ impl Subscription {
             }
         }
     }
+}
+
+/// What the `Set-Cookie` headers of a response do to cookie `name`, as a browser reads them
+/// (the last one wins): set it (`Some(Some(value))`), clear it (empty or `Max-Age=0`:
+/// `Some(None)`), or leave it alone (`None`).
+fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<Option<String>> {
+    let prefix = format!("{name}=");
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .rev()
+        .find_map(|value| {
+            let text = value.to_str().unwrap_or_default();
+            let rest = text.strip_prefix(prefix.as_str())?;
+            let value = rest.split(';').next().unwrap_or_default();
+            Some((!value.is_empty() && !text.contains("Max-Age=0")).then(|| value.to_owned()))
+        })
 }

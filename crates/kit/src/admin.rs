@@ -10,7 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::metrics::Metrics;
+use prometheus::Registry;
+
+use crate::metrics::render_text;
 
 /// Whether the instance should receive traffic: false while starting and while draining.
 #[derive(Clone, Default)]
@@ -28,16 +30,20 @@ impl Readiness {
 
 #[derive(Clone)]
 struct AdminState {
-    metrics: Arc<Metrics>,
+    registry: Registry,
     readiness: Readiness,
 }
 
-pub fn router(metrics: Arc<Metrics>, readiness: Readiness) -> Router {
+/// The admin routes over `registry` (a service's, `Metrics::registry`, or the BFF's own).
+pub fn router(registry: Registry, readiness: Readiness) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .with_state(AdminState { metrics, readiness })
+        .with_state(AdminState {
+            registry,
+            readiness,
+        })
 }
 
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
@@ -46,7 +52,7 @@ async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        render_text(&state.registry),
     )
 }
 

@@ -134,7 +134,7 @@ struct Target {
 
 fn parse_targets(urls: &str) -> Result<Vec<Target>, String> {
     let mut targets = Vec::new();
-    for url in urls.split(',').map(str::trim).filter(|url| !url.is_empty()) {
+    for url in crate::config::list(urls) {
         let uri: Uri = url.parse().map_err(|error| format!("{url:?}: {error}"))?;
         let scheme = uri
             .scheme_str()

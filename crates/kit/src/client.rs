@@ -45,12 +45,7 @@ pub fn channel(url: &str, deadline: Duration) -> Result<Channel, ClientError> {
                 reason: source.to_string(),
             })
     };
-    let urls: Vec<&str> = url
-        .split(',')
-        .map(str::trim)
-        .filter(|url| !url.is_empty())
-        .collect();
-    match urls.as_slice() {
+    match crate::config::list(url).as_slice() {
         [] => Err(ClientError {
             url: url.to_owned(),
             reason: "no URL given".to_owned(),

@@ -108,6 +108,22 @@ pub fn load_from<T: DeserializeOwned + Default + serde::Serialize>(
     Ok(settings.try_deserialize()?)
 }
 
+/// An optional setting as given: unset and blank are the same (a variable set to "" in a
+/// manifest must not count as a value).
+pub fn given(value: Option<&str>) -> Option<&str> {
+    value.filter(|value| !value.trim().is_empty())
+}
+
+/// The items of a list setting: one comma-separated string (so one `SHOP_*` variable can set
+/// it), each item trimmed, empty ones dropped.
+pub fn list(value: &str) -> Vec<&str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
 /// Reads a PEM either given inline or from a file, so keys can come from a Kubernetes secret
 /// mounted as a file or from an environment variable in development.
 pub fn pem_from(
@@ -115,7 +131,7 @@ pub fn pem_from(
     file: Option<&str>,
     what: &str,
 ) -> Result<String, ConfigError> {
-    if let Some(pem) = inline.filter(|pem| !pem.trim().is_empty()) {
+    if let Some(pem) = given(inline) {
         return Ok(pem.to_owned());
     }
     let path = file.filter(|path| !path.is_empty()).ok_or_else(|| {
@@ -218,6 +234,19 @@ mod tests {
         assert!(loaded.env.is_production());
         let loaded: WithEnv = load_from(missing, Vec::new()).unwrap();
         assert!(!loaded.env.is_production());
+    }
+
+    #[test]
+    fn a_blank_optional_setting_is_not_given() {
+        assert_eq!(given(Some(" pem ")), Some(" pem "));
+        assert_eq!(given(Some("  ")), None);
+        assert_eq!(given(None), None);
+    }
+
+    #[test]
+    fn a_list_setting_is_its_trimmed_non_empty_items() {
+        assert_eq!(list(" a, b ,,c,"), ["a", "b", "c"]);
+        assert!(list(" , ").is_empty());
     }
 
     #[test]

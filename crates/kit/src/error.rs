@@ -161,6 +161,17 @@ impl ServiceError {
         Self::InvalidArgument(violations)
     }
 
+    /// The fields an `INVALID_ARGUMENT` names, in order; none for any other error (what a
+    /// parse step's tests assert).
+    pub fn violated_fields(&self) -> Vec<&str> {
+        match self {
+            Self::InvalidArgument(violations) => {
+                violations.iter().map(|v| v.field.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             resource,
@@ -290,6 +301,33 @@ impl From<ServiceError> for Status {
     }
 }
 
+/// The field violations (`google.rpc.BadRequest`) a refusal carries, in order; none when it
+/// carries no BadRequest. The reverse of the mapping above: the BFF shows them to a client,
+/// tests assert them.
+pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|v| FieldViolation {
+                    field: v.field.clone(),
+                    description: v.description.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The reason code (`google.rpc.ErrorInfo.reason`) a refusal carries, e.g. `OUT_OF_STOCK`.
+pub fn reason(status: &Status) -> Option<String> {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,12 +339,9 @@ mod tests {
         violations.add("password", "is too short");
         let status: Status = violations.into_result().unwrap_err().into();
         assert_eq!(status.code(), Code::InvalidArgument);
-        let details = status.get_error_details();
-        let bad_request = details.bad_request().expect("bad request details");
-        let fields: Vec<_> = bad_request
-            .field_violations
-            .iter()
-            .map(|v| v.field.as_str())
+        let fields: Vec<_> = field_violations(&status)
+            .into_iter()
+            .map(|v| v.field)
             .collect();
         assert_eq!(fields, ["email", "password"]);
     }
@@ -325,17 +360,21 @@ mod tests {
             violations.finish(|| Some((email?, age?)))
         };
         assert_eq!(parse("a@b", "7").unwrap(), ("a@b".to_owned(), 7));
-        let Err(ServiceError::InvalidArgument(violations)) = parse("ab", "x") else {
+        let Err(refused) = parse("ab", "x") else {
             panic!("accepted")
         };
-        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["email", "age"]);
+        assert_eq!(refused.violated_fields(), ["email", "age"]);
     }
 
     #[test]
     fn internal_errors_hide_their_cause() {
-        let status: Status =
-            ServiceError::internal(anyhow::anyhow!("db at 10.0.0.3 refused")).into();
+        assert_internal_without_cause(
+            ServiceError::internal(anyhow::anyhow!("db at 10.0.0.3 refused")).into(),
+        );
+    }
+
+    /// A bare INTERNAL: the cause (here, always a host 10.0.0.3) stays in our logs.
+    fn assert_internal_without_cause(status: Status) {
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("10.0.0.3"));
     }
@@ -349,13 +388,12 @@ mod tests {
         }
         .into();
         assert_eq!(status.code(), Code::ResourceExhausted);
-        let details = status.get_error_details();
+        assert_eq!(reason(&status).as_deref(), Some("LOGIN_THROTTLED"));
         assert_eq!(
-            details.error_info().map(|i| i.reason.as_str()),
-            Some("LOGIN_THROTTLED")
-        );
-        assert_eq!(
-            details.retry_info().and_then(|r| r.retry_delay),
+            status
+                .get_error_details()
+                .retry_info()
+                .and_then(|r| r.retry_delay),
             Some(std::time::Duration::from_secs(4))
         );
     }
@@ -387,17 +425,13 @@ mod tests {
         violations.add("cart.guest_cart_id", "must be a random (version 4) UUID");
         let status = upstream(violations.into_result().unwrap_err().into());
         assert_eq!(status.code(), Code::InvalidArgument);
-        let details = status.get_error_details();
-        let fields: Vec<_> = details
-            .bad_request()
-            .map(|bad| {
-                bad.field_violations
-                    .iter()
-                    .map(|v| v.field.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        assert_eq!(fields, ["cart.guest_cart_id"]);
+        assert_eq!(
+            field_violations(&status),
+            [FieldViolation {
+                field: "cart.guest_cart_id".into(),
+                description: "must be a random (version 4) UUID".into(),
+            }]
+        );
 
         let status = upstream(
             ServiceError::FailedPrecondition {
@@ -408,13 +442,7 @@ mod tests {
         );
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert_eq!(status.message(), "product X is priced in USD");
-        assert_eq!(
-            status
-                .get_error_details()
-                .error_info()
-                .map(|i| i.reason.as_str()),
-            Some("CURRENCY_MISMATCH")
-        );
+        assert_eq!(reason(&status).as_deref(), Some("CURRENCY_MISMATCH"));
 
         let status = upstream(ServiceError::not_found("product", "X").into());
         assert_eq!(status.code(), Code::NotFound);
@@ -452,9 +480,7 @@ mod tests {
         ] {
             let error = ServiceError::from_upstream("the cart", Status::new(code, "key 10.0.0.3"));
             assert!(matches!(error, ServiceError::Internal(_)), "{code:?}");
-            let status: Status = error.into();
-            assert_eq!(status.code(), Code::Internal);
-            assert!(!status.message().contains("10.0.0.3"));
+            assert_internal_without_cause(error.into());
         }
     }
 
@@ -466,12 +492,6 @@ mod tests {
         }
         .into();
         assert_eq!(status.code(), Code::FailedPrecondition);
-        assert_eq!(
-            status
-                .get_error_details()
-                .error_info()
-                .map(|i| i.reason.as_str()),
-            Some("OUT_OF_STOCK")
-        );
+        assert_eq!(reason(&status).as_deref(), Some("OUT_OF_STOCK"));
     }
 }

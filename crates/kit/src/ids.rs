@@ -17,6 +17,29 @@ use uuid::Uuid;
 #[error("must be {0} (UUID)")]
 pub struct InvalidId(&'static str);
 
+/// The read side every string id shares: `as_str`, `into_string` and `Display` of the
+/// inner string (parsing, the one thing that differs, stays with each type).
+macro_rules! string_id {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+pub(crate) use string_id;
+
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
@@ -34,21 +57,9 @@ macro_rules! uuid_id {
             pub fn generate() -> Self {
                 Self(Uuid::now_v7().hyphenated().to_string())
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            pub fn into_string(self) -> String {
-                self.0
-            }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        string_id!($name);
     };
 }
 
@@ -147,21 +158,9 @@ impl IdempotencyKey {
         }
         Ok(Some(Self(key.to_owned())))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
-impl fmt::Display for IdempotencyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_id!(IdempotencyKey);
 
 #[cfg(test)]
 mod tests {

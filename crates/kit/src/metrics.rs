@@ -42,11 +42,26 @@ pub struct Metrics {
     exemplars: Exemplars,
 }
 
+/// A process's own registry: every name prefixed `shop_`, and `app` a constant label, so
+/// one Prometheus can scrape every service (and the BFF) apart.
+pub fn app_registry(app: &str) -> Result<Registry, prometheus::Error> {
+    let labels = std::iter::once(("app".to_owned(), app.to_owned())).collect();
+    Registry::new_custom(Some("shop".to_owned()), Some(labels))
+}
+
+/// The Prometheus text exposition (0.0.4) of everything in `registry`.
+pub fn render_text(registry: &Registry) -> String {
+    let mut buffer = Vec::new();
+    if let Err(error) = TextEncoder::new().encode(&registry.gather(), &mut buffer) {
+        tracing::warn!(%error, "cannot encode metrics");
+    }
+    String::from_utf8(buffer).unwrap_or_default()
+}
+
 impl Metrics {
-    /// `app` becomes a constant `app` label, so one Prometheus can scrape every service.
+    /// `app` becomes a constant `app` label ([`app_registry`]).
     pub fn new(app: &str) -> Result<Self, prometheus::Error> {
-        let labels = std::iter::once(("app".to_owned(), app.to_owned())).collect();
-        let registry = Registry::new_custom(Some("shop".to_owned()), Some(labels))?;
+        let registry = app_registry(app)?;
         let grpc_handled = IntCounterVec::new(
             Opts::new(
                 "grpc_server_handled_total",
@@ -105,11 +120,7 @@ impl Metrics {
 
     /// The Prometheus text exposition (0.0.4) of everything registered.
     pub fn render(&self) -> String {
-        let mut buffer = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
-            tracing::warn!(%error, "cannot encode metrics");
-        }
-        String::from_utf8(buffer).unwrap_or_default()
+        render_text(&self.registry)
     }
 
     /// The OpenMetrics 1.0 exposition of everything registered, with exemplars.

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use mongodb::bson::doc;
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
@@ -25,6 +26,42 @@ pub enum MongoError {
     Connect(#[source] mongodb::error::Error),
     #[error("cannot register the MongoDB command counter: {0}")]
     Metrics(#[source] prometheus::Error),
+}
+
+/// A MongoDB service's database settings, flattened into its configuration
+/// (`#[serde(flatten)] mongo: MongoConfig`), so they stay `SHOP_MONGODB_URI` and
+/// `SHOP_MONGODB_DATABASE` in every service (as `shop_kit::mysql::DatabaseConfig` does for MySQL).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct MongoConfig {
+    /// Any MongoDB URI; the SecantusDB stand-in locally.
+    pub mongodb_uri: String,
+    pub mongodb_database: String,
+}
+
+impl MongoConfig {
+    pub fn new(mongodb_uri: impl Into<String>, mongodb_database: impl Into<String>) -> Self {
+        Self {
+            mongodb_uri: mongodb_uri.into(),
+            mongodb_database: mongodb_database.into(),
+        }
+    }
+
+    /// The local stand-in (`just up`, `just deps`) with database `database`.
+    pub fn local(database: &str) -> Self {
+        Self::new("mongodb://127.0.0.1:27017/?directConnection=true", database)
+    }
+
+    /// [`connect`] with these settings; an error names `service`'s database. Bind the host
+    /// first: the client counts its commands in that host's `registry`.
+    pub async fn connect(
+        &self,
+        service: &str,
+        registry: &Registry,
+    ) -> anyhow::Result<mongodb::Database> {
+        connect(&self.mongodb_uri, &self.mongodb_database, registry)
+            .await
+            .with_context(|| format!("{service} database"))
+    }
 }
 
 /// A client for `uri` and its database `database`, verified with a `ping`, whose commands
@@ -82,5 +119,44 @@ pub fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
             .flatten()
             .any(|error| error.code == 11000),
         _ => error.to_string().contains("E11000"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, serde::Serialize)]
+    #[serde(default)]
+    struct Service {
+        #[serde(flatten)]
+        mongo: MongoConfig,
+    }
+
+    impl Default for Service {
+        fn default() -> Self {
+            Self {
+                mongo: MongoConfig::local("shop_default"),
+            }
+        }
+    }
+
+    /// Deployments set `SHOP_MONGODB_URI` / `SHOP_MONGODB_DATABASE`: flattening must keep
+    /// those names.
+    #[test]
+    fn flattened_settings_keep_their_shop_mongodb_names() {
+        let missing = std::path::Path::new("/nonexistent/shop.toml");
+        let loaded: Service = crate::config::load_from(missing, Vec::new()).unwrap();
+        assert_eq!(loaded.mongo.mongodb_database, "shop_default");
+        let vars = [
+            (
+                "SHOP_MONGODB_URI".to_owned(),
+                "mongodb://db:27017".to_owned(),
+            ),
+            ("SHOP_MONGODB_DATABASE".to_owned(), "shop_x".to_owned()),
+        ];
+        let loaded: Service = crate::config::load_from(missing, vars).unwrap();
+        assert_eq!(loaded.mongo.mongodb_uri, "mongodb://db:27017");
+        assert_eq!(loaded.mongo.mongodb_database, "shop_x");
     }
 }

@@ -2,8 +2,6 @@
 //! Payment: parsed once by the same rule in both services, so an id Order accepted is never
 //! one Payment refuses (which would dead-letter the payment request).
 
-use std::fmt;
-
 /// `pm_` followed by ASCII letters, digits and `_`, at most 100 characters (`pm_card_visa`,
 /// or a real `pm_1Nx...` id). Trimmed; case is kept (Stripe ids are case-sensitive).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,21 +25,9 @@ impl PaymentMethod {
             Err(InvalidPaymentMethod)
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
-impl fmt::Display for PaymentMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::ids::string_id!(PaymentMethod);
 
 #[cfg(test)]
 mod tests {

@@ -221,7 +221,7 @@ impl GrpcHost {
 
         let readiness = Readiness::default();
         // OpenMetrics (with exemplars) for a scraper that asks; see crate::metrics.
-        let admin_router = admin::router(self.metrics.clone(), readiness.clone())
+        let admin_router = admin::router(self.metrics.registry().clone(), readiness.clone())
             .merge(self.admin_routes)
             .layer(axum::middleware::from_fn_with_state(
                 self.metrics.clone(),

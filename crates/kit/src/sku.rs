@@ -1,8 +1,6 @@
 //! The stock-keeping unit: the one product key that Product, Inventory, Cart and Order all
 //! share, so it is parsed the same way everywhere.
 
-use std::fmt;
-
 /// Trimmed, upper-cased, 2 to 64 characters of `A-Z 0-9 - _ .`, starting with a letter or
 /// digit. `widget-1` and `WIDGET-1` are the same SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,21 +20,9 @@ impl Sku {
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "-_.".contains(c));
         if valid { Ok(Sku(sku)) } else { Err(InvalidSku) }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
-impl fmt::Display for Sku {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::ids::string_id!(Sku);
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -52,21 +52,34 @@ pub(crate) fn router(fake: Arc<Fake>) -> Router {
     Router::new()
         .route(
             "/v1/payment_intents",
-            get(list_payment_intents).post(create_payment_intent),
+            list(Store::list_payment_intents)
+                .merge(create("/v1/payment_intents", Store::create_payment_intent)),
         )
-        .route("/v1/payment_intents/{id}", get(retrieve_payment_intent))
+        .route(
+            "/v1/payment_intents/{id}",
+            retrieve(Store::retrieve_payment_intent),
+        )
         .route(
             "/v1/payment_intents/{id}/confirm",
-            post(confirm_payment_intent),
+            act_on_intent("confirm", Store::confirm_payment_intent),
         )
         .route(
             "/v1/payment_intents/{id}/cancel",
-            post(cancel_payment_intent),
+            act_on_intent("cancel", Store::cancel_payment_intent),
         )
-        .route("/v1/refunds", get(list_refunds).post(create_refund))
-        .route("/v1/refunds/{id}", get(retrieve_refund))
-        .route("/v1/charges/{id}", get(retrieve_charge))
-        .route("/v1/events/{id}", get(retrieve_event))
+        .route(
+            "/v1/refunds",
+            list(Store::list_refunds).merge(create("/v1/refunds", Store::create_refund)),
+        )
+        .route("/v1/refunds/{id}", retrieve(Store::retrieve_refund))
+        .route("/v1/charges/{id}", retrieve(Store::retrieve_charge))
+        .route(
+            "/v1/events/{id}",
+            retrieve(|store, id, params| {
+                params.only(&["expand"])?;
+                store.retrieve_event(id)
+            }),
+        )
         .route("/_fake/payment_intents", get(fake_payment_intents))
         .route(
             "/_fake/payment_intents/{id}/authenticate",
@@ -88,109 +101,57 @@ pub(crate) fn router(fake: Arc<Fake>) -> Router {
 
 // --- /v1 ------------------------------------------------------------------------------------
 
-async fn create_payment_intent(State(fake): App, headers: HeaderMap, body: Bytes) -> Response {
-    post_request(
-        &fake,
-        &headers,
-        "/v1/payment_intents".into(),
-        &body,
-        |store, params, request| store.create_payment_intent(params, request),
+/// `POST /v1/<objects>`: `create`, through every step of [`post_request`].
+fn create(
+    path: &'static str,
+    create: fn(&Store, &Params, &RequestInfo) -> Outcome,
+) -> MethodRouter<Arc<Fake>> {
+    post(
+        move |State(fake): App, headers: HeaderMap, body: Bytes| async move {
+            post_request(&fake, &headers, path.into(), &body, create).await
+        },
     )
-    .await
 }
 
-async fn confirm_payment_intent(
-    State(fake): App,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = format!("/v1/payment_intents/{id}/confirm");
-    post_request(&fake, &headers, path, &body, |store, params, request| {
-        store.confirm_payment_intent(&id, params, request)
-    })
-    .await
-}
-
-async fn cancel_payment_intent(
-    State(fake): App,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = format!("/v1/payment_intents/{id}/cancel");
-    post_request(&fake, &headers, path, &body, |store, params, request| {
-        store.cancel_payment_intent(&id, params, request)
-    })
-    .await
-}
-
-async fn create_refund(State(fake): App, headers: HeaderMap, body: Bytes) -> Response {
-    post_request(
-        &fake,
-        &headers,
-        "/v1/refunds".into(),
-        &body,
-        |store, params, request| store.create_refund(params, request),
+/// `POST /v1/payment_intents/{id}/<action>`: `act` on the intent the path names.
+fn act_on_intent(
+    action: &'static str,
+    act: fn(&Store, &str, &Params, &RequestInfo) -> Outcome,
+) -> MethodRouter<Arc<Fake>> {
+    post(
+        move |State(fake): App, Path(id): Path<String>, headers: HeaderMap, body: Bytes| async move {
+            let path = format!("/v1/payment_intents/{id}/{action}");
+            post_request(&fake, &headers, path, &body, |store, params, request| {
+                act(store, &id, params, request)
+            })
+            .await
+        },
     )
-    .await
 }
 
-async fn retrieve_payment_intent(
-    State(fake): App,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    get_request(&fake, &headers, query, |store, params| {
-        store.retrieve_payment_intent(&id, params)
-    })
+/// `GET /v1/<objects>/{id}`: `retrieve` the object the path names.
+fn retrieve(
+    retrieve: fn(&Store, &str, &Params) -> Result<Value, ApiError>,
+) -> MethodRouter<Arc<Fake>> {
+    get(
+        move |State(fake): App,
+              Path(id): Path<String>,
+              headers: HeaderMap,
+              RawQuery(query): RawQuery| async move {
+            get_request(&fake, &headers, query, |store, params| {
+                retrieve(store, &id, params)
+            })
+        },
+    )
 }
 
-async fn list_payment_intents(
-    State(fake): App,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    get_request(&fake, &headers, query, Store::list_payment_intents)
-}
-
-async fn retrieve_refund(
-    State(fake): App,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    get_request(&fake, &headers, query, |store, params| {
-        store.retrieve_refund(&id, params)
-    })
-}
-
-async fn list_refunds(State(fake): App, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    get_request(&fake, &headers, query, Store::list_refunds)
-}
-
-async fn retrieve_charge(
-    State(fake): App,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    get_request(&fake, &headers, query, |store, params| {
-        store.retrieve_charge(&id, params)
-    })
-}
-
-async fn retrieve_event(
-    State(fake): App,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    get_request(&fake, &headers, query, |store, params| {
-        params.only(&["expand"])?;
-        store.retrieve_event(&id)
-    })
+/// `GET /v1/<objects>`: `list` them.
+fn list(list: fn(&Store, &Params) -> Result<Value, ApiError>) -> MethodRouter<Arc<Fake>> {
+    get(
+        move |State(fake): App, headers: HeaderMap, RawQuery(query): RawQuery| async move {
+            get_request(&fake, &headers, query, list)
+        },
+    )
 }
 
 async fn unrecognised(method: Method, uri: Uri) -> Response {

@@ -70,14 +70,8 @@ impl FakeStripeConfig {
     /// The webhook endpoint, if both halves are configured; one without the other is an error
     /// rather than a silent "no webhooks".
     pub(crate) fn webhook_endpoint(&self) -> Result<Option<WebhookEndpoint>, FakeStripeError> {
-        let url = self
-            .webhook_url
-            .as_deref()
-            .filter(|url| !url.trim().is_empty());
-        let secret = self
-            .webhook_secret
-            .as_deref()
-            .filter(|secret| !secret.trim().is_empty());
+        let url = shop_kit::config::given(self.webhook_url.as_deref());
+        let secret = shop_kit::config::given(self.webhook_secret.as_deref());
         match (url, secret) {
             (None, None) => Ok(None),
             (Some(url), Some(secret)) => WebhookEndpoint::new(url, secret).map(Some),

@@ -19,6 +19,9 @@
 //! lists every object, completes or fails 3-D Secure, and re-points the webhook endpoint;
 //! the same is reachable over HTTP under `/_fake/` for scripts. [`sign_webhook`] lets tests
 //! craft signed payloads of their own.
+// `objects` overlays a rendered PaymentIntent's fifty-odd fields with one `json!`, which
+// recurses once per field: beyond the default limit of 128.
+#![recursion_limit = "256"]
 
 mod api;
 mod authentication_page;

@@ -55,48 +55,46 @@ impl Templates {
     pub fn payment_method(&self, pm: &PaymentMethodRecord) -> Value {
         let mut object = self.payment_method.clone();
         let card = pm.card;
-        set(&mut object, "id", pm.id.as_str());
-        set(&mut object, "created", pm.created);
-        set(&mut object, "livemode", false);
-        set(&mut object, "metadata", json!({}));
-        set(&mut object, "customer", Value::Null);
-        set(&mut object, "customer_account", Value::Null);
-        set(&mut object, "allow_redisplay", "unspecified");
-        set(&mut object, "type", "card");
-        set(
+        overlay(
             &mut object,
-            "billing_details",
             json!({
-                "address": {
-                    "city": null, "country": null, "line1": null, "line2": null,
-                    "postal_code": null, "state": null
+                "id": pm.id.as_str(),
+                "created": pm.created,
+                "livemode": false,
+                "metadata": {},
+                "customer": null,
+                "customer_account": null,
+                "allow_redisplay": "unspecified",
+                "type": "card",
+                "billing_details": {
+                    "address": {
+                        "city": null, "country": null, "line1": null, "line2": null,
+                        "postal_code": null, "state": null
+                    },
+                    "email": null, "name": null, "phone": null, "tax_id": null
                 },
-                "email": null, "name": null, "phone": null, "tax_id": null
             }),
         );
         if let Some(Value::Object(details)) = object.get_mut("card") {
-            set(details, "brand", card.brand);
-            set(details, "display_brand", card.brand);
-            set(details, "last4", card.last4);
-            set(details, "funding", card.funding);
-            set(details, "country", card.country);
-            set(details, "exp_month", EXP_MONTH);
-            set(details, "exp_year", EXP_YEAR);
-            set(details, "fingerprint", fingerprint(card));
-            set(details, "generated_from", Value::Null);
-            set(details, "wallet", Value::Null);
-            set(
+            overlay(
                 details,
-                "networks",
-                json!({ "available": [card.brand], "preferred": null }),
-            );
-            set(
-                details,
-                "checks",
                 json!({
-                    "address_line1_check": null,
-                    "address_postal_code_check": null,
-                    "cvc_check": "unchecked"
+                    "brand": card.brand,
+                    "display_brand": card.brand,
+                    "last4": card.last4,
+                    "funding": card.funding,
+                    "country": card.country,
+                    "exp_month": EXP_MONTH,
+                    "exp_year": EXP_YEAR,
+                    "fingerprint": fingerprint(card),
+                    "generated_from": null,
+                    "wallet": null,
+                    "networks": { "available": [card.brand], "preferred": null },
+                    "checks": {
+                        "address_line1_check": null,
+                        "address_postal_code_check": null,
+                        "cvc_check": "unchecked"
+                    },
                 }),
             );
         }
@@ -112,114 +110,75 @@ impl Templates {
         payment_method: Value,
     ) -> Value {
         let mut object = self.payment_intent.clone();
-        set(&mut object, "id", pi.id.as_str());
-        set(&mut object, "object", "payment_intent");
+        overlay(
+            &mut object,
+            json!({
+                "id": pi.id.as_str(),
+                "object": "payment_intent",
+                "amount": pi.amount,
+                "amount_capturable": 0,  // automatic capture only: nothing waits to be captured
+                "amount_details": { "tip": {} },
+                "amount_received": pi.amount_received,
+                "application": null,
+                "application_fee_amount": null,
+                "automatic_payment_methods": match &pi.automatic_payment_methods {
+                    Some(automatic) => {
+                        let mut value = json!({ "enabled": automatic.enabled });
+                        if let Some(allow_redirects) = &automatic.allow_redirects {
+                            value["allow_redirects"] = Value::from(allow_redirects.as_str());
+                        }
+                        value
+                    }
+                    None => Value::Null,
+                },
+                "canceled_at": pi.canceled_at,
+                "cancellation_reason": pi.cancellation_reason.clone(),
+                "capture_method": pi.capture_method.as_str(),
+                "client_secret": pi.client_secret.as_str(),
+                "confirmation_method": "automatic",
+                "created": pi.created,
+                "currency": pi.currency.as_str(),
+                "customer": null,
+                "customer_account": null,
+                "description": pi.description.clone(),
+                "excluded_payment_method_types": null,
+                "last_payment_error": pi.last_payment_error.clone().unwrap_or(Value::Null),
+                "latest_charge": latest_charge,
+                "livemode": false,
+                "managed_payments": null,
+                "metadata": pi.metadata,
+                "next_action": pi.next_action.clone().unwrap_or(Value::Null),
+                "on_behalf_of": null,
+                "payment_method": payment_method,
+                "payment_method_configuration_details": null,
+                "payment_method_options": {
+                    "card": {
+                        "installments": null,
+                        "mandate_options": null,
+                        "network": null,
+                        "request_three_d_secure": "automatic"
+                    }
+                },
+                "payment_method_types": pi.payment_method_types,
+                "processing": null,
+                "receipt_email": pi.receipt_email.clone(),
+                "review": null,
+                "setup_future_usage": pi.setup_future_usage.clone(),
+                "shipping": null,
+                "source": null,
+                "statement_descriptor": pi.statement_descriptor.clone(),
+                "statement_descriptor_suffix": pi.statement_descriptor_suffix.clone(),
+                "status": pi.status.as_str(),
+                "transfer_data": null,
+                "transfer_group": null,
+            }),
+        );
         match &pi.allowed_payment_method_types {
             Some(allowed) => set(&mut object, "allowed_payment_method_types", json!(allowed)),
             None => {
                 object.remove("allowed_payment_method_types");
             }
         }
-        set(&mut object, "amount", pi.amount);
-        set(
-            &mut object,
-            "amount_capturable",
-            0, // automatic capture only: nothing waits to be captured
-        );
-        set(&mut object, "amount_details", json!({ "tip": {} }));
-        set(&mut object, "amount_received", pi.amount_received);
-        set(&mut object, "application", Value::Null);
-        set(&mut object, "application_fee_amount", Value::Null);
-        set(
-            &mut object,
-            "automatic_payment_methods",
-            match &pi.automatic_payment_methods {
-                Some(automatic) => {
-                    let mut value = json!({ "enabled": automatic.enabled });
-                    if let Some(allow_redirects) = &automatic.allow_redirects {
-                        value["allow_redirects"] = Value::from(allow_redirects.as_str());
-                    }
-                    value
-                }
-                None => Value::Null,
-            },
-        );
-        set(&mut object, "canceled_at", pi.canceled_at);
-        set(
-            &mut object,
-            "cancellation_reason",
-            pi.cancellation_reason.clone(),
-        );
-        set(&mut object, "capture_method", pi.capture_method.as_str());
-        set(&mut object, "client_secret", pi.client_secret.as_str());
-        set(&mut object, "confirmation_method", "automatic");
-        set(&mut object, "created", pi.created);
-        set(&mut object, "currency", pi.currency.as_str());
-        set(&mut object, "customer", Value::Null);
-        set(&mut object, "customer_account", Value::Null);
-        set(&mut object, "description", pi.description.clone());
-        set(&mut object, "excluded_payment_method_types", Value::Null);
-        set(
-            &mut object,
-            "last_payment_error",
-            pi.last_payment_error.clone().unwrap_or(Value::Null),
-        );
-        set(&mut object, "latest_charge", latest_charge);
-        set(&mut object, "livemode", false);
-        set(&mut object, "managed_payments", Value::Null);
-        set(&mut object, "metadata", json!(pi.metadata));
-        set(
-            &mut object,
-            "next_action",
-            pi.next_action.clone().unwrap_or(Value::Null),
-        );
-        set(&mut object, "on_behalf_of", Value::Null);
-        set(&mut object, "payment_method", payment_method);
-        set(
-            &mut object,
-            "payment_method_configuration_details",
-            Value::Null,
-        );
-        set(
-            &mut object,
-            "payment_method_options",
-            json!({
-                "card": {
-                    "installments": null,
-                    "mandate_options": null,
-                    "network": null,
-                    "request_three_d_secure": "automatic"
-                }
-            }),
-        );
-        set(
-            &mut object,
-            "payment_method_types",
-            json!(pi.payment_method_types),
-        );
-        set(&mut object, "processing", Value::Null);
-        set(&mut object, "receipt_email", pi.receipt_email.clone());
-        set(&mut object, "review", Value::Null);
-        set(
-            &mut object,
-            "setup_future_usage",
-            pi.setup_future_usage.clone(),
-        );
-        set(&mut object, "shipping", Value::Null);
-        set(&mut object, "source", Value::Null);
-        set(
-            &mut object,
-            "statement_descriptor",
-            pi.statement_descriptor.clone(),
-        );
-        set(
-            &mut object,
-            "statement_descriptor_suffix",
-            pi.statement_descriptor_suffix.clone(),
-        );
-        set(&mut object, "status", pi.status.as_str());
-        set(&mut object, "transfer_data", Value::Null);
-        set(&mut object, "transfer_group", Value::Null);
         Value::Object(object)
     }
 
@@ -227,218 +186,166 @@ impl Templates {
         let mut object = self.charge.clone();
         let card = charge.card;
         let succeeded = charge.failure.is_none();
-        set(&mut object, "id", charge.id.as_str());
-        set(&mut object, "object", "charge");
-        set(&mut object, "amount", charge.amount);
-        set(
+        overlay(
             &mut object,
-            "amount_captured",
-            if succeeded { charge.amount } else { 0 },
-        );
-        set(&mut object, "amount_refunded", charge.amount_refunded);
-        set(&mut object, "application", Value::Null);
-        set(&mut object, "application_fee", Value::Null);
-        set(&mut object, "application_fee_amount", Value::Null);
-        set(
-            &mut object,
-            "balance_transaction",
-            charge.balance_transaction.clone(),
-        );
-        set(
-            &mut object,
-            "billing_details",
             json!({
-                "address": {
-                    "city": null, "country": null, "line1": null, "line2": null,
-                    "postal_code": null, "state": null
+                "id": charge.id.as_str(),
+                "object": "charge",
+                "amount": charge.amount,
+                "amount_captured": if succeeded { charge.amount } else { 0 },
+                "amount_refunded": charge.amount_refunded,
+                "application": null,
+                "application_fee": null,
+                "application_fee_amount": null,
+                "balance_transaction": charge.balance_transaction.clone(),
+                "billing_details": {
+                    "address": {
+                        "city": null, "country": null, "line1": null, "line2": null,
+                        "postal_code": null, "state": null
+                    },
+                    "email": null, "name": null, "phone": null, "tax_id": null
                 },
-                "email": null, "name": null, "phone": null, "tax_id": null
+                "calculated_statement_descriptor": "SHOPMESH",
+                "captured": succeeded,
+                "created": charge.created,
+                "currency": charge.currency.as_str(),
+                "customer": null,
+                "description": charge.description.clone(),
+                "disputed": false,
+                "failure_balance_transaction": null,
+                "failure_code": charge.failure.map(|decline| decline.code),
+                "failure_message": charge.failure.map(|decline| decline.message),
+                "fraud_details": {},
+                "livemode": false,
+                "metadata": charge.metadata,
+                "on_behalf_of": null,
+                "outcome": match charge.failure {
+                    None => json!({
+                        "advice_code": null,
+                        "network_advice_code": null,
+                        "network_decline_code": null,
+                        "network_status": "approved_by_network",
+                        "reason": null,
+                        "risk_level": "normal",
+                        "risk_score": 32,
+                        "seller_message": "Payment complete.",
+                        "type": "authorized"
+                    }),
+                    Some(decline) => json!({
+                        "advice_code": null,
+                        "network_advice_code": null,
+                        "network_decline_code": null,
+                        "network_status": "declined_by_network",
+                        "reason": decline.outcome_reason,
+                        "risk_level": "normal",
+                        "risk_score": 32,
+                        "seller_message": decline.seller_message,
+                        "type": decline.outcome_type
+                    }),
+                },
+                "paid": succeeded,
+                "payment_intent": charge.payment_intent.as_str(),
+                "payment_method": charge.payment_method.as_str(),
             }),
-        );
-        set(&mut object, "calculated_statement_descriptor", "SHOPMESH");
-        set(&mut object, "captured", succeeded);
-        set(&mut object, "created", charge.created);
-        set(&mut object, "currency", charge.currency.as_str());
-        set(&mut object, "customer", Value::Null);
-        set(&mut object, "description", charge.description.clone());
-        set(&mut object, "disputed", false);
-        set(&mut object, "failure_balance_transaction", Value::Null);
-        set(
-            &mut object,
-            "failure_code",
-            charge.failure.map(|decline| decline.code),
-        );
-        set(
-            &mut object,
-            "failure_message",
-            charge.failure.map(|decline| decline.message),
-        );
-        set(&mut object, "fraud_details", json!({}));
-        set(&mut object, "livemode", false);
-        set(&mut object, "metadata", json!(charge.metadata));
-        set(&mut object, "on_behalf_of", Value::Null);
-        set(
-            &mut object,
-            "outcome",
-            match charge.failure {
-                None => json!({
-                    "advice_code": null,
-                    "network_advice_code": null,
-                    "network_decline_code": null,
-                    "network_status": "approved_by_network",
-                    "reason": null,
-                    "risk_level": "normal",
-                    "risk_score": 32,
-                    "seller_message": "Payment complete.",
-                    "type": "authorized"
-                }),
-                Some(decline) => json!({
-                    "advice_code": null,
-                    "network_advice_code": null,
-                    "network_decline_code": null,
-                    "network_status": "declined_by_network",
-                    "reason": decline.outcome_reason,
-                    "risk_level": "normal",
-                    "risk_score": 32,
-                    "seller_message": decline.seller_message,
-                    "type": decline.outcome_type
-                }),
-            },
-        );
-        set(&mut object, "paid", succeeded);
-        set(
-            &mut object,
-            "payment_intent",
-            charge.payment_intent.as_str(),
-        );
-        set(
-            &mut object,
-            "payment_method",
-            charge.payment_method.as_str(),
         );
         if let Some(Value::Object(details)) = object.get_mut("payment_method_details")
             && let Some(Value::Object(details)) = details.get_mut("card")
         {
-            set(
+            overlay(
                 details,
-                "amount_authorized",
-                if succeeded {
-                    Value::from(charge.amount)
-                } else {
-                    Value::Null
-                },
-            );
-            set(details, "brand", card.brand);
-            set(details, "country", card.country);
-            set(details, "exp_month", EXP_MONTH);
-            set(details, "exp_year", EXP_YEAR);
-            set(details, "fingerprint", fingerprint(card));
-            set(details, "funding", card.funding);
-            set(details, "last4", card.last4);
-            set(details, "network", card.brand);
-            set(details, "installments", Value::Null);
-            set(details, "wallet", Value::Null);
-            set(details, "mandate", Value::Null);
-            set(
-                details,
-                "checks",
                 json!({
-                    "address_line1_check": null,
-                    "address_postal_code_check": null,
-                    "cvc_check": null
+                    "amount_authorized": if succeeded {
+                        Value::from(charge.amount)
+                    } else {
+                        Value::Null
+                    },
+                    "brand": card.brand,
+                    "country": card.country,
+                    "exp_month": EXP_MONTH,
+                    "exp_year": EXP_YEAR,
+                    "fingerprint": fingerprint(card),
+                    "funding": card.funding,
+                    "last4": card.last4,
+                    "network": card.brand,
+                    "installments": null,
+                    "wallet": null,
+                    "mandate": null,
+                    "checks": {
+                        "address_line1_check": null,
+                        "address_postal_code_check": null,
+                        "cvc_check": null
+                    },
+                    "overcapture": { "maximum_amount_capturable": charge.amount, "status": "unavailable" },
+                    "three_d_secure": if charge.three_d_secure {
+                        json!({
+                            "authentication_flow": "challenge",
+                            "electronic_commerce_indicator": "05",
+                            "exemption_indicator": null,
+                            "result": "authenticated",
+                            "result_reason": null,
+                            "transaction_id": "fake-3ds-transaction",
+                            "version": "2.2.0"
+                        })
+                    } else {
+                        Value::Null
+                    },
                 }),
             );
-            set(
-                details,
-                "overcapture",
-                json!({ "maximum_amount_capturable": charge.amount, "status": "unavailable" }),
-            );
-            set(
-                details,
-                "three_d_secure",
-                if charge.three_d_secure {
-                    json!({
-                        "authentication_flow": "challenge",
-                        "electronic_commerce_indicator": "05",
-                        "exemption_indicator": null,
-                        "result": "authenticated",
-                        "result_reason": null,
-                        "transaction_id": "fake-3ds-transaction",
-                        "version": "2.2.0"
-                    })
-                } else {
-                    Value::Null
-                },
-            );
         }
-        set(&mut object, "receipt_email", charge.receipt_email.clone());
-        set(&mut object, "receipt_number", Value::Null);
-        set(&mut object, "receipt_url", Value::Null);
-        set(
+        overlay(
             &mut object,
-            "refunded",
-            succeeded && charge.amount_refunded >= charge.amount,
+            json!({
+                "receipt_email": charge.receipt_email.clone(),
+                "receipt_number": null,
+                "receipt_url": null,
+                "refunded": succeeded && charge.amount_refunded >= charge.amount,
+                "review": null,
+                "shipping": null,
+                "source": null,
+                "source_transfer": null,
+                "statement_descriptor": null,
+                "statement_descriptor_suffix": null,
+                "status": if succeeded { "succeeded" } else { "failed" },
+                "transfer_data": null,
+                "transfer_group": null,
+            }),
         );
         // Since API version 2022-11-15 `refunds` is only present when expanded.
         object.remove("refunds");
-        set(&mut object, "review", Value::Null);
-        set(&mut object, "shipping", Value::Null);
-        set(&mut object, "source", Value::Null);
-        set(&mut object, "source_transfer", Value::Null);
-        set(&mut object, "statement_descriptor", Value::Null);
-        set(&mut object, "statement_descriptor_suffix", Value::Null);
-        set(
-            &mut object,
-            "status",
-            if succeeded { "succeeded" } else { "failed" },
-        );
-        set(&mut object, "transfer_data", Value::Null);
-        set(&mut object, "transfer_group", Value::Null);
         Value::Object(object)
     }
 
     pub fn refund(&self, refund: &RefundRecord) -> Value {
         let mut object = self.refund.clone();
-        set(&mut object, "id", refund.id.as_str());
-        set(&mut object, "object", "refund");
-        set(&mut object, "amount", refund.amount);
-        set(
+        overlay(
             &mut object,
-            "balance_transaction",
-            refund.balance_transaction.as_str(),
-        );
-        set(&mut object, "charge", refund.charge.as_str());
-        set(&mut object, "created", refund.created);
-        set(&mut object, "currency", refund.currency.as_str());
-        set(&mut object, "customer", Value::Null);
-        set(&mut object, "customer_account", Value::Null);
-        set(
-            &mut object,
-            "destination_details",
             json!({
-                "card": {
-                    // A full refund right after the charge is a reversal; anything else a refund.
-                    "type": if refund.reversal { "reversal" } else { "refund" }
+                "id": refund.id.as_str(),
+                "object": "refund",
+                "amount": refund.amount,
+                "balance_transaction": refund.balance_transaction.as_str(),
+                "charge": refund.charge.as_str(),
+                "created": refund.created,
+                "currency": refund.currency.as_str(),
+                "customer": null,
+                "customer_account": null,
+                "destination_details": {
+                    "card": {
+                        // A full refund right after the charge is a reversal; anything else a refund.
+                        "type": if refund.reversal { "reversal" } else { "refund" }
+                    },
+                    "type": "card"
                 },
-                "type": "card"
+                "metadata": refund.metadata,
+                "payment_intent": refund.payment_intent.as_str(),
+                "payment_method": refund.payment_method.as_str(),
+                "reason": refund.reason.clone(),
+                "receipt_number": null,
+                "source_transfer_reversal": null,
+                "status": "succeeded",
+                "transfer_reversal": null,
             }),
         );
-        set(&mut object, "metadata", json!(refund.metadata));
-        set(
-            &mut object,
-            "payment_intent",
-            refund.payment_intent.as_str(),
-        );
-        set(
-            &mut object,
-            "payment_method",
-            refund.payment_method.as_str(),
-        );
-        set(&mut object, "reason", refund.reason.clone());
-        set(&mut object, "receipt_number", Value::Null);
-        set(&mut object, "source_transfer_reversal", Value::Null);
-        set(&mut object, "status", "succeeded");
-        set(&mut object, "transfer_reversal", Value::Null);
         Value::Object(object)
     }
 
@@ -452,26 +359,34 @@ impl Templates {
         pending_webhooks: u32,
     ) -> Value {
         let mut event = self.event.clone();
-        set(&mut event, "id", id);
-        set(&mut event, "object", "event");
-        // Stripe renders events in the account's API version, whatever the request asked for.
-        set(&mut event, "api_version", crate::DEFAULT_API_VERSION);
-        set(&mut event, "created", created);
-        set(&mut event, "data", json!({ "object": object }));
-        set(&mut event, "livemode", false);
-        set(&mut event, "pending_webhooks", pending_webhooks);
-        set(
+        overlay(
             &mut event,
-            "request",
-            json!({ "id": request.id, "idempotency_key": request.idempotency_key }),
+            json!({
+                "id": id,
+                "object": "event",
+                // Stripe renders events in the account's API version, whatever the request asked for.
+                "api_version": crate::DEFAULT_API_VERSION,
+                "created": created,
+                "data": { "object": object },
+                "livemode": false,
+                "pending_webhooks": pending_webhooks,
+                "request": { "id": request.id, "idempotency_key": request.idempotency_key },
+                "type": type_,
+            }),
         );
-        set(&mut event, "type", type_);
         Value::Object(event)
     }
 }
 
 fn set(object: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
     object.insert(key.to_owned(), value.into());
+}
+
+/// Overwrites (or adds) every field of `fields`, a JSON object, in `object`.
+fn overlay(object: &mut Map<String, Value>, fields: Value) {
+    if let Value::Object(fields) = fields {
+        object.extend(fields);
+    }
 }
 
 /// A stable per-card fingerprint, as Stripe gives the same card the same fingerprint.

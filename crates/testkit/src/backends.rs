@@ -141,6 +141,19 @@ impl TestMongo {
     }
 }
 
+impl TestMongo {
+    /// A service's database settings for this database.
+    pub fn config(&self) -> shop_kit::mongo::MongoConfig {
+        shop_kit::mongo::MongoConfig::new(self.uri.clone(), self.name.clone())
+    }
+
+    /// Settings for the database `<name>_<service>`: a system test gives each service its
+    /// own, and dropping this value drops them too.
+    pub fn config_for(&self, service: &str) -> shop_kit::mongo::MongoConfig {
+        shop_kit::mongo::MongoConfig::new(self.uri.clone(), format!("{}_{service}", self.name))
+    }
+}
+
 impl Drop for TestMongo {
     /// Drops the database and every one named `<name>_...` (a system test gives each
     /// service its own): left behind, they pile up in the in-memory stand-in and slow every

@@ -11,6 +11,7 @@
 //! - [`EventWatch`]: what the services published, seen through a private queue.
 //! - [`Scrape`]: a service's counters from its `/metrics`, for exact-count assertions.
 //! - [`keys`] / [`token_for`]: one signing key pair per test process, to act as any user.
+//! - [`violated_fields`] / [`reason`]: what a refusal says, for assertions.
 //! - [`init_tracing`]: test logs plus real trace ids, once per process (every started service
 //!   calls it); [`span_in_trace`] continues a given trace, to prove propagation.
 
@@ -24,7 +25,16 @@ pub use backends::{TestAmqp, TestMongo, TestMysql, TestRedis};
 pub use events::{EVENT_DEADLINE, EventWatch};
 pub use metrics::Scrape;
 pub use services::{
-    RunningService, connect, http_get, keys, reflected_services, reflection_knows, test_host,
-    token_for, wait_until, with_token,
+    RunningService, assert_reflects, connect, http_get, keys, reflected_services, reflection_knows,
+    test_host, token_for, wait_until, with_token,
 };
+pub use shop_kit::error::reason;
 pub use tracing_setup::{init_tracing, span_in_trace};
+
+/// The fields an INVALID_ARGUMENT names, in its order (sort them to compare as a set).
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    shop_kit::error::field_violations(status)
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}

@@ -214,6 +214,19 @@ pub async fn reflected_services(channel: Channel) -> anyhow::Result<Vec<String>>
     Ok(names)
 }
 
+/// Asserts that the server lists every one of `expected` over reflection v1alpha.
+pub async fn assert_reflects(channel: Channel, expected: &[&str]) {
+    let services = reflected_services(channel)
+        .await
+        .expect("reflection v1alpha");
+    for name in expected {
+        assert!(
+            services.iter().any(|service| service == name),
+            "{name} in {services:?}"
+        );
+    }
+}
+
 /// Whether the server's reflection (v1alpha, what grpcurl 1.8 speaks) can describe
 /// `symbol`, e.g. `google.rpc.BadRequest`.
 pub async fn reflection_knows(channel: Channel, symbol: &str) -> anyhow::Result<bool> {

@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
+use shop_kit::mongo::MongoConfig;
 use shop_kit::server::HostConfig;
 use shop_kit::{Assembled, Service};
 use shop_proto::shop::inventory::v1::inventory_service_server::InventoryServiceServer;
@@ -40,13 +41,10 @@ impl Service for App {
         let limits = config.limits()?;
         // Bound first: the database client counts its commands in this host's registry.
         let host = config.host.bind("inventory").await?;
-        let database = shop_kit::mongo::connect(
-            &config.mongodb_uri,
-            &config.mongodb_database,
-            host.metrics().registry(),
-        )
-        .await
-        .context("inventory database")?;
+        let database = config
+            .mongo
+            .connect("inventory", host.metrics().registry())
+            .await?;
         let store = Store::new(&database);
         store.ensure_indexes().await.context("inventory indexes")?;
         let cache = StockCache::new(
@@ -87,9 +85,8 @@ impl Service for App {
 pub struct InventoryConfig {
     #[serde(flatten)]
     pub host: HostConfig,
-    /// Any MongoDB URI (`SHOP_MONGODB_URI`); the SecantusDB stand-in locally.
-    pub mongodb_uri: String,
-    pub mongodb_database: String,
+    #[serde(flatten)]
+    pub mongo: MongoConfig,
     /// TTL of a reservation whose request names none.
     pub default_reservation_ttl_secs: u64,
     /// Longest TTL a Reserve may ask for (INVALID_ARGUMENT beyond it).
@@ -114,8 +111,7 @@ impl Default for InventoryConfig {
     fn default() -> Self {
         Self {
             host: HostConfig::on_ports(50053, 9103),
-            mongodb_uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
-            mongodb_database: "shop_inventory".into(),
+            mongo: MongoConfig::local("shop_inventory"),
             default_reservation_ttl_secs: 15 * 60,
             max_reservation_ttl_secs: 60 * 60,
             action_reservation_ttl_secs: 5 * 60,

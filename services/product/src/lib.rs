@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shop_bus::Runtime;
 use shop_bus::topology::Participant;
+use shop_kit::mongo::MongoConfig;
 use shop_kit::server::HostConfig;
 use shop_kit::{Assembled, Service};
 use shop_proto::shop::product::v1::product_service_server::ProductServiceServer;
@@ -49,13 +50,10 @@ impl Service for App {
         let tokens = page_token::TokenKeys::new(&config.page_token_key, previous_key)?;
         // Bound first: the database client counts its commands in this host's registry.
         let host = config.host.bind("product").await?;
-        let database = shop_kit::mongo::connect(
-            &config.mongodb_uri,
-            &config.mongodb_database,
-            host.metrics().registry(),
-        )
-        .await
-        .context("product database")?;
+        let database = config
+            .mongo
+            .connect("product", host.metrics().registry())
+            .await?;
         let store = store::Store::new(
             &database,
             Duration::from_millis(config.catalog_query_max_time_ms),
@@ -100,9 +98,8 @@ pub struct ProductConfig {
     pub env: shop_kit::config::Environment,
     #[serde(flatten)]
     pub host: HostConfig,
-    /// Any MongoDB URI; the SecantusDB stand-in locally.
-    pub mongodb_uri: String,
-    pub mongodb_database: String,
+    #[serde(flatten)]
+    pub mongo: MongoConfig,
     /// How long a cached product may be served after a change on another replica; 0 turns
     /// the cache off.
     pub cache_ttl_secs: u64,
@@ -130,8 +127,7 @@ impl Default for ProductConfig {
     fn default() -> Self {
         Self {
             host: HostConfig::on_ports(50052, 9102),
-            mongodb_uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
-            mongodb_database: "shop_product".into(),
+            mongo: MongoConfig::local("shop_product"),
             cache_ttl_secs: 30,
             cache_capacity: 50_000,
             amqp: shop_bus::BusConfig::default(),

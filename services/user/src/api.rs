@@ -123,10 +123,17 @@ impl UserApi {
         Ok(())
     }
 
-    /// Starts a new session family for `user` and returns its first token pair.
-    async fn start_session(&self, user: &UserRow) -> Result<pb::TokenPair, ServiceError> {
+    /// Starts a new session family for `user`: the user and the family's first token pair,
+    /// as Register and Login answer them.
+    async fn start_session(
+        &self,
+        user: &UserRow,
+    ) -> Result<(Option<pb::User>, Option<pb::TokenPair>), ServiceError> {
         let family_id = uuid::Uuid::now_v7().to_string();
-        self.issue_tokens(&self.inner.pool, user, &family_id).await
+        let tokens = self
+            .issue_tokens(&self.inner.pool, user, &family_id)
+            .await?;
+        Ok((Some(user_to_proto(user)), Some(tokens)))
     }
 
     async fn issue_tokens<'e>(
@@ -191,11 +198,8 @@ impl UserService for UserApi {
         .await
         .map_err(ServiceError::from)?;
         tracing::info!(user_id = %user.id, "registered");
-        let tokens = self.start_session(&user).await?;
-        Ok(Response::new(pb::RegisterResponse {
-            user: Some(user_to_proto(&user)),
-            tokens: Some(tokens),
-        }))
+        let (user, tokens) = self.start_session(&user).await?;
+        Ok(Response::new(pb::RegisterResponse { user, tokens }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -229,11 +233,8 @@ impl UserService for UserApi {
             .throttle
             .succeeded(&self.inner.pool, &account)
             .await?;
-        let tokens = self.start_session(&user).await?;
-        Ok(Response::new(pb::LoginResponse {
-            user: Some(user_to_proto(&user)),
-            tokens: Some(tokens),
-        }))
+        let (user, tokens) = self.start_session(&user).await?;
+        Ok(Response::new(pb::LoginResponse { user, tokens }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -241,11 +242,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::RefreshRequest>,
     ) -> Result<Response<pb::RefreshResponse>, Status> {
-        let presented = request.into_inner().refresh_token;
-        if presented.trim().is_empty() {
-            return Err(ServiceError::invalid("refresh_token", "is required").into());
-        }
-        let hash = domain::hash_refresh_token(presented.trim());
+        let hash = domain::presented_refresh_token(&request.into_inner().refresh_token)?;
         let mut tx = self
             .inner
             .pool
@@ -290,11 +287,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        let presented = request.into_inner().refresh_token;
-        if presented.trim().is_empty() {
-            return Err(ServiceError::invalid("refresh_token", "is required").into());
-        }
-        let hash = domain::hash_refresh_token(presented.trim());
+        let hash = domain::presented_refresh_token(&request.into_inner().refresh_token)?;
         if let Some(family_id) = store::family_of(&self.inner.pool, &hash)
             .await
             .map_err(ServiceError::from)?

@@ -269,6 +269,16 @@ pub fn hash_refresh_token(token: &str) -> [u8; 32] {
     sha2::Sha256::digest(token.as_bytes()).into()
 }
 
+/// A refresh token as a client presents it (Refresh, Logout): required, and from here on only
+/// its hash, which is all the store keeps.
+pub fn presented_refresh_token(raw: &str) -> Result<[u8; 32], ServiceError> {
+    let token = raw.trim();
+    if token.is_empty() {
+        return Err(ServiceError::invalid("refresh_token", "is required"));
+    }
+    Ok(hash_refresh_token(token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,13 +353,6 @@ mod tests {
         assert_eq!(a.hash(), hash_refresh_token(a.as_str()));
     }
 
-    fn violated(error: ServiceError) -> Vec<String> {
-        let ServiceError::InvalidArgument(violations) = error else {
-            panic!("{error:?} is not INVALID_ARGUMENT")
-        };
-        violations.iter().map(|v| v.field.clone()).collect()
-    }
-
     #[test]
     fn account_requests_are_parsed_into_commands_with_every_violation() {
         let register = Register::parse(pb::RegisterRequest {
@@ -364,9 +367,14 @@ mod tests {
             password: "short".into(),
             name: " ".into(),
         });
-        assert_eq!(violated(bad.unwrap_err()), ["email", "password", "name"]);
         assert_eq!(
-            violated(Login::parse(pb::LoginRequest::default()).unwrap_err()),
+            bad.unwrap_err().violated_fields(),
+            ["email", "password", "name"]
+        );
+        assert_eq!(
+            Login::parse(pb::LoginRequest::default())
+                .unwrap_err()
+                .violated_fields(),
             ["email", "password"]
         );
         let email = Email::parse("ann@example.com").unwrap();
@@ -377,6 +385,6 @@ mod tests {
             },
             &email,
         );
-        assert_eq!(violated(same.unwrap_err()), ["new_password"]);
+        assert_eq!(same.unwrap_err().violated_fields(), ["new_password"]);
     }
 }

@@ -22,12 +22,6 @@ use shop_kit::server::GrpcHost;
 use shop_kit::{Assembled, Service};
 use shop_proto::shop::user::v1::user_service_server::UserServiceServer;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// The bootstrap admin password of the development setups (README, compose, `scripts/up.sh`):
-/// public, so production refuses to start with it.
-pub const DEV_BOOTSTRAP_ADMIN_PASSWORD: &str = "shopmesh-admin";
-
 /// shop-user as a process: `shop_kit::main::<App>()` runs it, `RunningService::start::<App>` tests it.
 pub struct App;
 
@@ -54,7 +48,7 @@ impl Service for App {
         let verifier = TokenVerifier::from_pem(&config.verifier_pem(&private_pem)?)
             .context("jwt_previous_public_key")?;
 
-        let pool = config.database.connect("user", &MIGRATOR).await?;
+        let pool = config.database.connect("user", &store::MIGRATOR).await?;
         let api = api::UserApi::new(api::Settings {
             pool: pool.clone(),
             signer,
@@ -86,6 +80,10 @@ impl Service for App {
     }
 }
 
+/// The bootstrap admin password of the development setups (README, compose, `scripts/up.sh`):
+/// public, so production refuses to start with it.
+pub const DEV_BOOTSTRAP_ADMIN_PASSWORD: &str = "shopmesh-admin";
+
 /// Every field can be overridden as `SHOP_<FIELD>` (see `shop_kit::config`).
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -110,6 +108,7 @@ pub struct UserConfig {
     pub refresh_token_ttl_secs: u64,
     /// When both are set and no account has this email, it is created as an admin at
     /// start-up. An existing account is never promoted (nor its password changed).
+    /// Production refuses [`DEV_BOOTSTRAP_ADMIN_PASSWORD`].
     pub bootstrap_admin_email: Option<String>,
     pub bootstrap_admin_password: Option<String>,
     /// Argon2 hashes run at once (each holds 19 MiB, preallocated): the pod's memory is sized
@@ -167,14 +166,8 @@ impl UserConfig {
     /// previous ones configured for a rotation.
     fn verifier_pem(&self, private_pem: &str) -> anyhow::Result<String> {
         let mut bundle = shop_kit::auth::public_pem_from_private(private_pem)?;
-        let previous = self
-            .jwt_previous_public_key_pem
-            .as_deref()
-            .filter(|pem| !pem.trim().is_empty());
-        let previous_file = self
-            .jwt_previous_public_key_file
-            .as_deref()
-            .filter(|path| !path.trim().is_empty());
+        let previous = shop_kit::config::given(self.jwt_previous_public_key_pem.as_deref());
+        let previous_file = shop_kit::config::given(self.jwt_previous_public_key_file.as_deref());
         if previous.is_some() || previous_file.is_some() {
             let previous =
                 shop_kit::config::pem_from(previous, previous_file, "jwt_previous_public_key")?;

@@ -6,6 +6,9 @@ use shop_kit::auth::Role;
 use sqlx::MySqlPool;
 use uuid::Uuid;
 
+/// The schema this module reads and writes (`services/user/migrations`), applied at start-up.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 /// MySQL's "duplicate entry" error code.
 const ER_DUP_ENTRY: &str = "23000";
 
@@ -143,14 +146,12 @@ pub async fn revoke_all_sessions<'e>(
     executor: impl sqlx::MySqlExecutor<'e>,
     user_id: &str,
 ) -> Result<u64, StoreError> {
-    let result = sqlx::query(
+    revoke(
+        executor,
         "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        user_id,
     )
-    .bind(Utc::now())
-    .bind(user_id)
-    .execute(executor)
-    .await?;
-    Ok(result.rows_affected())
+    .await
 }
 
 pub struct NewRefreshToken<'a> {
@@ -220,14 +221,12 @@ pub async fn revoke_family<'e>(
     executor: impl sqlx::MySqlExecutor<'e>,
     family_id: &str,
 ) -> Result<u64, StoreError> {
-    let result = sqlx::query(
+    revoke(
+        executor,
         "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+        family_id,
     )
-    .bind(Utc::now())
-    .bind(family_id)
-    .execute(executor)
-    .await?;
-    Ok(result.rows_affected())
+    .await
 }
 
 pub async fn family_of(
@@ -301,4 +300,19 @@ pub async fn clear_login_attempts(
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Runs `sql`, an UPDATE that revokes live refresh tokens as of now (its first parameter)
+/// selected by `key` (its second); how many it revoked.
+async fn revoke<'e>(
+    executor: impl sqlx::MySqlExecutor<'e>,
+    sql: &'static str,
+    key: &str,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(sql)
+        .bind(Utc::now())
+        .bind(key)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected())
 }

@@ -101,8 +101,7 @@ impl System {
 
         let product = RunningService::start::<shop_product::App>(shop_product::ProductConfig {
             host: shop_testkit::test_host(),
-            mongodb_uri: backends.mongo.uri.clone(),
-            mongodb_database: format!("{}_product", backends.mongo.name),
+            mongo: backends.mongo.config_for("product"),
             amqp: backends.bus_config(),
             cache_ttl_secs: options.product_cache_ttl_secs,
             ..Default::default()
@@ -113,8 +112,7 @@ impl System {
         let inventory =
             RunningService::start::<shop_inventory::App>(shop_inventory::InventoryConfig {
                 host: shop_testkit::test_host(),
-                mongodb_uri: backends.mongo.uri.clone(),
-                mongodb_database: format!("{}_inventory", backends.mongo.name),
+                mongo: backends.mongo.config_for("inventory"),
                 amqp: backends.bus_config(),
                 default_reservation_ttl_secs: options.reservation_ttl_secs,
                 action_reservation_ttl_secs: options.action_reservation_ttl_secs,

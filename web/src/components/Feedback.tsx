@@ -24,6 +24,37 @@ export function Notice({ children, tone = 'info' }: { children: ReactNode; tone?
   return <div className={`alert alert-${tone}`} role={tone === 'warning' ? 'alert' : 'status'}>{children}</div>;
 }
 
+/** A page whose one object (an order, a product) could not be loaded. */
+export function Unavailable({ title, error, what }: { title: string; error: unknown; what: string }) {
+  return (
+    <section>
+      <h1>{title}</h1>
+      <ErrorAlert error={error} title={`Could not load ${what}.`} />
+    </section>
+  );
+}
+
+/** A page whose one object does not exist: `children` say so and where to go instead. */
+export function NotFound({ title, children }: { title: string; children: ReactNode }) {
+  return (
+    <section className="panel narrow">
+      <h1>{title}</h1>
+      <p>{children}</p>
+    </section>
+  );
+}
+
+/** The button under a paged list that fetches its next page. */
+export function LoadMore({ fetching, onMore, label }: { fetching: boolean; onMore: () => void; label: string }) {
+  return (
+    <div className="load-more">
+      <button type="button" className="button" disabled={fetching} onClick={onMore}>
+        {fetching ? 'Loading…' : label}
+      </button>
+    </div>
+  );
+}
+
 export interface SummaryItem {
   /** The id of the control the message is about (the link moves focus there). */
   id: string;

@@ -9,14 +9,24 @@ interface Common {
   hint?: ReactNode;
 }
 
-function describedBy(errorId: string, hintId: string, error?: string, hint?: ReactNode): string | undefined {
-  const ids = [error ? errorId : null, hint ? hintId : null].filter(Boolean);
-  return ids.length ? ids.join(' ') : undefined;
+/** What ties a control to its label, hint and error: the control spreads these. */
+interface ControlAttributes {
+  id: string;
+  'aria-invalid': true | undefined;
+  'aria-describedby': string | undefined;
 }
 
-function Extras({ errorId, hintId, error, hint }: { errorId: string; hintId: string; error?: string | undefined; hint?: ReactNode }) {
+/** The label, the control `control` renders with `ControlAttributes`, then hint and error. */
+function Field({ label, error, hint, id: givenId, control }: Common & { id?: string | undefined; control: (attributes: ControlAttributes) => ReactNode }) {
+  const generated = useId();
+  const id = givenId ?? generated;
+  const errorId = `${id}-error`;
+  const hintId = `${id}-hint`;
+  const describedBy = [error ? errorId : null, hint ? hintId : null].filter(Boolean).join(' ') || undefined;
   return (
-    <>
+    <div className={`field${error ? ' has-error' : ''}`}>
+      <label htmlFor={id}>{label}</label>
+      {control({ id, 'aria-invalid': error ? true : undefined, 'aria-describedby': describedBy })}
       {hint ? (
         <span className="field-hint" id={hintId}>
           {hint}
@@ -27,57 +37,39 @@ function Extras({ errorId, hintId, error, hint }: { errorId: string; hintId: str
           {error}
         </span>
       ) : null}
-    </>
-  );
-}
-
-export function TextField({ label, error, hint, id: givenId, ...input }: Common & InputHTMLAttributes<HTMLInputElement>) {
-  const generated = useId();
-  const id = givenId ?? generated;
-  const errorId = `${id}-error`;
-  const hintId = `${id}-hint`;
-  return (
-    <div className={`field${error ? ' has-error' : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <input id={id} aria-invalid={error ? true : undefined} aria-describedby={describedBy(errorId, hintId, error, hint)} {...input} />
-      <Extras errorId={errorId} hintId={hintId} error={error} hint={hint} />
     </div>
   );
 }
 
-export function TextAreaField({ label, error, hint, id: givenId, ...input }: Common & TextareaHTMLAttributes<HTMLTextAreaElement>) {
-  const generated = useId();
-  const id = givenId ?? generated;
-  const errorId = `${id}-error`;
-  const hintId = `${id}-hint`;
+export function TextField({ label, error, hint, id, ...input }: Common & InputHTMLAttributes<HTMLInputElement>) {
+  return <Field label={label} error={error} hint={hint} id={id} control={(attributes) => <input {...attributes} {...input} />} />;
+}
+
+export function TextAreaField({ label, error, hint, id, ...input }: Common & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  return <Field label={label} error={error} hint={hint} id={id} control={(attributes) => <textarea {...attributes} {...input} />} />;
+}
+
+export function SelectField({ label, error, hint, children, id, ...select }: Common & SelectHTMLAttributes<HTMLSelectElement>) {
   return (
-    <div className={`field${error ? ' has-error' : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <textarea id={id} aria-invalid={error ? true : undefined} aria-describedby={describedBy(errorId, hintId, error, hint)} {...input} />
-      <Extras errorId={errorId} hintId={hintId} error={error} hint={hint} />
-    </div>
+    <Field
+      label={label}
+      error={error}
+      hint={hint}
+      id={id}
+      control={(attributes) => (
+        <select {...attributes} {...select}>
+          {children}
+        </select>
+      )}
+    />
   );
 }
 
-export function SelectField({
-  label,
-  error,
-  hint,
-  children,
-  id: givenId,
-  ...select
-}: Common & SelectHTMLAttributes<HTMLSelectElement>) {
-  const generated = useId();
-  const id = givenId ?? generated;
-  const errorId = `${id}-error`;
-  const hintId = `${id}-hint`;
+/** A form's submit button: disabled, saying `busyLabel`, while its request is on its way. */
+export function SubmitButton({ busy, busyLabel, block = false, children }: { busy: boolean; busyLabel: string; block?: boolean; children: ReactNode }) {
   return (
-    <div className={`field${error ? ' has-error' : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <select id={id} aria-invalid={error ? true : undefined} aria-describedby={describedBy(errorId, hintId, error, hint)} {...select}>
-        {children}
-      </select>
-      <Extras errorId={errorId} hintId={hintId} error={error} hint={hint} />
-    </div>
+    <button type="submit" className={`button primary${block ? ' block' : ''}`} disabled={busy}>
+      {busy ? busyLabel : children}
+    </button>
   );
 }

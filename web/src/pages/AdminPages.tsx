@@ -6,10 +6,11 @@ import { Link, Navigate, useNavigate, useParams, useSearchParams } from 'react-r
 import { useCreateProductMutation, useProductQuery, useProductsInfiniteQuery, useSetStockMutation, useUpdateProductMutation } from '../api/api';
 import { fieldErrors } from '../api/errors';
 import type { Product, ProductPatch } from '../api/models';
-import { ErrorAlert, ErrorSummary, Loading, Notice, summaryItems } from '../components/Feedback';
-import { SelectField, TextAreaField, TextField } from '../components/Field';
+import { ErrorAlert, ErrorSummary, LoadMore, Loading, NotFound, Notice, summaryItems } from '../components/Feedback';
+import { SelectField, SubmitButton, TextAreaField, TextField } from '../components/Field';
 import { Money } from '../components/Money';
 import { RequireAdmin } from '../components/RequireSignIn';
+import { fieldSetter, useLocalChecks } from '../lib/form';
 import { parseMajorAmount, toMajorText } from '../lib/money';
 import { usePageTitle } from '../lib/page';
 
@@ -107,7 +108,7 @@ function ProductFields({
   creating: boolean;
   idFor: (field: string) => string;
 }) {
-  const set = (key: keyof ProductForm) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
+  const set = fieldSetter(setForm);
   return (
     <>
       {creating ? <TextField id={idFor('sku')} label="SKU" name="sku" required value={form.sku} error={errors.sku} onChange={set('sku')} hint="Cannot be changed later." /> : null}
@@ -146,16 +147,12 @@ function CreateProduct() {
   const navigate = useNavigate();
   const [create, { isLoading, error, reset }] = useCreateProductMutation();
   const [form, setForm] = useState<ProductForm>({ sku: '', name: '', description: '', price: '', currency: 'EUR', category: '', imageUrl: '' });
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, attempt, passes } = useLocalChecks();
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    const problems = validate(form, true);
-    setLocal(problems);
-    if (Object.keys(problems).length) {
+    if (!passes(validate(form, true))) {
       reset();
-      setAttempt((n) => n + 1);
       return;
     }
     const result = await create({
@@ -177,9 +174,9 @@ function CreateProduct() {
         <ErrorSummary items={summaryItems(local, FIELD_LABELS, createId)} attempt={attempt} />
         <ErrorAlert error={error} title="The product was not created." />
         <ProductFields form={form} setForm={setForm} errors={errors} creating idFor={createId} />
-        <button type="submit" className="button primary" disabled={isLoading}>
-          {isLoading ? 'Creating…' : 'Create product'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Creating…">
+          Create product
+        </SubmitButton>
       </form>
     </section>
   );
@@ -247,13 +244,7 @@ function ProductTable() {
         </tbody>
       </table>
       </div>
-      {hasNextPage ? (
-        <div className="load-more">
-          <button type="button" className="button" disabled={isFetchingNextPage} onClick={() => void fetchNextPage()}>
-            {isFetchingNextPage ? 'Loading…' : 'Load more'}
-          </button>
-        </div>
-      ) : null}
+      {hasNextPage ? <LoadMore fetching={isFetchingNextPage} onMore={() => void fetchNextPage()} label="Load more" /> : null}
     </section>
   );
 }
@@ -308,19 +299,13 @@ export function productPatch(before: ProductForm, after: ProductForm): ProductPa
 function EditProduct({ product }: { product: Product }) {
   const [update, { isLoading, error, isSuccess, reset }] = useUpdateProductMutation();
   const [form, setForm] = useState(() => toForm(product));
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, setLocal, attempt, passes } = useLocalChecks();
   useEffect(() => setForm(toForm(product)), [product]);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     reset();
-    const problems = validate(form, false);
-    setLocal(problems);
-    if (Object.keys(problems).length) {
-      setAttempt((n) => n + 1);
-      return;
-    }
+    if (!passes(validate(form, false))) return;
     const patch = productPatch(toForm(product), form);
     if (Object.keys(patch).length === 0) {
       setLocal({ _form: 'Nothing changed.' });
@@ -339,9 +324,9 @@ function EditProduct({ product }: { product: Product }) {
         {isSuccess ? <Notice tone="success">Saved.</Notice> : null}
         {errors._form ? <p className="field-error">{errors._form}</p> : null}
         <ProductFields form={form} setForm={setForm} errors={errors} creating={false} idFor={editId} />
-        <button type="submit" className="button primary" disabled={isLoading}>
-          {isLoading ? 'Saving…' : 'Save changes'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Saving…">
+          Save changes
+        </SubmitButton>
       </form>
     </section>
   );
@@ -386,9 +371,9 @@ function StockForm({ product }: { product: Product }) {
         <ErrorAlert error={error} title="Stock was not changed." />
         {isSuccess ? <Notice tone="success">Stock updated.</Notice> : null}
         <TextField id="stock-onHand" label="Units on hand" name="onHand" inputMode="numeric" value={onHand} error={local ?? fieldErrors(error).onHand} onChange={(e) => setOnHand(e.target.value)} />
-        <button type="submit" className="button primary" disabled={isLoading}>
-          {isLoading ? 'Saving…' : 'Set stock'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Saving…">
+          Set stock
+        </SubmitButton>
       </form>
     </section>
   );
@@ -403,12 +388,9 @@ function AdminProduct({ sku }: { sku: string }) {
   if (error) return <ErrorAlert error={error} />;
   if (!product) {
     return (
-      <section className="panel narrow">
-        <h1>Product not found</h1>
-        <p>
-          There is no product {sku}. <Link to="/admin">Back to the admin</Link>
-        </p>
-      </section>
+      <NotFound title="Product not found">
+        There is no product {sku}. <Link to="/admin">Back to the admin</Link>
+      </NotFound>
     );
   }
   // One cache entry per product: always under its canonical (upper-case) SKU.

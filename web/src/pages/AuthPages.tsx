@@ -6,8 +6,9 @@ import { Link, useNavigate, useSearchParams } from 'react-router';
 import { useChangePasswordMutation, useLoginMutation, useRegisterMutation } from '../api/api';
 import { fieldErrors, isApiError } from '../api/errors';
 import { ErrorAlert, ErrorSummary, summaryItems } from '../components/Feedback';
-import { TextField } from '../components/Field';
+import { SubmitButton, TextField } from '../components/Field';
 import { RequireSignIn } from '../components/RequireSignIn';
+import { fieldSetter, useLocalChecks } from '../lib/form';
 import { safeNext } from '../lib/nav';
 import { usePageTitle } from '../lib/page';
 
@@ -48,9 +49,9 @@ export function LoginPage() {
           error={errors.password}
           onChange={(e) => setPassword(e.target.value)}
         />
-        <button type="submit" className="button primary block" disabled={isLoading}>
-          {isLoading ? 'Signing in…' : 'Sign in'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Signing in…" block>
+          Sign in
+        </SubmitButton>
       </form>
       <p>
         New here? <Link to={`/register?next=${encodeURIComponent(next)}`}>Create an account</Link>
@@ -69,8 +70,7 @@ export function RegisterPage() {
   const [register, { isLoading, error, reset }] = useRegisterMutation();
   usePageTitle('Create an account');
   const [form, setForm] = useState({ name: '', email: '', password: '' });
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, attempt, passes } = useLocalChecks();
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -79,10 +79,8 @@ export function RegisterPage() {
     if (!form.name.trim()) problems.name = 'Please enter your name.';
     if (!/^\S+@\S+\.\S+$/.test(form.email.trim())) problems.email = 'Please enter an email address like name@example.com.';
     if (form.password.length < 10) problems.password = 'Use at least 10 characters.';
-    setLocal(problems);
-    if (Object.keys(problems).length) {
+    if (!passes(problems)) {
       reset();
-      setAttempt((n) => n + 1);
       return;
     }
     const result = await register({ name: form.name.trim(), email: form.email.trim(), password: form.password });
@@ -91,7 +89,7 @@ export function RegisterPage() {
 
   const server = fieldErrors(error, 'input.');
   const errors = { ...server, ...local };
-  const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
+  const set = fieldSetter(setForm);
 
   return (
     <section className="panel narrow">
@@ -113,9 +111,9 @@ export function RegisterPage() {
           error={errors.password}
           onChange={set('password')}
         />
-        <button type="submit" className="button primary block" disabled={isLoading}>
-          {isLoading ? 'Creating account…' : 'Create account'}
-        </button>
+        <SubmitButton busy={isLoading} busyLabel="Creating account…" block>
+          Create account
+        </SubmitButton>
       </form>
       <p>
         Already have an account? <Link to={`/login?next=${encodeURIComponent(next)}`}>Sign in</Link>
@@ -136,13 +134,18 @@ export function ChangePasswordPage() {
 
 const PASSWORD_LABELS = { currentPassword: 'Current password', newPassword: 'New password', repeat: 'Repeat the new password' };
 const passwordId = (field: string) => `password-${field}`;
+/** The three password fields, in order; they differ only in these. */
+const PASSWORD_FIELDS = [
+  { name: 'currentPassword', autoComplete: 'current-password', hint: undefined },
+  { name: 'newPassword', autoComplete: 'new-password', hint: 'At least 10 characters.' },
+  { name: 'repeat', autoComplete: 'new-password', hint: undefined },
+] as const;
 
 function ChangePasswordForm() {
   const [change, { isLoading, error, isSuccess, reset }] = useChangePasswordMutation();
   usePageTitle('Change password');
   const [form, setForm] = useState({ currentPassword: '', newPassword: '', repeat: '' });
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, attempt, passes } = useLocalChecks();
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -151,10 +154,8 @@ function ChangePasswordForm() {
     if (!form.currentPassword) problems.currentPassword = 'Please enter your current password.';
     if (form.newPassword.length < 10) problems.newPassword = 'Use at least 10 characters.';
     else if (form.newPassword !== form.repeat) problems.repeat = 'The two new passwords differ.';
-    setLocal(problems);
-    if (Object.keys(problems).length) {
+    if (!passes(problems)) {
       reset();
-      setAttempt((n) => n + 1);
       return;
     }
     const result = await change({ currentPassword: form.currentPassword, newPassword: form.newPassword });
@@ -162,7 +163,7 @@ function ChangePasswordForm() {
   };
 
   const errors = { ...fieldErrors(error), ...local };
-  const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
+  const set = fieldSetter(setForm);
 
   return (
     <section className="panel narrow">
@@ -175,43 +176,24 @@ function ChangePasswordForm() {
             Your password was changed. Other devices have been signed out.
           </p>
         ) : null}
-        <TextField
-          label="Current password"
-          type="password"
-          id={passwordId('currentPassword')}
-          name="currentPassword"
-          autoComplete="current-password"
-          required
-          value={form.currentPassword}
-          error={errors.currentPassword}
-          onChange={set('currentPassword')}
-        />
-        <TextField
-          label="New password"
-          type="password"
-          id={passwordId('newPassword')}
-          name="newPassword"
-          autoComplete="new-password"
-          required
-          hint="At least 10 characters."
-          value={form.newPassword}
-          error={errors.newPassword}
-          onChange={set('newPassword')}
-        />
-        <TextField
-          label="Repeat the new password"
-          type="password"
-          id={passwordId('repeat')}
-          name="repeat"
-          autoComplete="new-password"
-          required
-          value={form.repeat}
-          error={errors.repeat}
-          onChange={set('repeat')}
-        />
-        <button type="submit" className="button primary block" disabled={isLoading}>
-          {isLoading ? 'Changing…' : 'Change password'}
-        </button>
+        {PASSWORD_FIELDS.map(({ name, autoComplete, hint }) => (
+          <TextField
+            key={name}
+            label={PASSWORD_LABELS[name]}
+            type="password"
+            id={passwordId(name)}
+            name={name}
+            autoComplete={autoComplete}
+            required
+            hint={hint}
+            value={form[name]}
+            error={errors[name]}
+            onChange={set(name)}
+          />
+        ))}
+        <SubmitButton busy={isLoading} busyLabel="Changing…" block>
+          Change password
+        </SubmitButton>
       </form>
     </section>
   );

@@ -17,6 +17,7 @@ import { RequireSignIn } from '../components/RequireSignIn';
 import { lineProblem } from '../lib/cartStock';
 import { loadCheckoutAddress, saveCheckoutAddress, type AddressForm } from '../lib/checkoutAddress';
 import { countryOptions, defaultCountry } from '../lib/countries';
+import { fieldSetter, useLocalChecks } from '../lib/form';
 import { createAttemptKeeper, fingerprint } from '../lib/idempotency';
 import { TEST_PAYMENT_METHODS } from '../lib/orders';
 import { usePageTitle } from '../lib/page';
@@ -73,8 +74,7 @@ function CheckoutForm() {
       },
   );
   const [paymentMethod, setPaymentMethod] = useState<string>(TEST_PAYMENT_METHODS[0].id);
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const [attempt, setAttempt] = useState(0);
+  const { local, attempt, passes } = useLocalChecks();
 
   if (cartLoading) return <Loading label="Loading your cart…" />;
   if (cartError || !cart) return <ErrorAlert error={cartError} title="Could not load your cart." />;
@@ -102,11 +102,8 @@ function CheckoutForm() {
       blockedRef.current?.focus();
       return;
     }
-    const refused = validateAddress(address);
-    setLocal(refused);
-    if (Object.keys(refused).length) {
+    if (!passes(validateAddress(address))) {
       reset(); // one message at a time: the summary, not an older server answer too
-      setAttempt((n) => n + 1);
       return;
     }
     saveCheckoutAddress(address);
@@ -137,7 +134,7 @@ function CheckoutForm() {
   const server = { ...fieldErrors(error, 'input.'), ...fieldErrors(error, 'input.shippingAddress.') };
   const errors: Record<string, string | undefined> = { ...server, ...local };
   const summary = summaryItems(local, FIELD_LABELS, fieldId);
-  const set = (key: keyof AddressForm) => (e: { target: { value: string } }) => setAddress((a) => ({ ...a, [key]: e.target.value }));
+  const set = fieldSetter(setAddress);
   const awaitingPayment = isApiError(error) && error.code === 'ITEMS_AWAITING_PAYMENT';
 
   return (

@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import { Link, useLocation, useNavigate, useParams, useSearchParams } from 'react-router';
 import { useCancelOrderMutation, useOrderQuery, useOrdersInfiniteQuery } from '../api/api';
 import type { OrderStatus } from '../api/models';
-import { ErrorAlert, Loading, Notice } from '../components/Feedback';
+import { ErrorAlert, LoadMore, Loading, NotFound, Notice, Unavailable } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { RequireSignIn } from '../components/RequireSignIn';
 import { countryName } from '../lib/countries';
@@ -55,22 +55,12 @@ function OrderView({ id }: { id: string }) {
   usePageTitle(order ? `Order ${shortId(order.id)} (${STATUS_LABELS[order.status]})` : isLoading ? 'Loading order' : 'Order not found');
 
   if (isLoading) return <Loading label="Loading order…" />;
-  if (error) {
-    return (
-      <section>
-        <h1>Order unavailable</h1>
-        <ErrorAlert error={error} title="Could not load this order." />
-      </section>
-    );
-  }
+  if (error) return <Unavailable title="Order unavailable" error={error} what="this order" />;
   if (!order) {
     return (
-      <section className="panel narrow">
-        <h1>Order not found</h1>
-        <p>
-          We could not find this order in your account. <Link to="/orders">Your orders</Link>
-        </p>
-      </section>
+      <NotFound title="Order not found">
+        We could not find this order in your account. <Link to="/orders">Your orders</Link>
+      </NotFound>
     );
   }
 
@@ -268,13 +258,7 @@ function OrderList() {
           );
         })}
       </ul>
-      {hasNextPage ? (
-        <div className="load-more">
-          <button type="button" className="button" disabled={isFetchingNextPage} onClick={() => void fetchNextPage()}>
-            {isFetchingNextPage ? 'Loading…' : 'Load more orders'}
-          </button>
-        </div>
-      ) : null}
+      {hasNextPage ? <LoadMore fetching={isFetchingNextPage} onMore={() => void fetchNextPage()} label="Load more orders" /> : null}
     </section>
   );
 }

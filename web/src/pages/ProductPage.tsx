@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { useCartQuery, useProductQuery } from '../api/api';
 import { AddToCart } from '../components/AddToCart';
-import { ErrorAlert, Loading } from '../components/Feedback';
+import { Loading, NotFound, Unavailable } from '../components/Feedback';
 import { Money } from '../components/Money';
 import { ProductImage } from '../components/ProductImage';
 import { StockBadge } from '../components/StockBadge';
@@ -17,22 +17,12 @@ export function ProductPage() {
   usePageTitle(isLoading ? 'Loading product' : error ? 'Product unavailable' : product ? product.name : 'Product not found');
 
   if (isLoading) return <Loading label="Loading product…" />;
-  if (error) {
-    return (
-      <section>
-        <h1>Product unavailable</h1>
-        <ErrorAlert error={error} title="Could not load this product." />
-      </section>
-    );
-  }
+  if (error) return <Unavailable title="Product unavailable" error={error} what="this product" />;
   if (!product) {
     return (
-      <section className="panel narrow">
-        <h1>Product not found</h1>
-        <p>
-          There is no product {sku}. <Link to="/">Back to the shop</Link>
-        </p>
-      </section>
+      <NotFound title="Product not found">
+        There is no product {sku}. <Link to="/">Back to the shop</Link>
+      </NotFound>
     );
   }
   const available = product.stock?.available ?? 0;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use lapin::message::BasicGetMessage;
 use lapin::options::BasicGetOptions;
 use shop_bus::consumer::{self, Handled, QueueSpec};
 use shop_bus::outbox::{self, Relay};
@@ -206,25 +207,7 @@ async fn a_message_that_keeps_failing_is_parked_in_the_dead_queue() {
     for _ in 0..3 {
         next(&mut rx).await;
     }
-    let dead_queue = format!("{}dead.dead", amqp.queue_prefix);
-    let channel = broker.channel().await.unwrap();
-    let parked = wait_until(
-        Duration::from_secs(5),
-        "the message in the dead queue",
-        || {
-            let channel = channel.clone();
-            let dead_queue = dead_queue.clone();
-            async move {
-                channel
-                    .basic_get(dead_queue.into(), BasicGetOptions { no_ack: true })
-                    .await
-                    .ok()
-                    .flatten()
-            }
-        },
-    )
-    .await
-    .unwrap();
+    let parked = first_in(&amqp, &broker, "dead.dead").await;
     assert_eq!(
         shop_bus::decode(&parked.delivery.data).unwrap().event_id,
         sent.event_id
@@ -239,6 +222,25 @@ async fn a_message_that_keeps_failing_is_parked_in_the_dead_queue() {
     .unwrap();
     assert_eq!(deliveries("dead", "retried"), 2);
     assert_eq!(deliveries("dead", "done"), 0);
+}
+
+/// The first message in `queue` (under the test's prefix), waited for (up to 5 s) and taken.
+async fn first_in(amqp: &TestAmqp, broker: &Broker, queue: &str) -> BasicGetMessage {
+    let channel = broker.channel().await.expect("a channel");
+    let queue = format!("{}{queue}", amqp.queue_prefix);
+    wait_until(Duration::from_secs(5), "a message in the queue", || {
+        let channel = channel.clone();
+        let queue = queue.clone();
+        async move {
+            channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .await
+                .ok()
+                .flatten()
+        }
+    })
+    .await
+    .expect("a message in the queue")
 }
 
 /// `shop_bus_deliveries_total{queue, outcome}` as a service's `/metrics` would show it.
@@ -287,21 +289,7 @@ async fn undecodable_messages_go_straight_to_the_dead_queue() {
         good.event_id,
         "the handler never saw the garbage"
     );
-    let channel = broker.channel().await.unwrap();
-    let dead_queue = format!("{}garbage.dead", amqp.queue_prefix);
-    wait_until(Duration::from_secs(5), "garbage in the dead queue", || {
-        let channel = channel.clone();
-        let dead_queue = dead_queue.clone();
-        async move {
-            channel
-                .basic_get(dead_queue.into(), BasicGetOptions { no_ack: true })
-                .await
-                .ok()
-                .flatten()
-        }
-    })
-    .await
-    .unwrap();
+    first_in(&amqp, &broker, "garbage.dead").await;
 }
 
 #[tokio::test]
@@ -388,42 +376,29 @@ async fn the_outbox_publishes_committed_events_in_order_and_never_rolled_back_on
     running.await.unwrap();
 }
 
+/// Whether the inbox lets `event_id` through to `consumer` (its first delivery there).
+async fn admits(tx: &mut sqlx::MySqlConnection, consumer: &str, event_id: &str) -> bool {
+    inbox::first_delivery(tx, consumer, event_id)
+        .await
+        .expect("the inbox answers")
+}
+
 #[tokio::test]
 async fn the_inbox_admits_each_event_once_per_consumer() {
     let db = TestMysql::create().await.unwrap();
     inbox::ensure_schema(&db.pool).await.unwrap();
     let mut tx = db.pool.begin().await.unwrap();
-    assert!(
-        inbox::first_delivery(&mut tx, "order", "e-1")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !inbox::first_delivery(&mut tx, "order", "e-1")
-            .await
-            .unwrap()
-    );
-    assert!(
-        inbox::first_delivery(&mut tx, "payment", "e-1")
-            .await
-            .unwrap()
-    );
+    assert!(admits(&mut tx, "order", "e-1").await);
+    assert!(!admits(&mut tx, "order", "e-1").await);
+    assert!(admits(&mut tx, "payment", "e-1").await);
     tx.commit().await.unwrap();
 
     // A rolled-back effect does not count as processed.
     let mut tx = db.pool.begin().await.unwrap();
-    assert!(
-        inbox::first_delivery(&mut tx, "order", "e-2")
-            .await
-            .unwrap()
-    );
+    assert!(admits(&mut tx, "order", "e-2").await);
     tx.rollback().await.unwrap();
     let mut tx = db.pool.begin().await.unwrap();
-    assert!(
-        inbox::first_delivery(&mut tx, "order", "e-2")
-            .await
-            .unwrap()
-    );
+    assert!(admits(&mut tx, "order", "e-2").await);
     tx.commit().await.unwrap();
 }
 
@@ -454,21 +429,7 @@ async fn the_trace_context_travels_in_the_message_headers() {
         .await
         .unwrap();
 
-    let channel = broker.channel().await.unwrap();
-    let queue = format!("{}traced", amqp.queue_prefix);
-    let message = wait_until(Duration::from_secs(5), "the traced message", || {
-        let channel = channel.clone();
-        let queue = queue.clone();
-        async move {
-            channel
-                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-                .await
-                .ok()
-                .flatten()
-        }
-    })
-    .await
-    .unwrap();
+    let message = first_in(&amqp, &broker, "traced").await;
     let headers = message.delivery.properties.headers().clone().unwrap();
     let traceparent = match headers.inner().get("traceparent") {
         Some(lapin::types::AMQPValue::LongString(value)) => {

@@ -49,21 +49,29 @@ fn the_services_declare_the_queues_the_table_grants() {
             );
         }
     }
-    let product = repo("services/product/src/events.rs");
-    assert!(
-        product.contains(&format!("per_replica(\"{}\"", topology::PRODUCT_CACHE))
-            || product.contains("topology::PRODUCT_CACHE"),
-        "Product's per-replica queue is no longer {}.<uuid>: update topology::PRODUCT_CACHE",
-        topology::PRODUCT_CACHE
-    );
-    let feed = repo("bff/src/feed.rs");
-    assert!(
-        feed.contains(&format!("{}.{{}}", topology::BFF_FEED))
-            || feed.contains("topology::BFF_FEED"),
-        "the BFF's feed queue is no longer {}.<uuid>: update topology::BFF_FEED",
-        topology::BFF_FEED
-    );
+    // Per-replica queues: the code names the prefix, or the constant that holds it.
+    for (file, spelled_out, constant, prefix) in [
+        (
+            "services/product/src/events.rs",
+            format!("per_replica(\"{}\"", topology::PRODUCT_CACHE),
+            "topology::PRODUCT_CACHE",
+            topology::PRODUCT_CACHE,
+        ),
+        (
+            "bff/src/feed.rs",
+            format!("{}.{{}}", topology::BFF_FEED),
+            "topology::BFF_FEED",
+            topology::BFF_FEED,
+        ),
+    ] {
+        let code = repo(file);
+        assert!(
+            code.contains(&spelled_out) || code.contains(constant),
+            "{file}: its per-replica queue is no longer {prefix}.<uuid>: update {constant}"
+        );
+    }
     // The BFF binds what its topic read permission allows.
+    let feed = repo("bff/src/feed.rs");
     for key in ["order.#", "payment.#"] {
         assert!(
             feed.contains(&format!("\"{key}\"")),

@@ -172,10 +172,7 @@ impl Store {
     pub fn retrieve_refund(&self, id: &str, params: &Params) -> Result<Value, ApiError> {
         params.only(&["expand"])?;
         let state = self.lock();
-        let refund = state
-            .refunds
-            .get(id)
-            .ok_or_else(|| ApiError::no_such("refund", id, "id", StatusCode::NOT_FOUND))?;
+        let refund = found(state.refunds.get(id), "refund", id)?;
         Ok(self.templates.refund(refund))
     }
 
@@ -217,21 +214,17 @@ impl Store {
     pub fn retrieve_charge(&self, id: &str, params: &Params) -> Result<Value, ApiError> {
         params.only(&["expand"])?;
         let state = self.lock();
-        let charge = state
-            .charges
-            .get(id)
-            .ok_or_else(|| ApiError::no_such("charge", id, "id", StatusCode::NOT_FOUND))?;
+        let charge = found(state.charges.get(id), "charge", id)?;
         Ok(self.templates.charge(charge))
     }
 
     pub fn retrieve_event(&self, id: &str) -> Result<Value, ApiError> {
         let state = self.lock();
-        state
+        let event = state
             .event_index
             .get(id)
-            .and_then(|index| state.events.get(*index))
-            .cloned()
-            .ok_or_else(|| ApiError::no_such("event", id, "id", StatusCode::NOT_FOUND))
+            .and_then(|index| state.events.get(*index));
+        found(event, "event", id).cloned()
     }
 
     // --- Inspection for tests ------------------------------------------------------------------
@@ -270,4 +263,9 @@ impl Store {
     pub fn all_events(&self) -> Vec<Value> {
         self.lock().events.clone()
     }
+}
+
+/// What `GET /v1/<objects>/{id}` found, or Stripe's `resource_missing` for `kind` `id`.
+fn found<T>(object: Option<T>, kind: &str, id: &str) -> Result<T, ApiError> {
+    object.ok_or_else(|| ApiError::no_such(kind, id, "id", StatusCode::NOT_FOUND))
 }

@@ -6,7 +6,7 @@ use stripe_core::payment_intent::CreatePaymentIntent;
 use stripe_shared::{ApiErrorsType, PaymentIntent};
 use stripe_types::Currency;
 
-use crate::support::{API_KEY, client_for, metadata, start_plain, stripe_error};
+use crate::support::{API_KEY, client_for, count_events, metadata, start_plain, stripe_error};
 
 fn order_payment(amount: i64, method: &str) -> CreatePaymentIntent {
     CreatePaymentIntent::new(amount, Currency::USD)
@@ -37,12 +37,11 @@ async fn the_same_request_with_the_same_key_is_replayed() {
     let second = send_with_key(&client, &request, "order-42").await.unwrap();
     assert_eq!(first.id, second.id);
     assert_eq!(fake.payment_intents().len(), 1);
-    let charges = fake
-        .events()
-        .iter()
-        .filter(|event| event["type"] == "charge.succeeded")
-        .count();
-    assert_eq!(charges, 1, "one charge however often the request is sent");
+    assert_eq!(
+        count_events(&fake, "charge.succeeded"),
+        1,
+        "one charge however often the request is sent"
+    );
 }
 
 #[tokio::test]
@@ -126,12 +125,7 @@ async fn concurrent_identical_requests_create_one_intent() {
         "one intent for all: {ids:?}"
     );
     assert_eq!(fake.payment_intents().len(), 1);
-    let created = fake
-        .events()
-        .iter()
-        .filter(|event| event["type"] == "payment_intent.created")
-        .count();
-    assert_eq!(created, 1);
+    assert_eq!(count_events(&fake, "payment_intent.created"), 1);
 }
 
 #[tokio::test]

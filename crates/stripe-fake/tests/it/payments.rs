@@ -10,12 +10,27 @@ use stripe_core::payment_intent::{
     RetrievePaymentIntent,
 };
 use stripe_shared::{
-    ApiErrorsCode, ApiErrorsType, ChargeStatus, PaymentIntentAllowedPaymentMethodTypes,
-    PaymentIntentStatus,
+    ApiErrorsCode, ApiErrorsType, ChargeStatus, PaymentIntent,
+    PaymentIntentAllowedPaymentMethodTypes, PaymentIntentStatus,
 };
 use stripe_types::{Currency, Expandable};
 
 use crate::support::{metadata, pay, start_plain, start_with_webhooks, stripe_error};
+
+/// Confirms the intent `id` with `payment_method`, which charges it at once.
+async fn confirm_succeeds(
+    client: &stripe::Client,
+    id: &stripe_shared::PaymentIntentId,
+    payment_method: &str,
+) -> PaymentIntent {
+    let confirmed = ConfirmPaymentIntent::new(id.clone())
+        .payment_method(payment_method)
+        .send(client)
+        .await
+        .expect("confirmed");
+    assert_eq!(confirmed.status, PaymentIntentStatus::Succeeded);
+    confirmed
+}
 
 #[tokio::test]
 async fn a_visa_payment_succeeds_with_a_charge() {
@@ -92,12 +107,7 @@ async fn create_then_confirm_in_two_steps() {
     assert_eq!(pi.status, PaymentIntentStatus::RequiresPaymentMethod);
     assert!(pi.latest_charge.is_none());
 
-    let confirmed = ConfirmPaymentIntent::new(pi.id.clone())
-        .payment_method("pm_card_mastercard")
-        .send(&client)
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status, PaymentIntentStatus::Succeeded);
+    let confirmed = confirm_succeeds(&client, &pi.id, "pm_card_mastercard").await;
     assert!(confirmed.latest_charge.is_some());
 
     // A succeeded intent cannot be confirmed again.
@@ -139,12 +149,7 @@ async fn a_declined_card_surfaces_card_declined() {
         fake.payment_intent(pi.id.as_str()).unwrap()["status"],
         "requires_payment_method"
     );
-    let retried = ConfirmPaymentIntent::new(pi.id.clone())
-        .payment_method("pm_card_visa")
-        .send(&client)
-        .await
-        .unwrap();
-    assert_eq!(retried.status, PaymentIntentStatus::Succeeded);
+    let retried = confirm_succeeds(&client, &pi.id, "pm_card_visa").await;
     assert!(retried.last_payment_error.is_none());
 }
 

@@ -30,6 +30,14 @@ pub fn client_for(fake: &RunningFakeStripe, api_key: &str) -> stripe::Client {
         .expect("client")
 }
 
+/// How many events of `event_type` the fake has recorded.
+pub fn count_events(fake: &RunningFakeStripe, event_type: &str) -> usize {
+    fake.events()
+        .iter()
+        .filter(|event| event["type"] == event_type)
+        .count()
+}
+
 pub async fn start(config: FakeStripeConfig) -> (RunningFakeStripe, stripe::Client) {
     let fake = FakeStripe::start(config).await.expect("fake starts");
     let client = client_for(&fake, API_KEY);

@@ -52,8 +52,7 @@ async fn start_with(tweak: impl FnOnce(&mut CartConfig)) -> Harness {
     let bus = amqp.bus_config();
     let product = RunningService::start::<shop_product::App>(shop_product::ProductConfig {
         host: shop_testkit::test_host(),
-        mongodb_uri: mongo.uri.clone(),
-        mongodb_database: mongo.name.clone(),
+        mongo: mongo.config(),
         amqp: bus.clone(),
         ..Default::default()
     })

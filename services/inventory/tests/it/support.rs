@@ -34,8 +34,7 @@ pub struct Harness {
 pub fn config(mongo: &TestMongo) -> InventoryConfig {
     InventoryConfig {
         host: shop_testkit::test_host(),
-        mongodb_uri: mongo.uri.clone(),
-        mongodb_database: mongo.name.clone(),
+        mongo: mongo.config(),
         // Tests call the sweeper functions themselves with a chosen `now`; the background
         // sweeper only runs its start-up pass unless a test asks for it.
         sweep_interval_secs: 3600,

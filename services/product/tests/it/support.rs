@@ -9,8 +9,7 @@ use tonic::transport::Channel;
 pub fn config(mongo: &TestMongo, amqp: &TestAmqp, cache_ttl_secs: u64) -> ProductConfig {
     ProductConfig {
         host: shop_testkit::test_host(),
-        mongodb_uri: mongo.uri.clone(),
-        mongodb_database: mongo.name.clone(),
+        mongo: mongo.config(),
         cache_ttl_secs,
         amqp: amqp.bus_config(),
         ..ProductConfig::default()

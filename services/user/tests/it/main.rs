@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use shop_kit::Service as _;
 use shop_kit::auth::{Role, TokenVerifier};
 use shop_proto::shop::user::v1::{self as pb, user_service_client::UserServiceClient};
-use shop_testkit::{RunningService, TestMysql, http_get, keys, token_for, with_token};
+use shop_testkit::{RunningService, TestMysql, http_get, keys, reason, token_for, with_token};
 use shop_user::{App, UserConfig};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -55,6 +55,17 @@ async fn start_with(db: TestMysql, adjust: impl FnOnce(&mut UserConfig)) -> Harn
     }
 }
 
+impl Harness {
+    /// Registers `email` with [`PASSWORD`]: the new user and their tokens.
+    async fn registered(&mut self, email: &str) -> pb::RegisterResponse {
+        self.client
+            .register(register(email))
+            .await
+            .expect("register")
+            .into_inner()
+    }
+}
+
 async fn start() -> Harness {
     start_on(TestMysql::create().await.expect("test database")).await
 }
@@ -67,37 +78,17 @@ fn register(email: &str) -> pb::RegisterRequest {
     }
 }
 
+/// The fields a refusal names, sorted.
 fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    let details = status.get_error_details();
-    let mut fields: Vec<String> = details
-        .bad_request()
-        .map(|br| {
-            br.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut fields = shop_testkit::violated_fields(status);
     fields.sort();
     fields
-}
-
-fn reason(status: &tonic::Status) -> Option<String> {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
 }
 
 #[tokio::test]
 async fn register_normalises_the_email_and_signs_the_user_in() {
     let mut h = start().await;
-    let reply = h
-        .client
-        .register(register("  Ann.Lee@Example.COM "))
-        .await
-        .expect("register")
-        .into_inner();
+    let reply = h.registered("  Ann.Lee@Example.COM ").await;
     let user = reply.user.expect("user");
     assert_eq!(user.email, "ann.lee@example.com");
     assert_eq!(user.name, "Ann Lee");
@@ -169,10 +160,7 @@ async fn register_reports_every_invalid_field() {
 #[tokio::test]
 async fn an_email_can_be_registered_once_whatever_its_case() {
     let mut h = start().await;
-    h.client
-        .register(register("bob@example.com"))
-        .await
-        .unwrap();
+    h.registered("bob@example.com").await;
     let status = h
         .client
         .register(register("BOB@example.com"))
@@ -207,17 +195,11 @@ async fn twenty_concurrent_registrations_of_one_email_create_one_account() {
 #[tokio::test]
 async fn login_does_not_reveal_whether_an_account_exists() {
     let mut h = start().await;
-    h.client
-        .register(register("carol@example.com"))
-        .await
-        .unwrap();
+    h.registered("carol@example.com").await;
 
     let ok = h
         .client
-        .login(pb::LoginRequest {
-            email: "Carol@Example.com".into(),
-            password: PASSWORD.into(),
-        })
+        .login(login("Carol@Example.com", PASSWORD))
         .await
         .expect("login")
         .into_inner();
@@ -226,32 +208,19 @@ async fn login_does_not_reveal_whether_an_account_exists() {
 
     let wrong_password = h
         .client
-        .login(pb::LoginRequest {
-            email: "carol@example.com".into(),
-            password: "wrong password!!".into(),
-        })
+        .login(login("carol@example.com", "wrong password!!"))
         .await
         .unwrap_err();
     let unknown_email = h
         .client
-        .login(pb::LoginRequest {
-            email: "nobody@example.com".into(),
-            password: PASSWORD.into(),
-        })
+        .login(login("nobody@example.com", PASSWORD))
         .await
         .unwrap_err();
     assert_eq!(wrong_password.code(), Code::Unauthenticated);
     assert_eq!(unknown_email.code(), Code::Unauthenticated);
     assert_eq!(wrong_password.message(), unknown_email.message());
 
-    let malformed = h
-        .client
-        .login(pb::LoginRequest {
-            email: "carol".into(),
-            password: PASSWORD.into(),
-        })
-        .await
-        .unwrap_err();
+    let malformed = h.client.login(login("carol", PASSWORD)).await.unwrap_err();
     assert_eq!(malformed.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&malformed), ["email"]);
 }
@@ -259,20 +228,11 @@ async fn login_does_not_reveal_whether_an_account_exists() {
 #[tokio::test]
 async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     let mut h = start().await;
-    let first = h
-        .client
-        .register(register("dave@example.com"))
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens
-        .unwrap();
+    let first = h.registered("dave@example.com").await.tokens.unwrap();
 
     let second = h
         .client
-        .refresh(pb::RefreshRequest {
-            refresh_token: first.refresh_token.clone(),
-        })
+        .refresh(refresh(first.refresh_token.clone()))
         .await
         .expect("first rotation")
         .into_inner()
@@ -281,9 +241,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     assert_ne!(second.refresh_token, first.refresh_token);
     let third = h
         .client
-        .refresh(pb::RefreshRequest {
-            refresh_token: second.refresh_token.clone(),
-        })
+        .refresh(refresh(second.refresh_token.clone()))
         .await
         .expect("second rotation")
         .into_inner()
@@ -293,17 +251,13 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     // An attacker replays the first token: refused, and the legitimate newest one dies too.
     let replay = h
         .client
-        .refresh(pb::RefreshRequest {
-            refresh_token: first.refresh_token,
-        })
+        .refresh(refresh(first.refresh_token))
         .await
         .unwrap_err();
     assert_eq!(replay.code(), Code::Unauthenticated);
     let newest = h
         .client
-        .refresh(pb::RefreshRequest {
-            refresh_token: third.refresh_token,
-        })
+        .refresh(refresh(third.refresh_token))
         .await
         .unwrap_err();
     assert_eq!(newest.code(), Code::Unauthenticated);
@@ -311,19 +265,14 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     // Another session (another login) is unaffected.
     let other = h
         .client
-        .login(pb::LoginRequest {
-            email: "dave@example.com".into(),
-            password: PASSWORD.into(),
-        })
+        .login(login("dave@example.com", PASSWORD))
         .await
         .unwrap()
         .into_inner()
         .tokens
         .unwrap();
     h.client
-        .refresh(pb::RefreshRequest {
-            refresh_token: other.refresh_token,
-        })
+        .refresh(refresh(other.refresh_token))
         .await
         .expect("an unrelated session still refreshes");
 }
@@ -331,21 +280,9 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
 #[tokio::test]
 async fn refresh_rejects_unknown_and_empty_tokens() {
     let mut h = start().await;
-    let unknown = h
-        .client
-        .refresh(pb::RefreshRequest {
-            refresh_token: "made-up".into(),
-        })
-        .await
-        .unwrap_err();
+    let unknown = h.client.refresh(refresh("made-up")).await.unwrap_err();
     assert_eq!(unknown.code(), Code::Unauthenticated);
-    let empty = h
-        .client
-        .refresh(pb::RefreshRequest {
-            refresh_token: " ".into(),
-        })
-        .await
-        .unwrap_err();
+    let empty = h.client.refresh(refresh(" ")).await.unwrap_err();
     assert_eq!(empty.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&empty), ["refresh_token"]);
 }
@@ -353,14 +290,7 @@ async fn refresh_rejects_unknown_and_empty_tokens() {
 #[tokio::test]
 async fn logout_ends_the_session_and_is_idempotent() {
     let mut h = start().await;
-    let tokens = h
-        .client
-        .register(register("erin@example.com"))
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens
-        .unwrap();
+    let tokens = h.registered("erin@example.com").await.tokens.unwrap();
     for _ in 0..2 {
         h.client
             .logout(pb::LogoutRequest {
@@ -371,9 +301,7 @@ async fn logout_ends_the_session_and_is_idempotent() {
     }
     let after = h
         .client
-        .refresh(pb::RefreshRequest {
-            refresh_token: tokens.refresh_token,
-        })
+        .refresh(refresh(tokens.refresh_token))
         .await
         .unwrap_err();
     assert_eq!(after.code(), Code::Unauthenticated);
@@ -430,18 +358,8 @@ async fn get_me_requires_a_valid_token() {
 #[tokio::test]
 async fn get_user_is_for_the_user_themself_or_an_admin() {
     let mut h = start().await;
-    let ann = h
-        .client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap()
-        .into_inner();
-    let bob = h
-        .client
-        .register(register("bob@example.com"))
-        .await
-        .unwrap()
-        .into_inner();
+    let ann = h.registered("ann@example.com").await;
+    let bob = h.registered("bob@example.com").await;
     let ann_id = ann.user.unwrap().id;
     let ann_token = ann.tokens.unwrap().access_token;
     let bob_token = bob.tokens.unwrap().access_token;
@@ -468,10 +386,7 @@ async fn get_user_is_for_the_user_themself_or_an_admin() {
 
     let admin = h
         .client
-        .login(pb::LoginRequest {
-            email: ADMIN_EMAIL.into(),
-            password: ADMIN_PASSWORD.into(),
-        })
+        .login(login(ADMIN_EMAIL, ADMIN_PASSWORD))
         .await
         .expect("bootstrap admin logs in")
         .into_inner();
@@ -516,10 +431,7 @@ async fn get_user_is_for_the_user_themself_or_an_admin() {
 #[tokio::test]
 async fn restarting_keeps_accounts_and_the_bootstrap_admin_is_idempotent() {
     let mut h = start().await;
-    h.client
-        .register(register("fay@example.com"))
-        .await
-        .unwrap();
+    h.registered("fay@example.com").await;
     let Harness { service, db, .. } = h;
     service.stop().await.expect("clean shutdown");
 
@@ -530,10 +442,7 @@ async fn restarting_keeps_accounts_and_the_bootstrap_admin_is_idempotent() {
         .unwrap();
     assert_eq!(admins, 1);
     h.client
-        .login(pb::LoginRequest {
-            email: "fay@example.com".into(),
-            password: PASSWORD.into(),
-        })
+        .login(login("fay@example.com", PASSWORD))
         .await
         .expect("account survived the restart");
 }
@@ -548,25 +457,18 @@ async fn health_reflection_and_metrics_are_served() {
             ..register("x@example.com")
         })
         .await;
-    h.client
-        .register(register("gus@example.com"))
-        .await
-        .unwrap();
+    h.registered("gus@example.com").await;
 
-    let services = shop_testkit::reflected_services(h.service.channel().await.unwrap())
-        .await
-        .expect("reflection v1alpha");
-    for expected in [
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection",
-        "grpc.reflection.v1alpha.ServerReflection",
-        "shop.user.v1.UserService",
-    ] {
-        assert!(
-            services.iter().any(|s| s == expected),
-            "{expected} in {services:?}"
-        );
-    }
+    shop_testkit::assert_reflects(
+        h.service.channel().await.unwrap(),
+        &[
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "shop.user.v1.UserService",
+        ],
+    )
+    .await;
     // grpcurl decodes the details of an error (field violations) only if reflection
     // describes them.
     for symbol in ["google.rpc.BadRequest", "google.rpc.ErrorInfo"] {
@@ -604,6 +506,12 @@ async fn health_reflection_and_metrics_are_served() {
 
 // ---- Issue #10: login throttle, bounded hashing, bootstrap admin, ChangePassword ----------
 
+fn refresh(refresh_token: impl Into<String>) -> pb::RefreshRequest {
+    pb::RefreshRequest {
+        refresh_token: refresh_token.into(),
+    }
+}
+
 fn login(email: &str, password: &str) -> pb::LoginRequest {
     pb::LoginRequest {
         email: email.into(),
@@ -640,10 +548,7 @@ fn assert_throttled(status: &tonic::Status) {
 #[tokio::test]
 async fn the_login_throttle_refuses_the_next_attempt_even_with_the_right_password() {
     let mut h = start_throttled(3).await;
-    h.client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap();
+    h.registered("ann@example.com").await;
 
     let mut answers = Vec::new();
     for email in ["ann@example.com", "nobody@example.com"] {
@@ -663,10 +568,7 @@ async fn the_login_throttle_refuses_the_next_attempt_even_with_the_right_passwor
     assert_eq!(retry_delay(known), Some(std::time::Duration::from_secs(60)));
 
     // Another account is not affected, and its email case does not matter to the key.
-    h.client
-        .register(register("bob@example.com"))
-        .await
-        .unwrap();
+    h.registered("bob@example.com").await;
     h.client
         .login(login("bob@example.com", PASSWORD))
         .await
@@ -692,10 +594,7 @@ async fn the_login_throttle_refuses_the_next_attempt_even_with_the_right_passwor
 #[tokio::test]
 async fn a_successful_login_resets_the_throttle() {
     let mut h = start_throttled(3).await;
-    h.client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap();
+    h.registered("ann@example.com").await;
     for _ in 0..2 {
         h.client
             .login(login("ann@example.com", WRONG))
@@ -731,10 +630,7 @@ async fn the_throttle_lifts_once_the_delay_has_passed() {
         c.login_throttle_base_delay_ms = 300;
     })
     .await;
-    h.client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap();
+    h.registered("ann@example.com").await;
     h.client
         .login(login("ann@example.com", WRONG))
         .await
@@ -770,10 +666,7 @@ async fn the_throttle_lifts_once_the_delay_has_passed() {
 #[tokio::test]
 async fn parallel_wrong_guesses_are_all_counted() {
     let mut h = start_throttled(25).await;
-    h.client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap();
+    h.registered("ann@example.com").await;
     let guesses = (0..25).map(|_| {
         let mut client = h.client.clone();
         async move { client.login(login("ann@example.com", WRONG)).await }
@@ -818,10 +711,7 @@ async fn password_hashing_is_bounded_and_a_full_service_says_retry() {
         c.login_throttle_free_failures = 1000;
     })
     .await;
-    h.client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap();
+    h.registered("ann@example.com").await;
     let logins = (0..12).map(|i| {
         let mut client = h.client.clone();
         // Known and unknown emails alike: the dummy hash for unknown ones is bounded too.
@@ -862,10 +752,7 @@ async fn an_over_long_password_is_refused_before_any_hashing() {
     // One free failure: an attempt that reached the throttle (and so the hash) would be
     // counted, and the right password afterwards would be refused.
     let mut h = start_throttled(1).await;
-    h.client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap();
+    h.registered("ann@example.com").await;
     for password in [
         "x".repeat(domain_max_chars() + 1),
         "x".repeat(1 << 20),
@@ -907,14 +794,7 @@ async fn the_bootstrap_admin_never_promotes_an_existing_account() {
     })
     .await;
     // Someone registers the address before the operator configures it as the admin's.
-    let squatter = h
-        .client
-        .register(register(ADMIN_EMAIL))
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
+    let squatter = h.registered(ADMIN_EMAIL).await.user.unwrap();
     let Harness { service, db, .. } = h;
     service.stop().await.expect("clean shutdown");
 
@@ -970,14 +850,7 @@ async fn the_previous_signing_key_is_accepted_during_a_rotation() {
         c.jwt_previous_public_key_pem = Some(previous_public)
     })
     .await;
-    let user = h
-        .client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
+    let user = h.registered("ann@example.com").await.user.unwrap();
     let sign_with = |private_pem: &str| {
         shop_kit::auth::TokenSigner::from_pem(private_pem, std::time::Duration::from_secs(60))
             .unwrap()
@@ -1020,14 +893,7 @@ fn change(current: &str, new: &str, token: &str) -> tonic::Request<pb::ChangePas
 #[tokio::test]
 async fn change_password_revokes_every_session_and_signs_in_afresh() {
     let mut h = start().await;
-    let first = h
-        .client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens
-        .unwrap();
+    let first = h.registered("ann@example.com").await.tokens.unwrap();
     let second = h
         .client
         .login(login("ann@example.com", PASSWORD))
@@ -1037,14 +903,7 @@ async fn change_password_revokes_every_session_and_signs_in_afresh() {
         .tokens
         .unwrap();
     // Some other user's session must survive.
-    let bob = h
-        .client
-        .register(register("bob@example.com"))
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens
-        .unwrap();
+    let bob = h.registered("bob@example.com").await.tokens.unwrap();
 
     let reply = h
         .client
@@ -1058,23 +917,17 @@ async fn change_password_revokes_every_session_and_signs_in_afresh() {
     for old in [&first, &second] {
         let status = h
             .client
-            .refresh(pb::RefreshRequest {
-                refresh_token: old.refresh_token.clone(),
-            })
+            .refresh(refresh(old.refresh_token.clone()))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "old session revoked");
     }
     h.client
-        .refresh(pb::RefreshRequest {
-            refresh_token: fresh.refresh_token.clone(),
-        })
+        .refresh(refresh(fresh.refresh_token.clone()))
         .await
         .expect("the new session refreshes");
     h.client
-        .refresh(pb::RefreshRequest {
-            refresh_token: bob.refresh_token,
-        })
+        .refresh(refresh(bob.refresh_token))
         .await
         .expect("another user's session is untouched");
     h.client
@@ -1097,14 +950,7 @@ async fn change_password_revokes_every_session_and_signs_in_afresh() {
 #[tokio::test]
 async fn change_password_with_a_wrong_current_password_changes_nothing_and_is_throttled() {
     let mut h = start_throttled(2).await;
-    let tokens = h
-        .client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens
-        .unwrap();
+    let tokens = h.registered("ann@example.com").await.tokens.unwrap();
     for _ in 0..2 {
         let status = h
             .client
@@ -1135,9 +981,7 @@ async fn change_password_with_a_wrong_current_password_changes_nothing_and_is_th
         )
         .expect("the password is unchanged");
     h.client
-        .refresh(pb::RefreshRequest {
-            refresh_token: tokens.refresh_token,
-        })
+        .refresh(refresh(tokens.refresh_token))
         .await
         .expect("the session is untouched");
 }
@@ -1146,11 +990,8 @@ async fn change_password_with_a_wrong_current_password_changes_nothing_and_is_th
 async fn change_password_applies_the_policy_to_the_new_password() {
     let mut h = start().await;
     let token = h
-        .client
-        .register(register("ann@example.com"))
+        .registered("ann@example.com")
         .await
-        .unwrap()
-        .into_inner()
         .tokens
         .unwrap()
         .access_token;
@@ -1182,10 +1023,7 @@ async fn change_password_applies_the_policy_to_the_new_password() {
 #[tokio::test]
 async fn change_password_requires_a_valid_access_token() {
     let mut h = start().await;
-    h.client
-        .register(register("ann@example.com"))
-        .await
-        .unwrap();
+    h.registered("ann@example.com").await;
     let anonymous = h
         .client
         .change_password(pb::ChangePasswordRequest {

@@ -74,8 +74,7 @@ fn config(mongo: &TestMongo, amqp: &TestAmqp, grpc_addr: SocketAddr) -> ProductC
             grpc_addr,
             ..shop_testkit::test_host()
         },
-        mongodb_uri: mongo.uri.clone(),
-        mongodb_database: mongo.name.clone(),
+        mongo: mongo.config(),
         amqp: amqp.bus_config(),
         ..ProductConfig::default()
     }

@@ -12,6 +12,30 @@ fn place(customer: &Customer, key: &str) -> tonic::Request<pb::PlaceOrderRequest
     customer.checkout(key, "pm_card_visa")
 }
 
+/// `customer` cancels order `id`.
+fn cancel(customer: &Customer, id: &str, reason: &str) -> tonic::Request<pb::CancelOrderRequest> {
+    with_token(
+        pb::CancelOrderRequest {
+            id: id.into(),
+            reason: reason.into(),
+        },
+        &customer.token,
+    )
+}
+
+/// Checks out `customer`'s cart with `payment_method`: the PENDING order.
+async fn checked_out(
+    system: &System,
+    customer: &Customer,
+    key: &str,
+    payment_method: &str,
+) -> pb::Order {
+    system
+        .checkout(customer, key, payment_method)
+        .await
+        .expect("the order is placed")
+}
+
 async fn product(system: &System, sku: &str, price: i64, stock: i64) {
     system
         .stock_product(sku, price, stock)
@@ -46,14 +70,6 @@ async fn remove(system: &System, customer: &Customer, sku: &str) {
 
 fn user_cart(customer: &Customer) -> Option<shop_proto::shop::cart::v1::CartRef> {
     customer.cart()
-}
-
-fn violated(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -138,7 +154,7 @@ async fn bad_checkouts_are_refused_with_reasons() {
         .unwrap_err();
     assert_eq!(empty.code(), Code::InvalidArgument);
     assert_eq!(
-        violated(&empty),
+        shop_testkit::violated_fields(&empty),
         [
             "idempotency_key",
             "cart",
@@ -151,7 +167,7 @@ async fn bad_checkouts_are_refused_with_reasons() {
     let mut foreign = place(&ann, "k");
     foreign.get_mut().cart = user_cart(&bob);
     assert_eq!(
-        violated(&orders.place_order(foreign).await.unwrap_err()),
+        shop_testkit::violated_fields(&orders.place_order(foreign).await.unwrap_err()),
         ["cart.user_id"]
     );
 
@@ -188,13 +204,8 @@ async fn orders_are_private_and_listed_newest_first() {
         }
         add(&system, &ann, &format!("MUG-3{i}"), 1).await;
         placed.push(
-            orders
-                .place_order(place(&ann, &format!("k{i}")))
+            checked_out(&system, &ann, &format!("k{i}"), "pm_card_visa")
                 .await
-                .unwrap()
-                .into_inner()
-                .order
-                .unwrap()
                 .id,
         );
     }
@@ -209,13 +220,7 @@ async fn orders_are_private_and_listed_newest_first() {
         .unwrap_err();
     assert_eq!(by_bob.code(), Code::NotFound);
     let cancel_by_bob = orders
-        .cancel_order(with_token(
-            pb::CancelOrderRequest {
-                id: placed[0].clone(),
-                reason: String::new(),
-            },
-            &bob.token,
-        ))
+        .cancel_order(cancel(&bob, &placed[0], ""))
         .await
         .unwrap_err();
     assert_eq!(cancel_by_bob.code(), Code::NotFound);
@@ -279,23 +284,11 @@ async fn a_customer_cancels_an_unpaid_order_once() {
     let ann = Customer::new();
     add(&system, &ann, "MUG-4", 1).await;
     let mut orders = system.orders().await.unwrap();
-    let order = orders
-        // Unpaid for good: 3-D Secure is never completed, so the order stays cancellable.
-        .place_order(ann.checkout("k", "pm_card_threeDSecure2Required"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    // Unpaid for good: 3-D Secure is never completed, so the order stays cancellable.
+    let order = checked_out(&system, &ann, "k", "pm_card_threeDSecure2Required").await;
     for _ in 0..2 {
         let cancelled = orders
-            .cancel_order(with_token(
-                pb::CancelOrderRequest {
-                    id: order.id.clone(),
-                    reason: "changed my mind".into(),
-                },
-                &ann.token,
-            ))
+            .cancel_order(cancel(&ann, &order.id, "changed my mind"))
             .await
             .unwrap()
             .into_inner()
@@ -320,11 +313,7 @@ async fn a_customer_cancels_an_unpaid_order_once() {
 
 /// The ErrorInfo reason of a refusal.
 fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
+    shop_testkit::reason(status).unwrap_or_default()
 }
 
 #[tokio::test]
@@ -343,13 +332,13 @@ async fn a_fourth_unpaid_order_is_refused_until_one_is_cancelled() {
             remove(&system, &ann, &format!("MUG-5{}", i - 1)).await;
         }
         add(&system, &ann, &format!("MUG-5{i}"), 1).await;
-        let order = orders
-            .place_order(ann.checkout(&format!("k{i}"), "pm_card_threeDSecure2Required"))
-            .await
-            .unwrap()
-            .into_inner()
-            .order
-            .unwrap();
+        let order = checked_out(
+            &system,
+            &ann,
+            &format!("k{i}"),
+            "pm_card_threeDSecure2Required",
+        )
+        .await;
         placed.push(order.id);
     }
     remove(&system, &ann, "MUG-52").await;
@@ -363,13 +352,7 @@ async fn a_fourth_unpaid_order_is_refused_until_one_is_cancelled() {
     assert!(refused.message().contains("unpaid orders"), "{refused:?}");
 
     // A retry of an order that exists is still answered with that order.
-    let replay = orders
-        .place_order(ann.checkout("k1", "pm_card_threeDSecure2Required"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    let replay = checked_out(&system, &ann, "k1", "pm_card_threeDSecure2Required").await;
     assert_eq!(replay.id, placed[1]);
     // Another customer is not affected.
     let bob = Customer::new();
@@ -377,13 +360,7 @@ async fn a_fourth_unpaid_order_is_refused_until_one_is_cancelled() {
     orders.place_order(place(&bob, "k0")).await.unwrap();
 
     orders
-        .cancel_order(with_token(
-            pb::CancelOrderRequest {
-                id: placed[0].clone(),
-                reason: String::new(),
-            },
-            &ann.token,
-        ))
+        .cancel_order(cancel(&ann, &placed[0], ""))
         .await
         .unwrap();
     orders
@@ -400,13 +377,7 @@ async fn items_of_an_order_awaiting_payment_cannot_be_ordered_again() {
     let ann = Customer::new();
     add(&system, &ann, "MUG-8", 1).await;
     let mut orders = system.orders().await.unwrap();
-    let first = orders
-        .place_order(ann.checkout("first", "pm_card_threeDSecure2Required"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    let first = checked_out(&system, &ann, "first", "pm_card_threeDSecure2Required").await;
 
     // The same items again (the cart keeps them until the order is paid), even beside new
     // ones: refused, naming the order that holds them.
@@ -429,13 +400,7 @@ async fn items_of_an_order_awaiting_payment_cannot_be_ordered_again() {
         .await
         .expect("items no open order holds");
     orders
-        .cancel_order(with_token(
-            pb::CancelOrderRequest {
-                id: first.id.clone(),
-                reason: String::new(),
-            },
-            &ann.token,
-        ))
+        .cancel_order(cancel(&ann, &first.id, ""))
         .await
         .unwrap();
     remove(&system, &ann, "PAN-8").await;
@@ -530,16 +495,9 @@ async fn a_checkout_reads_the_catalog_once() {
     let ann = Customer::new();
     add(&system, &ann, "MUG-1", 2).await;
     add(&system, &ann, "PAN-1", 1).await;
-    let mut orders = system.orders().await.unwrap();
 
     let before = product_calls(&system).await;
-    let order = orders
-        .place_order(place(&ann, "k1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    let order = checked_out(&system, &ann, "k1", "pm_card_visa").await;
     let after = product_calls(&system).await;
 
     // Cart prices the lines for Order's GetCart with one BatchGetProducts; Order takes them

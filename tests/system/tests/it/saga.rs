@@ -11,6 +11,61 @@ fn status(order: &pb::Order) -> OrderStatus {
     OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified)
 }
 
+/// A new customer who puts `quantity` of `sku` in the cart and checks out with
+/// `payment_method`: the customer and the PENDING order.
+async fn buys(
+    system: &System,
+    sku: &str,
+    quantity: i64,
+    payment_method: &str,
+) -> (Customer, pb::Order) {
+    let customer = Customer::new();
+    system
+        .add_to_cart(&customer, sku, quantity)
+        .await
+        .expect("added to the cart");
+    let order = system
+        .checkout(&customer, "k", payment_method)
+        .await
+        .expect("the order is placed");
+    (customer, order)
+}
+
+/// `count` new customers, each with one unit of `sku` in the cart.
+async fn shoppers(system: &System, count: usize, sku: &str) -> Vec<Customer> {
+    let buyers: Vec<Customer> = (0..count).map(|_| Customer::new()).collect();
+    for buyer in &buyers {
+        system
+            .add_to_cart(buyer, sku, 1)
+            .await
+            .expect("added to the cart");
+    }
+    buyers
+}
+
+/// Waits (up to 10 s) until `sku`'s stock is `(on_hand, reserved, available)`.
+async fn stock_becomes(system: &System, sku: &str, wanted: (i64, i64, i64), what: &str) {
+    shop_testkit::wait_until(Duration::from_secs(10), what, || async {
+        (system.stock(sku).await.ok()? == wanted).then_some(())
+    })
+    .await
+    .expect("the stock reaches the wanted levels");
+}
+
+/// Waits (up to 30 s) until `customer`'s order `id` is `wanted`; the order then.
+async fn in_status(
+    system: &System,
+    customer: &Customer,
+    id: &str,
+    wanted: OrderStatus,
+) -> pb::Order {
+    order_when(system, &customer.token, id, &format!("{wanted:?}"), |o| {
+        status(o) == wanted
+    })
+    .await
+    .expect("the order reaches the wanted status")
+}
+
 #[tokio::test]
 async fn out_of_stock_cancels_the_order_and_holds_nothing() {
     let system = System::start().await.unwrap();
@@ -20,11 +75,7 @@ async fn out_of_stock_cancels_the_order_and_holds_nothing() {
     system.add_to_cart(&ann, "LAMP-1", 2).await.unwrap();
     system.add_to_cart(&ann, "BULB-1", 4).await.unwrap();
     let order = system.checkout(&ann, "k", "pm_card_visa").await.unwrap();
-    let cancelled = order_when(&system, &ann.token, &order.id, "the order cancelled", |o| {
-        status(o) == OrderStatus::Cancelled
-    })
-    .await
-    .unwrap();
+    let cancelled = in_status(&system, &ann, &order.id, OrderStatus::Cancelled).await;
     assert_eq!(cancelled.cancel_reason, CancelReason::OutOfStock as i32);
     assert_eq!(
         system.stock("LAMP-1").await.unwrap(),
@@ -43,18 +94,9 @@ async fn a_reserved_order_awaits_payment_and_cancelling_it_returns_the_stock() {
     let system = System::start().await.unwrap();
     let mut events = system.watch_events().await.unwrap();
     system.stock_product("MUG-9", 900, 5).await.unwrap();
-    let ann = Customer::new();
-    system.add_to_cart(&ann, "MUG-9", 2).await.unwrap();
     // 3-D Secure is never completed: the order waits for payment, holding its stock.
-    let order = system
-        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
-        .await
-        .unwrap();
-    order_when(&system, &ann.token, &order.id, "awaiting payment", |o| {
-        status(o) == OrderStatus::AwaitingPayment
-    })
-    .await
-    .unwrap();
+    let (ann, order) = buys(&system, "MUG-9", 2, "pm_card_threeDSecure2Required").await;
+    in_status(&system, &ann, &order.id, OrderStatus::AwaitingPayment).await;
     events
         .next("order.payment_requested", &order.id)
         .await
@@ -78,51 +120,41 @@ async fn a_reserved_order_awaits_payment_and_cancelling_it_returns_the_stock() {
     assert_eq!(system.stock("MUG-9").await.unwrap(), (5, 0, 5));
 }
 
-#[tokio::test]
-async fn an_unpaid_order_whose_reservation_expires_is_cancelled_and_its_stock_returns() {
-    let system = System::start_with(Options {
-        reservation_ttl_secs: 1,
+/// An order whose customer never completes 3-D Secure, in a system whose options `expire`
+/// makes its reservation expire within a second: it is cancelled as expired and its stock
+/// returns.
+async fn an_unpaid_order_expires(expire: impl FnOnce(&mut Options)) {
+    let mut options = Options {
         sweep_interval_secs: 1,
         ..Options::default()
-    })
-    .await
-    .unwrap();
-    system.stock_product("TENT-9", 19900, 3).await.unwrap();
-    let ann = Customer::new();
-    system.add_to_cart(&ann, "TENT-9", 1).await.unwrap();
-    // The customer never completes 3-D Secure, so the order is never paid.
-    let order = system
-        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
+    };
+    expire(&mut options);
+    let system = System::start_with(options)
         .await
-        .unwrap();
-    let cancelled = order_when(
-        &system,
-        &ann.token,
-        &order.id,
-        "the order cancelled by expiry",
-        |o| status(o) == OrderStatus::Cancelled,
-    )
-    .await
-    .unwrap();
+        .expect("the system starts");
+    system
+        .stock_product("TENT-9", 19900, 3)
+        .await
+        .expect("product with stock");
+    let (ann, order) = buys(&system, "TENT-9", 1, "pm_card_threeDSecure2Required").await;
+    let cancelled = in_status(&system, &ann, &order.id, OrderStatus::Cancelled).await;
     assert_eq!(
         cancelled.cancel_reason,
         CancelReason::ReservationExpired as i32
     );
-    shop_testkit::wait_until(Duration::from_secs(10), "stock back", || async {
-        (system.stock("TENT-9").await.ok()? == (3, 0, 3)).then_some(())
-    })
-    .await
-    .unwrap();
+    stock_becomes(&system, "TENT-9", (3, 0, 3), "stock back").await;
+}
+
+#[tokio::test]
+async fn an_unpaid_order_whose_reservation_expires_is_cancelled_and_its_stock_returns() {
+    an_unpaid_order_expires(|options| options.reservation_ttl_secs = 1).await;
 }
 
 #[tokio::test]
 async fn concurrent_buyers_never_oversell_scarce_stock() {
     let system = System::start().await.unwrap();
     system.stock_product("RARE-1", 5000, 5).await.unwrap();
-    let buyers: Vec<Customer> = (0..20).map(|_| Customer::new()).collect();
-    for buyer in &buyers {
-        system.add_to_cart(buyer, "RARE-1", 1).await.unwrap();
-    }
+    let buyers = shoppers(&system, 20, "RARE-1").await;
     let orders = futures::future::join_all(
         buyers
             .iter()
@@ -193,14 +225,8 @@ fn succeeded_intents(system: &System, order_id: &str) -> usize {
 async fn a_paid_order_is_confirmed_its_stock_sold_and_its_cart_cleared() {
     let system = System::start().await.unwrap();
     system.stock_product("CHAIR-1", 12900, 4).await.unwrap();
-    let ann = Customer::new();
-    system.add_to_cart(&ann, "CHAIR-1", 2).await.unwrap();
-    let order = system.checkout(&ann, "k", "pm_card_visa").await.unwrap();
-    let confirmed = order_when(&system, &ann.token, &order.id, "confirmed", |o| {
-        status(o) == OrderStatus::Confirmed
-    })
-    .await
-    .unwrap();
+    let (ann, order) = buys(&system, "CHAIR-1", 2, "pm_card_visa").await;
+    let confirmed = in_status(&system, &ann, &order.id, OrderStatus::Confirmed).await;
     assert!(!confirmed.payment_id.is_empty());
     assert_eq!(
         succeeded_intents(&system, &order.id),
@@ -223,26 +249,13 @@ async fn a_paid_order_is_confirmed_its_stock_sold_and_its_cart_cleared() {
 async fn a_declined_card_cancels_the_order_and_returns_the_stock() {
     let system = System::start().await.unwrap();
     system.stock_product("BIKE-1", 49900, 2).await.unwrap();
-    let ann = Customer::new();
-    system.add_to_cart(&ann, "BIKE-1", 1).await.unwrap();
-    let order = system
-        .checkout(&ann, "k", "pm_card_chargeDeclined")
-        .await
-        .unwrap();
-    let cancelled = order_when(&system, &ann.token, &order.id, "cancelled", |o| {
-        status(o) == OrderStatus::Cancelled
-    })
-    .await
-    .unwrap();
+    let (ann, order) = buys(&system, "BIKE-1", 1, "pm_card_chargeDeclined").await;
+    let cancelled = in_status(&system, &ann, &order.id, OrderStatus::Cancelled).await;
     assert_eq!(
         cancelled.cancel_reason,
         CancelReason::PaymentDeclined as i32
     );
-    shop_testkit::wait_until(Duration::from_secs(10), "stock back", || async {
-        (system.stock("BIKE-1").await.ok()? == (2, 0, 2)).then_some(())
-    })
-    .await
-    .unwrap();
+    stock_becomes(&system, "BIKE-1", (2, 0, 2), "stock back").await;
     assert_eq!(succeeded_intents(&system, &order.id), 0);
     assert_eq!(
         cart_lines(&system, &ann).await,
@@ -255,12 +268,7 @@ async fn a_declined_card_cancels_the_order_and_returns_the_stock() {
 async fn three_d_secure_waits_for_the_customer_then_confirms() {
     let system = System::start().await.unwrap();
     system.stock_product("WATCH-1", 25000, 1).await.unwrap();
-    let ann = Customer::new();
-    system.add_to_cart(&ann, "WATCH-1", 1).await.unwrap();
-    let order = system
-        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
-        .await
-        .unwrap();
+    let (ann, order) = buys(&system, "WATCH-1", 1, "pm_card_threeDSecure2Required").await;
     let waiting = order_when(&system, &ann.token, &order.id, "a client secret", |o| {
         !o.payment_client_secret.is_empty()
     })
@@ -275,11 +283,7 @@ async fn three_d_secure_waits_for_the_customer_then_confirms() {
         .stripe
         .authenticate(&intent_id, shop_stripe_fake::AuthenticationOutcome::Succeed)
         .unwrap();
-    let confirmed = order_when(&system, &ann.token, &order.id, "confirmed", |o| {
-        status(o) == OrderStatus::Confirmed
-    })
-    .await
-    .unwrap();
+    let confirmed = in_status(&system, &ann, &order.id, OrderStatus::Confirmed).await;
     assert!(confirmed.payment_client_secret.is_empty());
     assert_eq!(succeeded_intents(&system, &order.id), 1);
 }
@@ -330,16 +334,8 @@ async fn a_payment_that_outlives_its_reservation_still_sells_units_left() {
         .stripe
         .authenticate(&intent_id, shop_stripe_fake::AuthenticationOutcome::Succeed)
         .unwrap();
-    order_when(&system, &ann.token, &order.id, "confirmed", |o| {
-        status(o) == OrderStatus::Confirmed
-    })
-    .await
-    .unwrap();
-    shop_testkit::wait_until(Duration::from_secs(10), "the paid unit sold", || async {
-        (system.stock("KETTLE-1").await.ok()? == (1, 0, 1)).then_some(())
-    })
-    .await
-    .unwrap();
+    in_status(&system, &ann, &order.id, OrderStatus::Confirmed).await;
+    stock_becomes(&system, "KETTLE-1", (1, 0, 1), "the paid unit sold").await;
     assert_eq!(succeeded_intents(&system, &order.id), 1);
     assert!(system.stripe.refunds().is_empty(), "nothing refunded");
 }
@@ -356,30 +352,14 @@ async fn a_payment_that_outlives_its_reservation_after_a_sell_out_is_cancelled_a
     let bob = Customer::new();
     system.add_to_cart(&bob, "SOFA-1", 1).await.unwrap();
     let sold = system.checkout(&bob, "k", "pm_card_visa").await.unwrap();
-    order_when(
-        &system,
-        &bob.token,
-        &sold.id,
-        "bob's order confirmed",
-        |o| status(o) == OrderStatus::Confirmed,
-    )
-    .await
-    .unwrap();
+    in_status(&system, &bob, &sold.id, OrderStatus::Confirmed).await;
 
     // Ann's payment lands now: her order cannot be filled, so it is cancelled and refunded.
     system
         .stripe
         .authenticate(&intent_id, shop_stripe_fake::AuthenticationOutcome::Succeed)
         .unwrap();
-    let cancelled = order_when(
-        &system,
-        &ann.token,
-        &late.id,
-        "ann's order cancelled",
-        |o| status(o) == OrderStatus::Cancelled,
-    )
-    .await
-    .unwrap();
+    let cancelled = in_status(&system, &ann, &late.id, OrderStatus::Cancelled).await;
     assert_eq!(cancelled.cancel_reason, CancelReason::OutOfStock as i32);
     let refund = shop_testkit::wait_until(Duration::from_secs(15), "ann's refund", || async {
         system
@@ -473,11 +453,7 @@ async fn a_hundred_buyers_for_twenty_units_get_twenty_orders_and_twenty_charges(
         20,
         "no intent for a rejected order"
     );
-    shop_testkit::wait_until(Duration::from_secs(10), "all sold", || async {
-        (system.stock("DROP-1").await.ok()? == (0, 0, 0)).then_some(())
-    })
-    .await
-    .unwrap();
+    stock_becomes(&system, "DROP-1", (0, 0, 0), "all sold").await;
 }
 
 #[tokio::test]
@@ -490,24 +466,12 @@ async fn orders_placed_while_payment_is_down_complete_when_it_returns() {
     for buyer in &buyers {
         system.add_to_cart(buyer, "LAMP-7", 1).await.unwrap();
         let order = system.checkout(buyer, "k", "pm_card_visa").await.unwrap();
-        order_when(&system, &buyer.token, &order.id, "awaiting payment", |o| {
-            status(o) == OrderStatus::AwaitingPayment
-        })
-        .await
-        .unwrap();
+        in_status(&system, buyer, &order.id, OrderStatus::AwaitingPayment).await;
         orders.push(order);
     }
     system.start_payment().await.unwrap();
     for (buyer, order) in buyers.iter().zip(&orders) {
-        order_when(
-            &system,
-            &buyer.token,
-            &order.id,
-            "confirmed after the restart",
-            |o| status(o) == OrderStatus::Confirmed,
-        )
-        .await
-        .unwrap();
+        in_status(&system, buyer, &order.id, OrderStatus::Confirmed).await;
         assert_eq!(succeeded_intents(&system, &order.id), 1);
     }
 }
@@ -516,10 +480,7 @@ async fn orders_placed_while_payment_is_down_complete_when_it_returns() {
 async fn every_order_completes_when_broker_connections_drop_under_load() {
     let system = System::start().await.unwrap();
     system.stock_product("FLOW-1", 1000, 100).await.unwrap();
-    let buyers: Vec<Customer> = (0..12).map(|_| Customer::new()).collect();
-    for buyer in &buyers {
-        system.add_to_cart(buyer, "FLOW-1", 1).await.unwrap();
-    }
+    let buyers = shoppers(&system, 12, "FLOW-1").await;
     let placing = futures::future::join_all(
         buyers
             .iter()
@@ -536,15 +497,7 @@ async fn every_order_completes_when_broker_connections_drop_under_load() {
     );
     for (buyer, order) in buyers.iter().zip(orders) {
         let order = order.unwrap();
-        order_when(
-            &system,
-            &buyer.token,
-            &order.id,
-            "confirmed despite the drop",
-            |o| status(o) == OrderStatus::Confirmed,
-        )
-        .await
-        .unwrap();
+        in_status(&system, buyer, &order.id, OrderStatus::Confirmed).await;
         assert_eq!(succeeded_intents(&system, &order.id), 1);
     }
     // Inventory commits each sale on order.confirmed, a moment after the order shows it.
@@ -567,17 +520,8 @@ async fn an_order_that_never_finishes_is_timed_out_by_order_itself() {
     .await
     .unwrap();
     system.stock_product("SLOW-1", 5000, 2).await.unwrap();
-    let ann = Customer::new();
-    system.add_to_cart(&ann, "SLOW-1", 1).await.unwrap();
-    let order = system
-        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
-        .await
-        .unwrap();
-    let cancelled = order_when(&system, &ann.token, &order.id, "timed out", |o| {
-        status(o) == OrderStatus::Cancelled
-    })
-    .await
-    .unwrap();
+    let (ann, order) = buys(&system, "SLOW-1", 1, "pm_card_threeDSecure2Required").await;
+    let cancelled = in_status(&system, &ann, &order.id, OrderStatus::Cancelled).await;
     assert_eq!(
         cancelled.cancel_reason,
         CancelReason::ReservationExpired as i32
@@ -679,11 +623,7 @@ async fn a_payment_succeeded_that_does_not_match_the_order_never_confirms_it() {
         .stripe
         .authenticate(&intent_id, shop_stripe_fake::AuthenticationOutcome::Succeed)
         .unwrap();
-    let confirmed = order_when(&system, &ann.token, &order.id, "confirmed", |o| {
-        status(o) == OrderStatus::Confirmed
-    })
-    .await
-    .unwrap();
+    let confirmed = in_status(&system, &ann, &order.id, OrderStatus::Confirmed).await;
     assert_eq!(confirmed.payment_id, genuine_id);
     assert_eq!(succeeded_intents(&system, &order.id), 1);
 }
@@ -692,36 +632,5 @@ async fn a_payment_succeeded_that_does_not_match_the_order_never_confirms_it() {
 async fn a_reservation_awaiting_3d_secure_expires_at_the_shorter_ttl() {
     // The full TTL (15 min) would outlast the test many times over; the one for a payment
     // that waits for the customer is 1 s here.
-    let system = System::start_with(Options {
-        action_reservation_ttl_secs: 1,
-        sweep_interval_secs: 1,
-        ..Options::default()
-    })
-    .await
-    .unwrap();
-    system.stock_product("DRONE-1", 30000, 2).await.unwrap();
-    let ann = Customer::new();
-    system.add_to_cart(&ann, "DRONE-1", 1).await.unwrap();
-    let order = system
-        .checkout(&ann, "k", "pm_card_threeDSecure2Required")
-        .await
-        .unwrap();
-    let cancelled = order_when(
-        &system,
-        &ann.token,
-        &order.id,
-        "the order cancelled by the shortened expiry",
-        |o| status(o) == OrderStatus::Cancelled,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        cancelled.cancel_reason,
-        CancelReason::ReservationExpired as i32
-    );
-    shop_testkit::wait_until(Duration::from_secs(10), "stock back", || async {
-        (system.stock("DRONE-1").await.ok()? == (2, 0, 2)).then_some(())
-    })
-    .await
-    .unwrap();
+    an_unpaid_order_expires(|options| options.action_reservation_ttl_secs = 1).await;
 }
