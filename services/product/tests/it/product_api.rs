@@ -1348,7 +1348,9 @@ async fn search_follows_updates_and_archiving_at_once() {
             pb::UpdateProductRequest {
                 product: Some(pb::Product {
                     id: lamp.id.clone(),
-                    description: "Adjustable arm.".into(),
+                    // Not "arm": one edit from "warm", which a vocabulary read after this
+                    // change (on the update's own product.changed) forgives as a typo.
+                    description: "Adjustable neck.".into(),
                     ..Default::default()
                 }),
                 update_mask: Some(prost_types::FieldMask {
