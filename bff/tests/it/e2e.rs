@@ -404,6 +404,22 @@ async fn a_catalog_page_costs_exactly_what_the_table_says() -> anyhow::Result<()
             .await?;
     }
     let mut client = stack.client();
+    // One catalog page through the BFF, with the gRPC calls and MongoDB commands behind it.
+    let mut read_page = async |after: &Option<String>| -> anyhow::Result<_> {
+        let before = stack.system.counters().await?;
+        let body = client.gql(CATALOG_PAGE, json!({ "after": after })).await?;
+        let counters = stack.system.counters().await?;
+        assert!(body.get("errors").is_none(), "{body}");
+        let end = body["data"]["products"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
+        Ok((
+            body,
+            end,
+            counters.calls(&before),
+            counters.mongo_commands(&before),
+        ))
+    };
     let table = "docs/benchmarks.md \"Counts per operation (CI gate)\"";
     let calls = BTreeMap::from([
         ("product ListProducts".to_owned(), 1),
@@ -411,30 +427,20 @@ async fn a_catalog_page_costs_exactly_what_the_table_says() -> anyhow::Result<()
     ]);
     let mut cursors: Vec<Option<String>> = vec![None];
     for page in 1..=2 {
-        let before = stack.system.counters().await?;
-        let body = client
-            .gql(CATALOG_PAGE, json!({ "after": cursors[page - 1] }))
-            .await?;
-        let counters = stack.system.counters().await?;
-        assert!(body.get("errors").is_none(), "{body}");
+        let (body, end, served, commands) = read_page(&cursors[page - 1]).await?;
         let edges = body["data"]["products"]["edges"]
             .as_array()
             .map(Vec::len)
             .unwrap_or_default();
         assert_eq!(edges, if page == 1 { 20 } else { 10 }, "{body}");
-        cursors.push(
-            body["data"]["products"]["pageInfo"]["endCursor"]
-                .as_str()
-                .map(str::to_owned),
-        );
+        cursors.push(end);
         assert_eq!(
-            counters.calls(&before),
-            calls,
+            served, calls,
             "gRPC calls behind catalog page {page}: one page of products, one batch of \
              their stock, never one call per product ({table})"
         );
         assert_eq!(
-            counters.mongo_commands(&before),
+            commands,
             BTreeMap::from([
                 ("product find".to_owned(), 1),
                 ("inventory find".to_owned(), 1),
@@ -465,30 +471,18 @@ async fn a_catalog_page_costs_exactly_what_the_table_says() -> anyhow::Result<()
     )
     .await?;
     for page in 1..=2 {
-        client
-            .gql(CATALOG_PAGE, json!({ "after": cursors[page - 1] }))
-            .await?;
+        read_page(&cursors[page - 1]).await?;
     }
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     for page in 1..=2 {
-        let before = stack.system.counters().await?;
-        let body = client
-            .gql(CATALOG_PAGE, json!({ "after": cursors[page - 1] }))
-            .await?;
-        let counters = stack.system.counters().await?;
-        assert!(body.get("errors").is_none(), "{body}");
+        let (body, end, served, commands) = read_page(&cursors[page - 1]).await?;
+        assert_eq!(end, cursors[page], "the same page, warm: {body}");
         assert_eq!(
-            body["data"]["products"]["pageInfo"]["endCursor"].as_str(),
-            cursors[page].as_deref(),
-            "the same page, warm: {body}"
-        );
-        assert_eq!(
-            counters.calls(&before),
-            calls,
+            served, calls,
             "gRPC calls behind warm catalog page {page} ({table})"
         );
         assert_eq!(
-            counters.mongo_commands(&before),
+            commands,
             BTreeMap::from([("inventory find".to_owned(), 1)]),
             "MongoDB commands behind catalog page {page}, Product's page warm: none on \
              Product, Inventory's stock read afresh ({table})"

@@ -10,7 +10,7 @@ use shop_kit::{IdempotencyKey, ProductId, ServiceError, Sku};
 use shop_proto::shop::product::v1::{self as pb, product_service_server::ProductService};
 use tonic::{Request, Response, Status};
 
-use crate::cache::{PageKey, ReadModel};
+use crate::cache::{Loaded, PageKey, ReadModel};
 use crate::domain::{
     self, CreateProduct, NewProduct, ProductPatch, UpdateProduct, parse_product_id,
 };
@@ -157,10 +157,10 @@ impl ProductApi {
         }
     }
 
-    /// The search vocabulary. If it cannot be read (and there is no earlier one to serve),
-    /// search degrades to whole words (every term stands for itself) rather than failing:
-    /// the list query that follows reports a database that is really down.
-    async fn vocabulary(&self) -> Arc<Vocabulary> {
+    /// The search vocabulary, `None` if it cannot be read (and there is no earlier one to
+    /// serve): search then degrades to whole words (every term stands for itself) rather
+    /// than failing, and the list query that follows reports a database that is really down.
+    async fn vocabulary(&self) -> Option<Arc<Vocabulary>> {
         let store = &self.store;
         let fetched = self
             .read_model
@@ -170,10 +170,11 @@ impl ProductApi {
                 Ok::<_, StoreError>(Vocabulary::new(all, &live))
             })
             .await;
-        fetched.unwrap_or_else(|error| {
-            tracing::warn!(%error, "could not read the search vocabulary; matching whole words only");
-            Arc::new(Vocabulary::default())
-        })
+        fetched
+            .inspect_err(|error| {
+                tracing::warn!(%error, "could not read the search vocabulary; matching whole words only");
+            })
+            .ok()
     }
 
     /// Tells every replica (and the BFF) that `product` changed, so their caches drop it.
@@ -271,18 +272,21 @@ impl ProductApi {
     }
 
     /// One ListProducts page from the database: what [`ReadModel::page`] serves again
-    /// until the next change.
-    async fn read_page(&self, key: PageKey) -> Result<pb::ListProductsResponse, Status> {
+    /// until the next change, unless search had to do without its vocabulary.
+    async fn read_page(&self, key: PageKey) -> Result<Loaded, Status> {
         let PageKey {
             query,
             start,
             page_size,
         } = key;
         let sort = start.sort();
+        let mut reusable = true;
         let expansions: Vec<Vec<String>> = if query.terms.is_empty() {
             Vec::new()
         } else {
             let vocabulary = self.vocabulary().await;
+            reusable = vocabulary.is_some();
+            let vocabulary = vocabulary.unwrap_or_default();
             query
                 .terms
                 .iter()
@@ -314,9 +318,12 @@ impl ProductApi {
         } else {
             String::new()
         };
-        Ok(pb::ListProductsResponse {
-            products: products.iter().map(to_proto).collect(),
-            next_page_token,
+        Ok(Loaded {
+            page: pb::ListProductsResponse {
+                products: products.iter().map(to_proto).collect(),
+                next_page_token,
+            },
+            reusable,
         })
     }
 }
@@ -553,7 +560,7 @@ impl ProductService for ProductApi {
             .read_model
             .page(key.clone(), self.read_page(key))
             .await?;
-        Ok(Response::new(page.as_ref().clone()))
+        Ok(Response::new(page.page.clone()))
     }
 
     #[tracing::instrument(skip_all)]

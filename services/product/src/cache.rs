@@ -46,6 +46,15 @@ pub struct PageKey {
     pub page_size: u32,
 }
 
+/// A page as read from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub page: pb::ListProductsResponse,
+    /// `false` when it was read with a stand-in for something that could not be read (a
+    /// search vocabulary): served to the readers waiting for it, then dropped.
+    pub reusable: bool,
+}
+
 /// The generation a read started in ([`ReadModel::generation`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generation(u64);
@@ -59,7 +68,7 @@ pub struct ReadModel {
     by_id: moka::future::Cache<String, Arc<ProductDoc>>,
     by_sku: moka::future::Cache<String, Arc<ProductDoc>>,
     /// Pages by the generation they were read in and their query; weighed in bytes.
-    pages: moka::future::Cache<(u64, PageKey), Arc<pb::ListProductsResponse>>,
+    pages: moka::future::Cache<(u64, PageKey), Arc<Loaded>>,
     generation: Arc<AtomicU64>,
     /// The catalog's words that search terms expand into (see `search`).
     pub vocabulary: Arc<Summary<Vocabulary>>,
@@ -85,8 +94,8 @@ impl ReadModel {
         };
         let pages = moka::future::Cache::builder()
             .max_capacity(page_bytes)
-            .weigher(|_, page: &Arc<pb::ListProductsResponse>| {
-                u32::try_from(page.encoded_len() + PAGE_OVERHEAD_BYTES).unwrap_or(u32::MAX)
+            .weigher(|_, loaded: &Arc<Loaded>| {
+                u32::try_from(loaded.page.encoded_len() + PAGE_OVERHEAD_BYTES).unwrap_or(u32::MAX)
             })
             .time_to_live(ttl.max(Duration::from_millis(1)))
             .build();
@@ -139,15 +148,11 @@ impl ReadModel {
     }
 
     /// The page for `key`: the one read in this generation if held, else `load`'s, which
-    /// is kept for later readers of this generation. Concurrent misses of one key share a
-    /// single load; errors are not kept.
-    pub async fn page<F>(
-        &self,
-        key: PageKey,
-        load: F,
-    ) -> Result<Arc<pb::ListProductsResponse>, Status>
+    /// is kept for later readers of this generation if reusable. Concurrent misses of one
+    /// key share a single load; errors are not kept.
+    pub async fn page<F>(&self, key: PageKey, load: F) -> Result<Arc<Loaded>, Status>
     where
-        F: Future<Output = Result<pb::ListProductsResponse, Status>>,
+        F: Future<Output = Result<Loaded, Status>>,
     {
         if !self.pages_enabled {
             return load.await.map(Arc::new);
@@ -159,8 +164,8 @@ impl ReadModel {
             .try_get_with_by_ref(&key, async { load.await.map(Arc::new) })
             .await
             .map_err(|error| Status::clone(&error))?;
-        // Read across a change: no later reader looks it up, so free its room now.
-        if self.generation.load(Ordering::Acquire) != generation {
+        // Read across a change, no later reader looks it up: free its room now.
+        if !page.reusable || self.generation.load(Ordering::Acquire) != generation {
             self.pages.invalidate(&key).await;
         }
         Ok(page)
@@ -244,16 +249,19 @@ mod tests {
         }
     }
 
-    fn page(name: &str, products: usize) -> pb::ListProductsResponse {
-        pb::ListProductsResponse {
-            products: (0..products)
-                .map(|i| pb::Product {
-                    name: format!("{name} {i}"),
-                    description: "x".repeat(200),
-                    ..Default::default()
-                })
-                .collect(),
-            next_page_token: String::new(),
+    fn page(name: &str, products: usize) -> Loaded {
+        Loaded {
+            page: pb::ListProductsResponse {
+                products: (0..products)
+                    .map(|i| pb::Product {
+                        name: format!("{name} {i}"),
+                        description: "x".repeat(200),
+                        ..Default::default()
+                    })
+                    .collect(),
+                next_page_token: String::new(),
+            },
+            reusable: true,
         }
     }
 
@@ -284,7 +292,7 @@ mod tests {
             .page(key, async { Ok(page(fresh, 1)) })
             .await
             .expect("page");
-        served.products[0].name.clone()
+        served.page.products[0].name.clone()
     }
 
     #[tokio::test]
@@ -321,7 +329,10 @@ mod tests {
             };
             let (raced, ()) = tokio::join!(read, change);
             // The racing reader gets what it read (it started before the change)...
-            assert_eq!(raced.expect("page").products[0].name, "before the change 0");
+            assert_eq!(
+                raced.expect("page").page.products[0].name,
+                "before the change 0"
+            );
             // ...and nobody after it does.
             assert_eq!(
                 names(&model, key("a"), "after").await,
@@ -350,7 +361,7 @@ mod tests {
 
     #[tokio::test]
     async fn pages_are_bounded_in_bytes_and_the_least_used_go() {
-        let weight = (page("p", 20).encoded_len() + PAGE_OVERHEAD_BYTES) as u64;
+        let weight = (page("p", 20).page.encoded_len() + PAGE_OVERHEAD_BYTES) as u64;
         let model = model(5 * weight);
         for round in 0..3 {
             for category in 0..40 {
@@ -383,6 +394,22 @@ mod tests {
                 .expect("page");
         }
         assert_eq!(model.pages_held().await, (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_page_read_without_its_vocabulary_is_served_but_not_kept() {
+        let model = model(1 << 20);
+        let degraded = Loaded {
+            reusable: false,
+            ..page("whole words only", 1)
+        };
+        let served = model
+            .page(key("a"), async { Ok(degraded) })
+            .await
+            .expect("page");
+        assert_eq!(served.page.products[0].name, "whole words only 0");
+        assert_eq!(names(&model, key("a"), "with words").await, "with words 0");
+        assert_eq!(names(&model, key("a"), "again").await, "with words 0");
     }
 
     #[tokio::test]

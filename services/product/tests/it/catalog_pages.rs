@@ -10,9 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::support::{config, spawn};
+use crate::support::{config, eur, product, spawn};
 use shop_kit::auth::Role;
-use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::product::v1::{self as pb, product_service_client::ProductServiceClient};
 use shop_testkit::{
     RunningService, Scrape, TestAmqp, TestMongo, token_for, wait_until, with_token,
@@ -94,62 +93,40 @@ impl Catalog {
         category: &str,
     ) -> pb::Product {
         self.writes += 1;
-        on.client
+        let request = pb::CreateProductRequest {
+            product: Some(pb::Product {
+                description: format!("{name}, dimmable on request"),
+                ..product(sku, name, price, category)
+            }),
+            idempotency_key: String::new(),
+        };
+        let created = on
+            .client
             .clone()
-            .create_product(with_token(
-                pb::CreateProductRequest {
-                    product: Some(pb::Product {
-                        sku: sku.into(),
-                        name: name.into(),
-                        description: format!("{name}, dimmable on request"),
-                        price: Some(Money {
-                            amount_minor: price,
-                            currency: "EUR".into(),
-                        }),
-                        category: category.into(),
-                        ..Default::default()
-                    }),
-                    idempotency_key: String::new(),
-                },
-                &self.admin,
-            ))
+            .create_product(with_token(request, &self.admin))
             .await
-            .expect("create")
-            .into_inner()
-            .product
-            .expect("product")
-    }
-
-    async fn update(&mut self, on: &Replica, id: &str, patch: pb::Product, paths: &[&str]) {
-        self.writes += 1;
-        on.client
-            .clone()
-            .update_product(with_token(
-                pb::UpdateProductRequest {
-                    product: Some(pb::Product {
-                        id: id.into(),
-                        ..patch
-                    }),
-                    update_mask: Some(prost_types::FieldMask {
-                        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
-                    }),
-                    expected_version: 0,
-                },
-                &self.admin,
-            ))
-            .await
-            .expect("update");
+            .expect("create");
+        created.into_inner().product.expect("product")
     }
 
     async fn set_price(&mut self, on: &Replica, id: &str, price: i64) {
-        let patch = pb::Product {
-            price: Some(Money {
-                amount_minor: price,
-                currency: "EUR".into(),
+        self.writes += 1;
+        let request = pb::UpdateProductRequest {
+            product: Some(pb::Product {
+                id: id.into(),
+                price: eur(price),
+                ..Default::default()
             }),
-            ..Default::default()
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["price".into()],
+            }),
+            expected_version: 0,
         };
-        self.update(on, id, patch, &["price"]).await;
+        on.client
+            .clone()
+            .update_product(with_token(request, &self.admin))
+            .await
+            .expect("update");
     }
 
     /// Waits until every replica has handled the `product.changed` of every write so far, so
@@ -293,13 +270,20 @@ async fn a_second_identical_page_costs_no_mongo_command() {
     }
 }
 
-#[tokio::test]
-async fn a_change_on_one_replica_shows_on_the_pages_of_another_after_its_event() {
+/// A writer and a reader replica of one catalog, seeded through the writer, with every
+/// seeding event handled.
+async fn two_replicas() -> (Catalog, Replica, Replica, Vec<pb::Product>) {
     let mut catalog = Catalog::new().await;
     let writer = Replica::start(&catalog.mongo, &catalog.amqp).await;
     let reader = Replica::start(&catalog.mongo, &catalog.amqp).await;
     let products = seed(&mut catalog, &writer).await;
     catalog.settled(&[&writer, &reader]).await;
+    (catalog, writer, reader, products)
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_shows_on_the_pages_of_another_after_its_event() {
+    let (mut catalog, writer, reader, products) = two_replicas().await;
 
     // The reader holds these pages warm (for ten minutes by its TTL).
     let first = bff_page("", "", "");
@@ -393,10 +377,7 @@ async fn a_change_on_one_replica_shows_on_the_pages_of_another_after_its_event()
 /// outlives it), and the other replica has it once the event is in and keeps it.
 #[tokio::test]
 async fn a_write_racing_page_reads_never_leaves_a_stale_page() {
-    let mut catalog = Catalog::new().await;
-    let writer = Replica::start(&catalog.mongo, &catalog.amqp).await;
-    let reader = Replica::start(&catalog.mongo, &catalog.amqp).await;
-    let products = seed(&mut catalog, &writer).await;
+    let (mut catalog, writer, reader, products) = two_replicas().await;
     let target = products[0].id.clone();
     let request = by_price("");
     let stop = tokio::sync::watch::channel(false);
