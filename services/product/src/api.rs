@@ -10,12 +10,12 @@ use shop_kit::{IdempotencyKey, ProductId, ServiceError, Sku};
 use shop_proto::shop::product::v1::{self as pb, product_service_server::ProductService};
 use tonic::{Request, Response, Status};
 
-use crate::cache::ProductCache;
+use crate::cache::{Loaded, PageKey, ReadModel};
 use crate::domain::{
     self, CreateProduct, NewProduct, ProductPatch, UpdateProduct, parse_product_id,
 };
 use crate::page_token::{self, TokenKeys};
-use crate::search::{Summary, Vocabulary};
+use crate::search::Vocabulary;
 use crate::store::{ListQuery, PageStart, ProductDoc, SortKey, Store, StoreError};
 
 use shop_proto::limits::PRODUCT_BATCH_MAX as MAX_BATCH;
@@ -45,14 +45,11 @@ impl From<StoreError> for ServiceError {
 #[derive(Clone)]
 pub struct ProductApi {
     store: Store,
-    cache: ProductCache,
+    /// Products, pages and summaries served from memory (shared with this replica's
+    /// `events::CacheInvalidation`).
+    read_model: ReadModel,
     publisher: shop_bus::Publisher,
     tokens: TokenKeys,
-    /// The catalog's words that search terms expand into (see `search`).
-    vocabulary: Arc<Summary<Vocabulary>>,
-    /// ListCategories' answer: a catalog-wide aggregation, so it is reused for a few
-    /// seconds rather than run on every storefront page load.
-    categories: Arc<Summary<Vec<pb::CategoryCount>>>,
 }
 
 fn timestamp(time: mongodb::bson::DateTime) -> prost_types::Timestamp {
@@ -146,53 +143,38 @@ fn patch_document(
 }
 
 impl ProductApi {
-    /// `summary_ttl`: how long the search vocabulary and the category counts are reused
-    /// (this replica's own writes show at once, other replicas' within it).
     pub fn new(
         store: Store,
-        cache: ProductCache,
+        read_model: ReadModel,
         publisher: shop_bus::Publisher,
         tokens: TokenKeys,
-        summary_ttl: std::time::Duration,
     ) -> Self {
         Self {
             store,
-            cache,
+            read_model,
             publisher,
             tokens,
-            vocabulary: Arc::new(Summary::new("search vocabulary", summary_ttl)),
-            categories: Arc::new(Summary::new("category counts", summary_ttl)),
         }
     }
 
-    /// Keeps this replica's summaries in step with a write it just made: the product's
-    /// words join the vocabulary (removed words linger until the next refresh, where they
-    /// only cost a value in `$in`), and the category counts are read afresh.
-    async fn written(&self, product: &ProductDoc) {
-        if !product.archived {
-            self.vocabulary
-                .update(|vocabulary| vocabulary.add_live(&product.words))
-                .await;
-        }
-        self.categories.invalidate().await;
-    }
-
-    /// The search vocabulary. If it cannot be read (and there is no earlier one to serve),
-    /// search degrades to whole words (every term stands for itself) rather than failing:
-    /// the list query that follows reports a database that is really down.
-    async fn vocabulary(&self) -> Arc<Vocabulary> {
+    /// The search vocabulary, `None` if it cannot be read (and there is no earlier one to
+    /// serve): search then degrades to whole words (every term stands for itself) rather
+    /// than failing, and the list query that follows reports a database that is really down.
+    async fn vocabulary(&self) -> Option<Arc<Vocabulary>> {
         let store = &self.store;
         let fetched = self
+            .read_model
             .vocabulary
             .get(|| async {
                 let (all, live) = store.vocabulary().await?;
                 Ok::<_, StoreError>(Vocabulary::new(all, &live))
             })
             .await;
-        fetched.unwrap_or_else(|error| {
-            tracing::warn!(%error, "could not read the search vocabulary; matching whole words only");
-            Arc::new(Vocabulary::default())
-        })
+        fetched
+            .inspect_err(|error| {
+                tracing::warn!(%error, "could not read the search vocabulary; matching whole words only");
+            })
+            .ok()
     }
 
     /// Tells every replica (and the BFF) that `product` changed, so their caches drop it.
@@ -214,30 +196,32 @@ impl ProductApi {
     }
 
     async fn by_id(&self, id: &str) -> Result<Arc<ProductDoc>, ServiceError> {
-        if let Some(hit) = self.cache.get_id(id).await {
+        if let Some(hit) = self.read_model.get_id(id).await {
             return Ok(hit);
         }
+        let generation = self.read_model.generation();
         let product = Arc::new(
             self.store
                 .by_id(id)
                 .await?
                 .ok_or_else(|| ServiceError::not_found("product", id))?,
         );
-        self.cache.put(product.clone()).await;
+        self.read_model.put(product.clone(), generation).await;
         Ok(product)
     }
 
     async fn by_sku(&self, sku: &Sku) -> Result<Arc<ProductDoc>, ServiceError> {
-        if let Some(hit) = self.cache.get_sku(sku.as_str()).await {
+        if let Some(hit) = self.read_model.get_sku(sku.as_str()).await {
             return Ok(hit);
         }
+        let generation = self.read_model.generation();
         let product = Arc::new(
             self.store
                 .by_sku(sku.as_str())
                 .await?
                 .ok_or_else(|| ServiceError::not_found("product", sku.as_str()))?,
         );
-        self.cache.put(product.clone()).await;
+        self.read_model.put(product.clone(), generation).await;
         Ok(product)
     }
 
@@ -276,8 +260,7 @@ impl ProductApi {
                 .update_if_version(id, current.version, set)
                 .await?
             {
-                self.cache.invalidate(&updated).await;
-                self.written(&updated).await;
+                self.read_model.wrote(&updated).await;
                 self.announce(&updated).await;
                 return Ok(updated);
             }
@@ -285,6 +268,62 @@ impl ProductApi {
         Err(ServiceError::Aborted {
             reason: "CONCURRENT_UPDATE",
             message: format!("product {id} is being changed concurrently; retry"),
+        })
+    }
+
+    /// One ListProducts page from the database: what [`ReadModel::page`] serves again
+    /// until the next change, unless search had to do without its vocabulary.
+    async fn read_page(&self, key: PageKey) -> Result<Loaded, Status> {
+        let PageKey {
+            query,
+            start,
+            page_size,
+        } = key;
+        let sort = start.sort();
+        let mut reusable = true;
+        let expansions: Vec<Vec<String>> = if query.terms.is_empty() {
+            Vec::new()
+        } else {
+            let vocabulary = self.vocabulary().await;
+            reusable = vocabulary.is_some();
+            let vocabulary = vocabulary.unwrap_or_default();
+            query
+                .terms
+                .iter()
+                .map(|term| vocabulary.expand(term, query.archived))
+                .collect()
+        };
+        let mut products = self
+            .store
+            .list(ListQuery {
+                category: (!query.category.is_empty()).then_some(query.category.as_str()),
+                expansions: &expansions,
+                include_archived: query.archived,
+                start,
+                limit: i64::from(page_size) + 1,
+            })
+            .await
+            .map_err(ServiceError::from)?;
+        let next_page_token = if products.len() > page_size as usize {
+            products.truncate(page_size as usize);
+            match products.last() {
+                Some(last) => {
+                    let after = sort.after(last).map_err(ServiceError::internal)?;
+                    self.tokens
+                        .issue(&query, after)
+                        .map_err(ServiceError::internal)?
+                }
+                None => String::new(),
+            }
+        } else {
+            String::new()
+        };
+        Ok(Loaded {
+            page: pb::ListProductsResponse {
+                products: products.iter().map(to_proto).collect(),
+                next_page_token,
+            },
+            reusable,
         })
     }
 }
@@ -303,7 +342,7 @@ impl ProductService for ProductApi {
         let doc = new_doc(new, key.clone());
         match self.store.insert(&doc).await {
             Ok(()) => {
-                self.written(&doc).await;
+                self.read_model.wrote(&doc).await;
                 self.announce(&doc).await;
                 Ok(Response::new(pb::CreateProductResponse {
                     product: Some(to_proto(&doc)),
@@ -429,17 +468,18 @@ impl ProductService for ProductApi {
         let mut missing_ids = Vec::new();
         let mut missing_skus = Vec::new();
         for id in &ids {
-            match self.cache.get_id(id).await {
+            match self.read_model.get_id(id).await {
                 Some(hit) => found.push(hit),
                 None => missing_ids.push(id.clone()),
             }
         }
         for sku in &skus {
-            match self.cache.get_sku(sku).await {
+            match self.read_model.get_sku(sku).await {
                 Some(hit) => found.push(hit),
                 None => missing_skus.push(sku.clone()),
             }
         }
+        let generation = self.read_model.generation();
         for product in self
             .store
             .many(&missing_ids, &missing_skus)
@@ -447,7 +487,7 @@ impl ProductService for ProductApi {
             .map_err(ServiceError::from)?
         {
             let product = Arc::new(product);
-            self.cache.put(product.clone()).await;
+            self.read_model.put(product.clone(), generation).await;
             found.push(product);
         }
 
@@ -511,45 +551,16 @@ impl ProductService for ProductApi {
             Some(after) => PageStart::After(after),
             None => PageStart::First(sort),
         };
-        let expansions: Vec<Vec<String>> = if query.terms.is_empty() {
-            Vec::new()
-        } else {
-            let vocabulary = self.vocabulary().await;
-            query
-                .terms
-                .iter()
-                .map(|term| vocabulary.expand(term, query.archived))
-                .collect()
+        let key = PageKey {
+            query,
+            start,
+            page_size,
         };
-        let mut products = self
-            .store
-            .list(ListQuery {
-                category: (!query.category.is_empty()).then_some(query.category.as_str()),
-                expansions: &expansions,
-                include_archived: query.archived,
-                start,
-                limit: i64::from(page_size) + 1,
-            })
-            .await
-            .map_err(ServiceError::from)?;
-        let next_page_token = if products.len() > page_size as usize {
-            products.truncate(page_size as usize);
-            match products.last() {
-                Some(last) => {
-                    let after = sort.after(last).map_err(ServiceError::internal)?;
-                    self.tokens
-                        .issue(&query, after)
-                        .map_err(ServiceError::internal)?
-                }
-                None => String::new(),
-            }
-        } else {
-            String::new()
-        };
-        Ok(Response::new(pb::ListProductsResponse {
-            products: products.iter().map(to_proto).collect(),
-            next_page_token,
-        }))
+        let page = self
+            .read_model
+            .page(key.clone(), self.read_page(key))
+            .await?;
+        Ok(Response::new(page.page.clone()))
     }
 
     #[tracing::instrument(skip_all)]
@@ -559,6 +570,7 @@ impl ProductService for ProductApi {
     ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
         let store = &self.store;
         let categories = self
+            .read_model
             .categories
             .get(|| async {
                 let counted = store.categories(MAX_CATEGORIES).await?;

@@ -4,7 +4,8 @@
 //! everyone reads them by id or SKU, in batches (one round trip for a cart or a page of
 //! DataLoader keys) and as keyset-paged lists with category filter, sort and search inside
 //! words that forgives a typo (`search`); ListCategories counts the catalog's categories.
-//! MongoDB holds the catalog; an in-process cache serves the hot reads.
+//! MongoDB holds the catalog; an in-process read model (`cache`) serves the hot reads,
+//! catalog pages included.
 
 pub mod api;
 pub mod cache;
@@ -66,9 +67,11 @@ impl Service for App {
         if backfilled > 0 {
             tracing::info!(backfilled, "gave older products their search words");
         }
-        let cache = cache::ProductCache::new(
+        let read_model = cache::ReadModel::new(
             Duration::from_secs(config.cache_ttl_secs),
             config.cache_capacity,
+            config.page_cache_bytes,
+            Duration::from_secs(config.search_summary_ttl_secs),
         );
         let mut bus = Runtime::new(Participant::Product, &config.amqp, &host)?;
         // Serve only once this replica hears product.changed, or a change made right after
@@ -76,15 +79,14 @@ impl Service for App {
         bus.consume_before_serving(
             events::queue_spec(),
             events::CacheInvalidation {
-                cache: cache.clone(),
+                read_model: read_model.clone(),
             },
         );
         let host = host.add_service(ProductServiceServer::new(api::ProductApi::new(
             store,
-            cache,
+            read_model,
             bus.publisher(),
             tokens,
-            Duration::from_secs(config.search_summary_ttl_secs),
         )));
         Ok(bus.assemble(host))
     }
@@ -100,10 +102,16 @@ pub struct ProductConfig {
     pub host: HostConfig,
     #[serde(flatten)]
     pub mongo: MongoConfig,
-    /// How long a cached product may be served after a change on another replica; 0 turns
-    /// the cache off.
+    /// How long a cached product or catalog page may be served if the `product.changed` of
+    /// a change on another replica never arrives (it normally drops them at once); 0 turns
+    /// both caches off.
     pub cache_ttl_secs: u64,
+    /// Products held per key (id, SKU).
     pub cache_capacity: u64,
+    /// Bytes of ListProducts pages held (their encoded size plus a fixed overhead each),
+    /// the least used evicted first; 0 turns the page cache off and every page reads the
+    /// database.
+    pub page_cache_bytes: u64,
     /// RabbitMQ: `product.changed` out, and in for this replica's cache.
     pub amqp: shop_bus::BusConfig,
     /// HMAC-SHA256 key (at least 32 bytes) that signs ListProducts page tokens, so a client
@@ -118,8 +126,9 @@ pub struct ProductConfig {
     /// and a server thread. 0 leaves them unbounded.
     pub catalog_query_max_time_ms: u64,
     /// How long a replica reuses the search vocabulary and the category counts (each a
-    /// catalog-wide query) before reading them again. Its own writes show at once; other
-    /// replicas' after at most this long. 0 reads them on every request.
+    /// catalog-wide query) before reading them again. Its own writes show at once, other
+    /// replicas' once their `product.changed` arrives (or after at most this long if it
+    /// never does). 0 reads them on every request.
     pub search_summary_ttl_secs: u64,
 }
 
@@ -130,6 +139,8 @@ impl Default for ProductConfig {
             mongo: MongoConfig::local("shop_product"),
             cache_ttl_secs: 30,
             cache_capacity: 50_000,
+            // About 3,000 pages of 20 demo products (~10 KiB each).
+            page_cache_bytes: 32 * 1024 * 1024,
             amqp: shop_bus::BusConfig::default(),
             env: shop_kit::config::Environment::default(),
             page_token_key: page_token::DEV_PAGE_TOKEN_KEY.into(),

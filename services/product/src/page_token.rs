@@ -47,7 +47,7 @@ const TAG_BYTES: usize = 32;
 const MAX_TOKEN_CHARS: usize = 4096;
 
 /// The query a token was issued for, which the request presenting it must repeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     #[serde(rename = "c")]

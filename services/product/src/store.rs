@@ -82,7 +82,7 @@ pub struct Store {
 }
 
 /// Sort orders of the catalog, each a key plus `_id` as tie-breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortKey {
     Name,
     PriceAsc,
@@ -128,7 +128,7 @@ impl SortKey {
 /// string or an integer, and a UUID), so a value taken from a page token can only ever be
 /// compared with, never become a query operator. The variant is the sort order, so a
 /// cursor of one order cannot continue another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "s", deny_unknown_fields)]
 pub enum After {
     #[serde(rename = "n")]
@@ -176,7 +176,7 @@ impl After {
 
 /// Where a page starts: at the beginning of a sort order or after an item of it (whose
 /// cursor carries the order).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PageStart {
     First(SortKey),
     After(After),

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::support::{config, spawn};
+use crate::support::{config, eur, product, spawn};
 use shop_kit::Service as _;
 use shop_kit::auth::Role;
 use shop_product::{App, ProductConfig};
@@ -39,26 +39,6 @@ async fn start_with(cache_ttl_secs: u64) -> Harness {
 
 async fn start() -> Harness {
     start_with(30).await
-}
-
-fn eur(amount_minor: i64) -> Option<Money> {
-    Some(Money {
-        amount_minor,
-        currency: "EUR".into(),
-    })
-}
-
-fn product(sku: &str, name: &str, price: i64, category: &str) -> pb::Product {
-    pb::Product {
-        sku: sku.into(),
-        name: name.into(),
-        description: format!("{name}, a fine thing"),
-        price: eur(price),
-        category: category.into(),
-        image_url: format!("/images/{}.jpg", sku.to_lowercase()),
-        attributes: [("colour".to_owned(), "blue".to_owned())].into(),
-        ..Default::default()
-    }
 }
 
 impl Harness {
@@ -1348,7 +1328,9 @@ async fn search_follows_updates_and_archiving_at_once() {
             pb::UpdateProductRequest {
                 product: Some(pb::Product {
                     id: lamp.id.clone(),
-                    description: "Adjustable arm.".into(),
+                    // Not "arm": one edit from "warm", which a vocabulary read after this
+                    // change (on the update's own product.changed) forgives as a typo.
+                    description: "Adjustable neck.".into(),
                     ..Default::default()
                 }),
                 update_mask: Some(prost_types::FieldMask {

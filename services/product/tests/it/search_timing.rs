@@ -88,11 +88,11 @@ async fn measure(client: &mut ProductServiceClient<Channel>, label: &str) {
 async fn search_timing_over_the_demo_catalog() {
     let mongo = TestMongo::create().await.expect("test mongo");
     let amqp = TestAmqp::create().await.expect("test amqp");
-    let (_service, mut client) = spawn(config(
-        &mongo,
-        &amqp,
-        ProductConfig::default().cache_ttl_secs,
-    ))
+    // Pages are not cached here: every round is the query, not a lookup in memory.
+    let (_service, mut client) = spawn(ProductConfig {
+        page_cache_bytes: 0,
+        ..config(&mongo, &amqp, ProductConfig::default().cache_ttl_secs)
+    })
     .await;
     let admin = token_for(&uuid::Uuid::now_v7().to_string(), Role::Admin);
     let catalog = shop_tools::catalog::demo_catalog();
@@ -135,6 +135,7 @@ async fn search_timing_over_the_demo_catalog() {
     // SEARCH_SUMMARY_TTL_START
     let (_fresh, mut fresh) = spawn(ProductConfig {
         search_summary_ttl_secs: 0,
+        page_cache_bytes: 0,
         ..config(&mongo, &amqp, ProductConfig::default().cache_ttl_secs)
     })
     .await;

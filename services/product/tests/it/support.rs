@@ -2,6 +2,8 @@
 //! and exchange of their own.
 
 use shop_product::{App, ProductConfig};
+use shop_proto::shop::common::v1::Money;
+use shop_proto::shop::product::v1 as pb;
 use shop_proto::shop::product::v1::product_service_client::ProductServiceClient;
 use shop_testkit::{RunningService, TestAmqp, TestMongo};
 use tonic::transport::Channel;
@@ -22,4 +24,25 @@ pub async fn spawn(config: ProductConfig) -> (RunningService, ProductServiceClie
         .expect("product service starts");
     let client = ProductServiceClient::new(service.channel().await.expect("serving"));
     (service, client)
+}
+
+pub fn eur(amount_minor: i64) -> Option<Money> {
+    Some(Money {
+        amount_minor,
+        currency: "EUR".into(),
+    })
+}
+
+/// A valid product to create, priced in EUR.
+pub fn product(sku: &str, name: &str, price: i64, category: &str) -> pb::Product {
+    pb::Product {
+        sku: sku.into(),
+        name: name.into(),
+        description: format!("{name}, a fine thing"),
+        price: eur(price),
+        category: category.into(),
+        image_url: format!("/images/{}.jpg", sku.to_lowercase()),
+        attributes: [("colour".to_owned(), "blue".to_owned())].into(),
+        ..Default::default()
+    }
 }
