@@ -128,16 +128,16 @@ impl Relay {
             tx.rollback().await?;
             return Ok(0);
         }
-        for row in &rows {
-            self.publisher
-                .publish_raw(Outgoing {
-                    event_id: &row.event_id,
-                    routing_key: &row.routing_key,
-                    body: &row.payload,
-                    headers: trace::headers_from_traceparent(row.traceparent.as_deref()),
-                })
-                .await?;
-        }
+        let messages: Vec<Outgoing<'_>> = rows
+            .iter()
+            .map(|row| Outgoing {
+                event_id: &row.event_id,
+                routing_key: &row.routing_key,
+                body: &row.payload,
+                headers: trace::headers_from_traceparent(row.traceparent.as_deref()),
+            })
+            .collect();
+        self.publisher.publish_all(&messages).await?;
         let ids: Vec<String> = rows.iter().map(|row| row.id.to_string()).collect();
         sqlx::query(&format!(
             "UPDATE bus_outbox SET published_at = ? WHERE id IN ({})",

@@ -3,4 +3,5 @@
 
 mod bus;
 mod permissions;
+mod publish_bench;
 mod table;
