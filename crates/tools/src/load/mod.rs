@@ -1,6 +1,7 @@
 //! The load generator behind `shop-load` (issue #9): the engine ([`driver`]), the read
-//! scenarios that put the BFF beside raw gRPC and a peer GraphQL server ([`reads`]), and
-//! checkout through the public GraphQL API ([`checkout`]).
+//! scenarios that put the BFF beside raw gRPC and a peer GraphQL server ([`reads`]),
+//! checkout through the public GraphQL API ([`checkout`]), each process's exec→ready time
+//! ([`startup`]) and the catalog page as the catalog grows ([`growth`]).
 //!
 //! Everything here refuses a target that is not on loopback unless the caller passes
 //! `--allow-remote`: a load test pointed at someone else's server by a typo is an attack.
@@ -9,7 +10,9 @@ pub mod args;
 pub mod checkout;
 pub mod driver;
 pub mod graphql;
+pub mod growth;
 pub mod reads;
+pub mod startup;
 
 use std::net::IpAddr;
 

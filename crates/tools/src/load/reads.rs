@@ -31,7 +31,7 @@ use super::graphql::{GraphQl, field};
 use super::{ratio, show_ratio};
 
 /// The BFF's page size, and the catalog page of the issue.
-const PAGE: usize = 20;
+pub(super) const PAGE: usize = 20;
 
 pub const PRODUCT_QUERY: &str = "query BenchProduct($sku: String!) { product(sku: $sku) { id sku name price { amountMinor currency formatted } stock { available } } }";
 pub const PAGE_QUERY: &str = "query BenchPage($first: Int!) { products(first: $first) { edges { cursor node { id sku name price { amountMinor currency formatted } stock { available } } } pageInfo { hasNextPage endCursor } } }";
@@ -76,9 +76,36 @@ enum Target {
 }
 
 #[derive(Clone)]
-struct GrpcClients {
-    products: ProductServiceClient<Channel>,
-    inventory: InventoryServiceClient<Channel>,
+pub(super) struct GrpcClients {
+    pub products: ProductServiceClient<Channel>,
+    pub inventory: InventoryServiceClient<Channel>,
+}
+
+/// `channels` client pairs for Product and Inventory (SHOP_PRODUCT_URL, SHOP_INVENTORY_URL),
+/// each on its own connection, and the URLs they reach.
+pub(super) async fn grpc_clients(
+    channels: usize,
+    allow_remote: bool,
+) -> anyhow::Result<(String, Vec<GrpcClients>)> {
+    let product_url = shop_tools::product_url();
+    let inventory_url = shop_tools::inventory_url();
+    super::ensure_loopback(&product_url, allow_remote)?;
+    super::ensure_loopback(&inventory_url, allow_remote)?;
+    // One HTTP/2 connection serialises every call of the generator through one connection
+    // task, which on a busy 2-core box made raw gRPC slower than the BFF in front of it
+    // (p99 60 ms vs 13 ms); a few connections make it the floor it should be.
+    anyhow::ensure!(
+        (1..=64).contains(&channels),
+        "BAD_ARGUMENT: --grpc-channels must be 1..=64"
+    );
+    let mut clients = Vec::with_capacity(channels);
+    for _ in 0..channels {
+        clients.push(GrpcClients {
+            products: ProductServiceClient::new(shop_tools::connect(&product_url).await?),
+            inventory: InventoryServiceClient::new(shop_tools::connect(&inventory_url).await?),
+        });
+    }
+    Ok((format!("{product_url} + {inventory_url}"), clients))
 }
 
 /// One measured run of one target.
@@ -156,30 +183,9 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
 
     let mut targets: Vec<(String, String, Target)> = Vec::new();
     if !args.switch("no-grpc") {
-        let product_url = shop_tools::product_url();
-        let inventory_url = shop_tools::inventory_url();
-        super::ensure_loopback(&product_url, allow_remote)?;
-        super::ensure_loopback(&inventory_url, allow_remote)?;
-        // One HTTP/2 connection serialises every call of the generator through one
-        // connection task, which on a busy 2-core box made raw gRPC slower than the BFF in
-        // front of it (p99 60 ms vs 13 ms); a few connections make it the floor it should be.
         let channels: usize = args.get("grpc-channels", 4)?;
-        anyhow::ensure!(
-            (1..=64).contains(&channels),
-            "BAD_ARGUMENT: --grpc-channels must be 1..=64"
-        );
-        let mut clients = Vec::with_capacity(channels);
-        for _ in 0..channels {
-            clients.push(GrpcClients {
-                products: ProductServiceClient::new(shop_tools::connect(&product_url).await?),
-                inventory: InventoryServiceClient::new(shop_tools::connect(&inventory_url).await?),
-            });
-        }
-        targets.push((
-            "grpc".to_owned(),
-            format!("{product_url} + {inventory_url}"),
-            Target::Grpc(Arc::new(clients)),
-        ));
+        let (url, clients) = grpc_clients(channels, allow_remote).await?;
+        targets.push(("grpc".to_owned(), url, Target::Grpc(Arc::new(clients))));
     }
     let named: Vec<String> = if args.values("target").is_empty() {
         vec!["bff=http://127.0.0.1:8080/graphql".to_owned()]
@@ -342,7 +348,7 @@ fn op(
                 }
                 (Target::Grpc(grpc), Scenario::Page) => {
                     let grpc = pick(&grpc);
-                    grpc_page(grpc.products, grpc.inventory).await?
+                    grpc_page(grpc.products, grpc.inventory, String::new()).await?
                 }
                 (Target::Grpc(_), Scenario::Typename) => {
                     anyhow::bail!("raw gRPC has no {{ __typename }}")
@@ -395,13 +401,17 @@ async fn grpc_product(
     Ok(())
 }
 
-async fn grpc_page(
+/// The BFF's page of 20 made by hand: ListProducts of 21 from `page_token` (empty: the
+/// first page), then the stock of the 20.
+pub(super) async fn grpc_page(
     mut products: ProductServiceClient<Channel>,
     mut inventory: InventoryServiceClient<Channel>,
+    page_token: String,
 ) -> anyhow::Result<()> {
     let page = products
         .list_products(ListProductsRequest {
             page_size: (PAGE + 1) as i32,
+            page_token,
             ..Default::default()
         })
         .await?
