@@ -161,31 +161,40 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
             "shop-load: growth: {} products ({} inserted in {:.1} s)",
             grown.after, grown.inserted, grown.seconds
         );
+        let mut note = format!(
+            "{} bulk products inserted in {:.1} s ({:.0}/s, insertMany of {})",
+            grown.inserted,
+            grown.seconds,
+            rate.unwrap_or(0.0),
+            shop_tools::bulk::BATCH
+        );
+        // A deep page no client can reach (a walk that fails, e.g. every page over the
+        // server's time limit) is a finding, not a reason to drop the size's other rows.
+        let mut deep = |walked: anyhow::Result<String>, target: &str| match walked {
+            Ok(cursor) => Some(cursor),
+            Err(error) => {
+                let error = format!("{error:#}");
+                eprintln!("shop-load: growth: {target} page {deep_page} not reached: {error}");
+                note.push_str(&format!("; {target} page {deep_page} not reached: {error}"));
+                None
+            }
+        };
+        let deep_ok = grown.after >= u64::from(deep_page) * PAGE as u64;
+        let (bff_deep, grpc_deep) = if deep_ok {
+            (
+                deep(bff_cursor(&bff, deep_page - 1).await, "BFF"),
+                deep(grpc_token(&grpc[0], deep_page - 1).await, "raw gRPC"),
+            )
+        } else {
+            (None, None)
+        };
         report.sizes.push(Size {
             requested,
             products: Some(grown.after),
             inserted: grown.inserted,
             seed_seconds: grown.seconds,
-            note: format!(
-                "{} bulk products inserted in {:.1} s ({:.0}/s, insertMany of {})",
-                grown.inserted,
-                grown.seconds,
-                rate.unwrap_or(0.0),
-                shop_tools::bulk::BATCH
-            ),
+            note,
         });
-
-        let deep_ok = grown.after >= u64::from(deep_page) * PAGE as u64;
-        let bff_deep = if deep_ok {
-            Some(bff_cursor(&bff, deep_page - 1).await?)
-        } else {
-            None
-        };
-        let grpc_deep = if deep_ok {
-            Some(grpc_token(&grpc[0], deep_page - 1).await?)
-        } else {
-            None
-        };
         let runs: Vec<(&str, u32, Via, Option<String>)> = vec![
             ("grpc", 1, Via::Grpc(grpc.clone()), Some(String::new())),
             ("bff", 1, Via::Bff(bff.clone()), Some(String::new())),
