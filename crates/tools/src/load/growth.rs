@@ -21,7 +21,7 @@ use shop_proto::shop::product::v1::ListProductsRequest;
 use super::args::Args;
 use super::driver::{self, Mode, Outcome, Plan};
 use super::graphql::{GraphQl, field};
-use super::reads::{GrpcClients, PAGE, grpc_clients, grpc_page};
+use super::reads::{GrpcClients, PAGE, check_page, grpc_clients, grpc_page};
 
 /// `products(first: 20, after:)` with stock: page 1 sends `after: null`.
 const PAGE_AFTER_QUERY: &str = "query BenchPageAfter($first: Int!, $after: String) { products(first: $first, after: $after) { edges { cursor node { id sku name price { amountMinor currency formatted } stock { available } } } pageInfo { hasNextPage endCursor } } }";
@@ -204,15 +204,14 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
         for (target, page, via, cursor) in runs {
             let Some(cursor) = cursor else { continue };
             let cursor = Arc::new(cursor);
-            let warm = Plan {
+            let plan = Plan {
                 mode: Mode::Closed { concurrency },
-                duration: warmup,
+                duration,
                 max_calls,
                 drain: Duration::from_secs(30),
             };
-            let _ = driver::run(warm, op(via.clone(), cursor.clone())).await?;
-            let plan = Plan { duration, ..warm };
-            let outcome = driver::run(plan, op(via, cursor)).await?;
+            let outcome =
+                driver::run_after_warmup(plan, warmup, || op(via.clone(), cursor.clone())).await?;
             eprintln!(
                 "shop-load: growth {} products, {target} page {page}: {:.1}/s p50 {:.1} ms p99 {:.1} ms, {} errors",
                 grown.after, outcome.ok_per_s, outcome.p50_ms, outcome.p99_ms, outcome.errors
@@ -230,13 +229,7 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
 }
 
 /// One timed call: the page after `cursor` (empty: page 1), checked like the reads scenario.
-fn op(
-    via: Via,
-    cursor: Arc<String>,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<driver::Done>> + Send>>
-+ Send
-+ Sync
-+ 'static {
+fn op(via: Via, cursor: Arc<String>) -> impl Fn(u64) -> driver::BoxedCall + Send + Sync + 'static {
     move |call| {
         let via = via.clone();
         let cursor = cursor.clone();
@@ -255,11 +248,7 @@ fn op(
                             None,
                         )
                         .await?;
-                    let edges = field(&data, "/products/edges")?
-                        .as_array()
-                        .map_or(0, Vec::len);
-                    anyhow::ensure!(edges == PAGE, "page of {edges} products, not {PAGE}");
-                    field(&data, "/products/edges/19/node/stock/available")?;
+                    check_page(&data)?;
                 }
             }
             Ok(None)
@@ -361,24 +350,12 @@ pub fn markdown(report: &Report) -> String {
             size.note
         ));
     }
-    let errors: Vec<String> = report
-        .rows
-        .iter()
-        .filter(|row| !row.outcome.error_samples.is_empty())
-        .map(|row| {
-            format!(
-                "- {} products / {} / page {}: {}",
-                row.products,
-                row.target,
-                row.page,
-                row.outcome.error_samples.join(" · ")
-            )
-        })
-        .collect();
-    if !errors.is_empty() {
-        out.push_str("\nErrors seen:\n");
-        out.push_str(&errors.join("\n"));
-        out.push('\n');
-    }
+    out.push_str(&super::errors_seen(report.rows.iter().map(|row| {
+        let label = format!(
+            "{} products / {} / page {}",
+            row.products, row.target, row.page
+        );
+        (label, &row.outcome)
+    })));
     out
 }

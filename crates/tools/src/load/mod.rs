@@ -53,6 +53,20 @@ pub fn write_json(path: Option<&str>, value: &impl serde::Serialize) -> anyhow::
     Ok(())
 }
 
+/// The "Errors seen" lines under a table: one per labelled run that had errors, with its
+/// distinct messages; empty when no run had any.
+pub fn errors_seen<'a>(runs: impl IntoIterator<Item = (String, &'a driver::Outcome)>) -> String {
+    let lines: Vec<String> = runs
+        .into_iter()
+        .filter(|(_, outcome)| !outcome.error_samples.is_empty())
+        .map(|(label, outcome)| format!("- {label}: {}", outcome.error_samples.join(" · ")))
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("\nErrors seen:\n{}\n", lines.join("\n"))
+}
+
 /// `a / b`, or NaN when there is no reference (printed as "n/a").
 pub fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::NAN }

@@ -216,15 +216,16 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
             .collect();
         let mut closed = Vec::new();
         for &(name, url, target) in &scenario_targets {
-            let warm = Plan {
+            let plan = Plan {
                 mode: Mode::Closed { concurrency },
-                duration: warmup,
+                duration,
                 max_calls,
                 drain: Duration::from_secs(10),
             };
-            let _ = driver::run(warm, op(target.clone(), scenario, skus.clone())).await?;
-            let plan = Plan { duration, ..warm };
-            let outcome = driver::run(plan, op(target.clone(), scenario, skus.clone())).await?;
+            let outcome = driver::run_after_warmup(plan, warmup, || {
+                op(target.clone(), scenario, skus.clone())
+            })
+            .await?;
             eprintln!(
                 "shop-load: {} {name} {}: {:.0}/s p99 {:.1} ms, {} errors",
                 scenario.title(),
@@ -332,10 +333,7 @@ fn op(
     target: Target,
     scenario: Scenario,
     skus: Arc<Vec<String>>,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<driver::Done>> + Send>>
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(u64) -> driver::BoxedCall + Send + Sync + 'static {
     move |call| {
         let target = target.clone();
         let sku = skus[(call as usize) % skus.len()].clone();
@@ -367,11 +365,7 @@ fn op(
                     let data = client
                         .call(PAGE_QUERY, json!({ "first": PAGE }), None)
                         .await?;
-                    let edges = field(&data, "/products/edges")?
-                        .as_array()
-                        .map_or(0, Vec::len);
-                    anyhow::ensure!(edges == PAGE, "page of {edges} products, not {PAGE}");
-                    field(&data, "/products/edges/19/node/stock/available")?;
+                    check_page(&data)?;
                 }
             }
             // Timed by the return: the reply is the completion.
@@ -572,26 +566,29 @@ pub fn markdown(report: &Report) -> String {
             }
         ));
     }
-    let errors: Vec<String> = report
-        .rows
-        .iter()
-        .filter(|row| !row.outcome.error_samples.is_empty())
-        .map(|row| {
-            format!(
-                "- {} / {} / {}: {}",
-                row.scenario.title(),
-                row.target,
-                row.outcome.mode.label(),
-                row.outcome.error_samples.join(" · ")
-            )
-        })
-        .collect();
-    if !errors.is_empty() {
-        out.push_str("\nErrors seen:\n");
-        out.push_str(&errors.join("\n"));
-        out.push('\n');
-    }
+    out.push_str(&super::errors_seen(report.rows.iter().map(|row| {
+        let label = format!(
+            "{} / {} / {}",
+            row.scenario.title(),
+            row.target,
+            row.outcome.mode.label()
+        );
+        (label, &row.outcome)
+    })));
     out
+}
+
+/// A `products` reply counts only when it is a whole page with stock on its last product.
+pub(super) fn check_page(data: &Value) -> anyhow::Result<()> {
+    let edges = field(data, "/products/edges")?
+        .as_array()
+        .map_or(0, Vec::len);
+    anyhow::ensure!(edges == PAGE, "page of {edges} products, not {PAGE}");
+    field(
+        data,
+        &format!("/products/edges/{}/node/stock/available", PAGE - 1),
+    )?;
+    Ok(())
 }
 
 /// The SKUs of a `products` reply, in page order.
