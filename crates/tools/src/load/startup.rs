@@ -271,3 +271,24 @@ pub fn markdown(report: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A running process is cloned from what /proc says about it: its binary, every
+    /// variable of its environment and its working directory.
+    #[test]
+    fn a_model_is_read_from_proc() -> anyhow::Result<()> {
+        let me = Model::read("shop-bff-like", std::process::id())?;
+        assert_eq!(me.exe, std::env::current_exe()?);
+        assert_eq!(me.cwd, std::env::current_dir()?);
+        let path = std::env::var("PATH")?;
+        assert!(me.env.iter().any(|(k, v)| k == "PATH" && *v == path));
+        assert_eq!(me.front_var(), "SHOP_HTTP_ADDR");
+        assert!(rss_kb(std::process::id()).is_some_and(|kb| kb > 0));
+        let error = Model::read("gone", u32::MAX).err().map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.contains("no process")));
+        Ok(())
+    }
+}
