@@ -28,7 +28,7 @@
 #   BENCH_STARTUP_ROUNDS (3) starts of each process for exec→ready
 #   BENCH_SPARE_PORT_BASE (31100) first of the 14 ports the exec→ready replicas listen on
 #   growth: BENCH_GROWTH_SIZES (1000,10000,100000) BENCH_GROWTH_SECS (8)
-#           BENCH_GROWTH_CONCURRENCY (4) BENCH_GROWTH_ORDERS (10000)
+#           BENCH_GROWTH_CONCURRENCY (1: the cost of one page, no queueing) BENCH_GROWTH_ORDERS (10000)
 #           BENCH_GROWTH_CHECKOUT_RATE (20/s) BENCH_GROWTH_CHECKOUT_SECS (20)
 #   SECANTUS_MDB         path of the Rust secantus-mdb server, secantusd-rs (else looked up)
 #
@@ -57,10 +57,10 @@ QUICK="${BENCH_QUICK:-0}"
 if [[ "$QUICK" == 1 ]]; then
   defaults=(2 1 8 4 "5,10" 10 20 4000)
   # startup rounds; growth: sizes, seconds, concurrency, orders, checkout rate, seconds
-  more=(1 "1000" 2 2 1000 5 5)
+  more=(1 "1000" 2 1 1000 5 5)
 else
   defaults=(10 3 16 30 "20,50,100" 100 300 32000)
-  more=(3 "1000,10000,100000" 8 4 10000 20 20)
+  more=(3 "1000,10000,100000" 8 1 10000 20 20)
 fi
 READ_SECS="${BENCH_READ_SECS:-${defaults[0]}}"
 WARMUP_SECS="${BENCH_WARMUP_SECS:-${defaults[1]}}"
