@@ -45,7 +45,7 @@ def svg(height, body, title, subtitle):
 def bars(rows, title, subtitle, unit, marks=()):
     """Horizontal bars: rows of (label, value, colour); marks are (value, label) lines."""
     left, right, top, row_h = 330, 70, 72, 24
-    height = top + row_h * len(rows) + 40
+    height = top + row_h * len(rows) + 30 + 13 * len(marks)
     top_value = max([v for _, v, _ in rows] + [m for m, _ in marks] + [1e-9]) * 1.1
     scale = (WIDTH - left - right) / top_value
     body = []
@@ -56,10 +56,11 @@ def bars(rows, title, subtitle, unit, marks=()):
         body.append(f"<rect x='{left}' y='{y + 4}' width='{w:.1f}' height='{row_h - 8}' fill='{colour}'/>")
         body.append(f"<text x='{left + w + 4:.1f}' y='{y + 16}'>{value:.3g}{esc(unit)}</text>")
     bottom = top + row_h * len(rows)
-    for value, label in marks:
+    # One label line per mark, so marks close together do not print over each other.
+    for i, (value, label) in enumerate(sorted(marks)):
         x = left + value * scale
-        body.append(f"<line x1='{x:.1f}' y1='{top}' x2='{x:.1f}' y2='{bottom}' stroke='#333' stroke-dasharray='4 3'/>")
-        body.append(f"<text x='{x:.1f}' y='{bottom + 14}' text-anchor='middle' font-size='11'>{esc(label)}</text>")
+        body.append(f"<line x1='{x:.1f}' y1='{top}' x2='{x:.1f}' y2='{bottom + 4 + 13 * i}' stroke='#333' stroke-dasharray='4 3'/>")
+        body.append(f"<text x='{x + 3:.1f}' y='{bottom + 14 + 13 * i}' font-size='11'>{esc(label)}</text>")
     body.append(f"<line x1='{left}' y1='{top}' x2='{left}' y2='{bottom}' stroke='#333'/>")
     return svg(height, body, title, subtitle)
 
