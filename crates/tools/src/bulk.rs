@@ -46,6 +46,8 @@ pub struct Grown {
     /// Bulk products written by this call.
     pub inserted: u64,
     pub seconds: f64,
+    /// False when the deadline stopped it short of the total.
+    pub complete: bool,
 }
 
 impl Target {
@@ -80,9 +82,14 @@ impl Target {
         Ok(self.products.count_documents(doc! {}).await?)
     }
 
-    /// Adds bulk products (with stock) until the catalog holds `total`; `progress` hears
-    /// the count after every batch.
-    pub async fn grow_to(&self, total: u64, progress: impl Fn(u64)) -> anyhow::Result<Grown> {
+    /// Adds bulk products (with stock) until the catalog holds `total`, or until `deadline`
+    /// (checked between batches); `progress` hears the count after every batch.
+    pub async fn grow_to(
+        &self,
+        total: u64,
+        deadline: Option<Instant>,
+        progress: impl Fn(u64),
+    ) -> anyhow::Result<Grown> {
         let started = Instant::now();
         let before = self.count().await?;
         let bulk_before = self
@@ -93,6 +100,9 @@ impl Target {
         let mut count = before;
         let demo = demo_catalog();
         while count < total {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break;
+            }
             let n = (total - count).min(BATCH as u64);
             let items: Vec<u64> = (next..next + n).collect();
             let now = bson::DateTime::now();
@@ -128,6 +138,7 @@ impl Target {
             after: count,
             inserted: next - bulk_before,
             seconds: started.elapsed().as_secs_f64(),
+            complete: count >= total,
         })
     }
 }

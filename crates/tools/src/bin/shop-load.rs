@@ -11,7 +11,7 @@
 //! shop-load startup  --process NAME=PID... [--port-base 31100] [--rounds 3] [--timeout 30]
 //!                    [--log-dir DIR] [--json FILE]
 //! shop-load growth   [--sizes 1000,10000,100000] [--bff URL] [--concurrency 4] [--duration 8]
-//!                    [--warmup 2] [--deep-page 50] [--budget 600] [--json FILE]
+//!                    [--warmup 2] [--deep-page 50] [--budget 600] [--json FILE]   (default x1)
 //! shop-load [catalog|reserve|all] [seconds] [concurrency]     (closed-loop gRPC rows)
 //! ```
 //! Every command refuses targets off loopback unless `--allow-remote` is given. Tables go to

@@ -149,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(total) = bulk {
         let target = shop_tools::bulk::Target::connect().await?;
         let grown = target
-            .grow_to(total, |count| {
+            .grow_to(total, None, |count| {
                 if count % 10_000 == 0 {
                     println!("bulk catalog: {count} products");
                 }

@@ -1,5 +1,6 @@
 //! Scenario (e) of issue #9, how cost grows with the catalog: the catalog page of 20 with
-//! stock, through the BFF and as raw gRPC, at each catalog size of `--sizes` (grown with
+//! stock, through the BFF and as raw gRPC (one client by default: the cost of one page, not
+//! queueing), at each catalog size of `--sizes` (grown with
 //! [`shop_tools::bulk`] between sizes), on page 1 and on a deep page (`--deep-page`, 50).
 //!
 //! The deep page is reached the way a client reaches it: by following the cursor. Before the
@@ -87,7 +88,7 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
         !sizes.is_empty() && sizes.iter().all(|n| (1..=1_000_000).contains(n)),
         "BAD_ARGUMENT: --sizes must be 1..=1000000 products each"
     );
-    let concurrency: usize = args.get("concurrency", 4)?;
+    let concurrency: usize = args.get("concurrency", 1)?;
     anyhow::ensure!(
         (1..=256).contains(&concurrency),
         "BAD_ARGUMENT: --concurrency must be 1..=256"
@@ -143,17 +144,33 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
                     seed_seconds: 0.0,
                     note,
                 });
+                super::write_json(args.value("json"), &report)?;
                 continue;
             }
         }
         eprintln!("shop-load: growth: seeding to {requested} products (have {have})");
+        // Seeding may use the budget but for one size's measurements: what it reaches by
+        // then is measured and named, instead of the run overrunning and losing every size.
+        let seed_deadline = (started + budget).checked_sub(measuring);
         let grown = catalog
-            .grow_to(requested, |count| {
+            .grow_to(requested, seed_deadline, |count| {
                 if count % 10_000 == 0 {
                     eprintln!("shop-load: growth: {count} products");
                 }
             })
             .await?;
+        if !grown.complete && grown.inserted == 0 {
+            let note = "skipped: no time left in the budget (--budget) to seed more".to_owned();
+            eprintln!("shop-load: growth {requested}: {note}");
+            report.sizes.push(Size {
+                requested,
+                products: None,
+                inserted: 0,
+                seed_seconds: 0.0,
+                note,
+            });
+            break;
+        }
         if grown.inserted > 0 && grown.seconds > 0.0 {
             rate = Some(grown.inserted as f64 / grown.seconds);
         }
@@ -168,6 +185,13 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
             rate.unwrap_or(0.0),
             shop_tools::bulk::BATCH
         );
+        if !grown.complete {
+            note.push_str(&format!(
+                "; seeding stopped at {} of {requested} products: the time budget (--budget) ran out, measured at that size",
+                grown.after
+            ));
+            eprintln!("shop-load: growth: {note}");
+        }
         // A deep page no client can reach (a walk that fails, e.g. every page over the
         // server's time limit) is a finding, not a reason to drop the size's other rows.
         let mut deep = |walked: anyhow::Result<String>, target: &str| match walked {
@@ -222,6 +246,11 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
                 page,
                 outcome,
             });
+        }
+        // After every size, so a run cut short still leaves what it measured.
+        super::write_json(args.value("json"), &report)?;
+        if !grown.complete {
+            break;
         }
     }
     print!("{}", markdown(&report));
