@@ -99,3 +99,7 @@ e2e-web:
 fmt: tools
     cargo fmt --all
     buf format -w
+
+# How cost grows (#9 e), own release stack like `just bench`: catalog page at 1k/10k/100k products, page 1 vs 50, checkout before/after 10k more orders
+bench-growth:
+    scripts/bench.sh growth

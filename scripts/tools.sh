@@ -140,3 +140,52 @@ else
   cargo install cargo-nextest --locked
   say cargo-nextest "installed $(cargo nextest --version | head -n1)"
 fi
+
+# --- secantus-mdb: the Rust MongoDB stand-in `just bench` asks for (issue #9) -------------
+# crates.io's secantus-mdb ships the `secantusd-rs` server only in pre-releases (its one
+# plain release, 0.0.0, is a name reservation without a server), so cargo installs it only
+# by exact version. Installed into $SHOP_TOOLS_DIR/bin when the newest version builds here:
+# it needs its rust-version and CMake (it compiles WiredTiger). Otherwise one loud line
+# says why, and `just bench` runs on the Python stand-in and names it in every table. The
+# registry is asked at most once a day while it cannot be installed (the reason is cached).
+# Optional: nothing else needs it, so it never fails this script.
+mdb_bin="$SHOP_TOOLS_DIR/bin/secantusd-rs"
+mdb_skip="$SHOP_TOOLS_DIR/secantus-mdb.skipped"
+if [[ -x "$mdb_bin" ]]; then
+  say secantus-mdb "ok $("$mdb_bin" --version 2>/dev/null | head -n1) ($mdb_bin)"
+elif [[ -f "$mdb_skip" && -n "$(find "$mdb_skip" -mmin -1440 2>/dev/null)" ]]; then
+  say secantus-mdb "NOT INSTALLED: $(cat "$mdb_skip") (checked within a day; rm $mdb_skip to re-check)"
+elif ! command -v cargo >/dev/null; then
+  say secantus-mdb "NOT INSTALLED: cargo not on PATH"
+else
+  # `cargo info` lists the newest version, pre-releases included (`cargo search` does not
+  # answer through every registry mirror).
+  info="$(cd "$SHOP_TOOLS_DIR" && timeout 120 cargo info secantus-mdb 2>/dev/null || true)"
+  mdb_version="$(awk '/^version:/ { print $2; exit }' <<<"$info")"
+  mdb_rust="$(awk '/^rust-version:/ { print $2; exit }' <<<"$info")"
+  rustc_version="$(rustc --version 2>/dev/null | awk '{ print $2 }')"
+  reason=""
+  if [[ -z "$mdb_version" ]]; then
+    reason="the crate registry did not answer for secantus-mdb"
+  elif [[ "$mdb_version" == 0.0.0 ]]; then
+    reason="crates.io's newest secantus-mdb is 0.0.0, a name reservation with no server"
+  elif [[ -n "$mdb_rust" && "$(printf '%s\n%s\n' "$mdb_rust" "${rustc_version%%-*}" | sort -V | head -n1)" != "$mdb_rust" ]]; then
+    reason="secantus-mdb $mdb_version needs Rust $mdb_rust, this toolchain is $rustc_version"
+  elif ! command -v cmake >/dev/null; then
+    reason="secantus-mdb $mdb_version needs CMake to build WiredTiger (apt-get install cmake)"
+  fi
+  if [[ -z "$reason" ]]; then
+    echo "secantus-mdb:  building $mdb_version (cargo install, several minutes, once)"
+    log="$SHOP_TOOLS_DIR/secantus-mdb-install.log"
+    if cargo install secantus-mdb --version "$mdb_version" --locked --root "$SHOP_TOOLS_DIR" >"$log" 2>&1; then
+      rm -f "$mdb_skip"
+      say secantus-mdb "installed $mdb_version ($mdb_bin)"
+    else
+      reason="cargo install secantus-mdb $mdb_version failed (log: $log)"
+    fi
+  fi
+  if [[ -n "$reason" ]]; then
+    printf '%s\n' "$reason" >"$mdb_skip"
+    say secantus-mdb "NOT INSTALLED: $reason; just bench uses the Python SecantusDB stand-in and says so in every table"
+  fi
+fi

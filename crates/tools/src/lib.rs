@@ -3,6 +3,7 @@
 //! Addresses default to `just up`'s and are overridden with the same `SHOP_*_URL` variables
 //! the services use; the admin credentials are the bootstrap admin's.
 
+pub mod bulk;
 pub mod catalog;
 pub mod illustration;
 

@@ -8,6 +8,10 @@
 //! shop-load checkout [--url http://127.0.0.1:8080/graphql] [--burst 100] [--rates 20,50,100]
 //!                    [--duration 30] [--shoppers 300] [--poll-ms 200] [--skus 64]
 //!                    [--order-timeout 30] [--mariadb-commits N] [--json FILE] [--no-restock]
+//! shop-load startup  --process NAME=PID... [--port-base 31100] [--rounds 3] [--timeout 30]
+//!                    [--log-dir DIR] [--json FILE]
+//! shop-load growth   [--sizes 1000,10000,100000] [--bff URL] [--concurrency 4] [--duration 8]
+//!                    [--warmup 2] [--deep-page 50] [--budget 600] [--json FILE]   (default x1)
 //! shop-load [catalog|reserve|all] [seconds] [concurrency]     (closed-loop gRPC rows)
 //! ```
 //! Every command refuses targets off loopback unless `--allow-remote` is given. Tables go to
@@ -41,6 +45,9 @@ const USAGE: &str =
 [--max-in-flight N] [--grpc-channels 4] [--json FILE] [--allow-remote]
        shop-load checkout [--url URL] [--burst N] [--rates R1,R2] [--duration S] [--shoppers N] \
 [--poll-ms MS] [--skus N] [--order-timeout S] [--mariadb-commits N] [--json FILE] [--no-restock] [--allow-remote]
+       shop-load startup --process NAME=PID... [--port-base P] [--rounds N] [--timeout S] [--log-dir DIR] [--json FILE]
+       shop-load growth [--sizes 1000,10000,100000] [--bff URL] [--concurrency N] [--duration S] [--warmup S] \
+[--max-calls N] [--deep-page 50] [--grpc-channels 4] [--budget S] [--json FILE] [--allow-remote]
        shop-load [catalog|reserve|all] [seconds] [concurrency]";
 
 struct Outcome {
@@ -298,6 +305,8 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("reads") => return load::reads::main(&args[1..]).await,
         Some("checkout") => return load::checkout::main(&args[1..]).await,
+        Some("startup") => return load::startup::main(&args[1..]).await,
+        Some("growth") => return load::growth::main(&args[1..]).await,
         Some("-h" | "--help" | "help") => {
             println!("{}", USAGE);
             return Ok(());

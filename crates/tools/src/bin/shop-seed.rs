@@ -3,6 +3,10 @@
 //! (`SHOP_IMAGES_DIR`, `.run/images` as `just up` sets it). Idempotent: products are created
 //! with an idempotency key per SKU (a re-run finds them), stock is set absolutely, and a
 //! picture is rewritten only when it differs.
+//!
+//! `shop-seed --bulk N` then grows the catalog to N products with synthetic ones written
+//! straight into the services' collections (`shop_tools::bulk`: batched insertMany, for the
+//! growth benchmark of issue #9; not a way to load a real catalog).
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
@@ -76,8 +80,28 @@ async fn seed_one(
     Ok(created)
 }
 
+/// `--bulk N` from the command line, if given.
+fn bulk_total() -> anyhow::Result<Option<u64>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => Ok(None),
+        [flag, n] if flag == "--bulk" => {
+            let n: u64 = n
+                .parse()
+                .with_context(|| format!("BAD_ARGUMENT: --bulk {n:?} is not a number"))?;
+            anyhow::ensure!(
+                (1..=1_000_000).contains(&n),
+                "BAD_ARGUMENT: --bulk must be 1..=1000000 products"
+            );
+            Ok(Some(n))
+        }
+        _ => anyhow::bail!("BAD_ARGUMENT: usage: shop-seed [--bulk N]"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let bulk = bulk_total()?;
     let token = admin_token().await?;
     let products = ProductServiceClient::new(connect(&product_url()).await?);
     let inventory = InventoryServiceClient::new(connect(&inventory_url()).await?);
@@ -122,5 +146,22 @@ async fn main() -> anyhow::Result<()> {
         tally.created,
         tally.existing
     );
+    if let Some(total) = bulk {
+        let target = shop_tools::bulk::Target::connect().await?;
+        let grown = target
+            .grow_to(total, None, |count| {
+                if count % 10_000 == 0 {
+                    println!("bulk catalog: {count} products");
+                }
+            })
+            .await?;
+        println!(
+            "bulk catalog: {} products ({} synthetic inserted in {:.1} s, insertMany of {})",
+            grown.after,
+            grown.inserted,
+            grown.seconds,
+            shop_tools::bulk::BATCH
+        );
+    }
     Ok(())
 }

@@ -532,17 +532,12 @@ pub fn markdown(report: &Report) -> String {
             at_50.outcome.errors,
         ));
     }
-    let errors: Vec<String> = report
-        .rows
-        .iter()
-        .filter(|row| !row.outcome.error_samples.is_empty())
-        .map(|row| format!("- {}: {}", row.phase, row.outcome.error_samples.join(" · ")))
-        .collect();
-    if !errors.is_empty() {
-        out.push_str("\nErrors seen:\n");
-        out.push_str(&errors.join("\n"));
-        out.push('\n');
-    }
+    out.push_str(&super::errors_seen(
+        report
+            .rows
+            .iter()
+            .map(|row| (row.phase.clone(), &row.outcome)),
+    ));
     out
 }
 

@@ -30,6 +30,9 @@ const ERROR_SAMPLES: usize = 5;
 /// completed (earlier than its return), `None` to be timed by its return.
 pub type Done = Option<SystemTime>;
 
+/// One call of an operation, boxed so scenarios can return different futures per target.
+pub type BoxedCall = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Done>> + Send>>;
+
 /// How calls are started.
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -303,6 +306,25 @@ where
         .unwrap_or_default();
     let outcome = lock(&recorder).outcome(plan.mode, calls, abandoned, elapsed);
     Ok(outcome)
+}
+
+/// `plan` after an unmeasured warm-up of `warmup` with the same load, so first-call costs
+/// (connections, pools, caches) are not in the figures; `make` gives each run its operation.
+pub async fn run_after_warmup<F, Fut>(
+    plan: Plan,
+    warmup: Duration,
+    make: impl Fn() -> F,
+) -> anyhow::Result<Outcome>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<Done>> + Send + 'static,
+{
+    let warm = Plan {
+        duration: warmup,
+        ..plan
+    };
+    run(warm, make()).await?;
+    run(plan, make()).await
 }
 
 /// How many calls an open-loop plan schedules in all.

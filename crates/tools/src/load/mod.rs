@@ -1,6 +1,7 @@
 //! The load generator behind `shop-load` (issue #9): the engine ([`driver`]), the read
-//! scenarios that put the BFF beside raw gRPC and a peer GraphQL server ([`reads`]), and
-//! checkout through the public GraphQL API ([`checkout`]).
+//! scenarios that put the BFF beside raw gRPC and a peer GraphQL server ([`reads`]),
+//! checkout through the public GraphQL API ([`checkout`]), each process's exec→ready time
+//! ([`startup`]) and the catalog page as the catalog grows ([`growth`]).
 //!
 //! Everything here refuses a target that is not on loopback unless the caller passes
 //! `--allow-remote`: a load test pointed at someone else's server by a typo is an attack.
@@ -9,7 +10,9 @@ pub mod args;
 pub mod checkout;
 pub mod driver;
 pub mod graphql;
+pub mod growth;
 pub mod reads;
+pub mod startup;
 
 use std::net::IpAddr;
 
@@ -48,6 +51,20 @@ pub fn write_json(path: Option<&str>, value: &impl serde::Serialize) -> anyhow::
         std::fs::write(path, json + "\n").with_context(|| format!("writing {path}"))?;
     }
     Ok(())
+}
+
+/// The "Errors seen" lines under a table: one per labelled run that had errors, with its
+/// distinct messages; empty when no run had any.
+pub fn errors_seen<'a>(runs: impl IntoIterator<Item = (String, &'a driver::Outcome)>) -> String {
+    let lines: Vec<String> = runs
+        .into_iter()
+        .filter(|(_, outcome)| !outcome.error_samples.is_empty())
+        .map(|(label, outcome)| format!("- {label}: {}", outcome.error_samples.join(" · ")))
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("\nErrors seen:\n{}\n", lines.join("\n"))
 }
 
 /// `a / b`, or NaN when there is no reference (printed as "n/a").

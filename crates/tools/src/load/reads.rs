@@ -31,7 +31,7 @@ use super::graphql::{GraphQl, field};
 use super::{ratio, show_ratio};
 
 /// The BFF's page size, and the catalog page of the issue.
-const PAGE: usize = 20;
+pub(super) const PAGE: usize = 20;
 
 pub const PRODUCT_QUERY: &str = "query BenchProduct($sku: String!) { product(sku: $sku) { id sku name price { amountMinor currency formatted } stock { available } } }";
 pub const PAGE_QUERY: &str = "query BenchPage($first: Int!) { products(first: $first) { edges { cursor node { id sku name price { amountMinor currency formatted } stock { available } } } pageInfo { hasNextPage endCursor } } }";
@@ -76,9 +76,36 @@ enum Target {
 }
 
 #[derive(Clone)]
-struct GrpcClients {
-    products: ProductServiceClient<Channel>,
-    inventory: InventoryServiceClient<Channel>,
+pub(super) struct GrpcClients {
+    pub products: ProductServiceClient<Channel>,
+    pub inventory: InventoryServiceClient<Channel>,
+}
+
+/// `channels` client pairs for Product and Inventory (SHOP_PRODUCT_URL, SHOP_INVENTORY_URL),
+/// each on its own connection, and the URLs they reach.
+pub(super) async fn grpc_clients(
+    channels: usize,
+    allow_remote: bool,
+) -> anyhow::Result<(String, Vec<GrpcClients>)> {
+    let product_url = shop_tools::product_url();
+    let inventory_url = shop_tools::inventory_url();
+    super::ensure_loopback(&product_url, allow_remote)?;
+    super::ensure_loopback(&inventory_url, allow_remote)?;
+    // One HTTP/2 connection serialises every call of the generator through one connection
+    // task, which on a busy 2-core box made raw gRPC slower than the BFF in front of it
+    // (p99 60 ms vs 13 ms); a few connections make it the floor it should be.
+    anyhow::ensure!(
+        (1..=64).contains(&channels),
+        "BAD_ARGUMENT: --grpc-channels must be 1..=64"
+    );
+    let mut clients = Vec::with_capacity(channels);
+    for _ in 0..channels {
+        clients.push(GrpcClients {
+            products: ProductServiceClient::new(shop_tools::connect(&product_url).await?),
+            inventory: InventoryServiceClient::new(shop_tools::connect(&inventory_url).await?),
+        });
+    }
+    Ok((format!("{product_url} + {inventory_url}"), clients))
 }
 
 /// One measured run of one target.
@@ -156,30 +183,9 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
 
     let mut targets: Vec<(String, String, Target)> = Vec::new();
     if !args.switch("no-grpc") {
-        let product_url = shop_tools::product_url();
-        let inventory_url = shop_tools::inventory_url();
-        super::ensure_loopback(&product_url, allow_remote)?;
-        super::ensure_loopback(&inventory_url, allow_remote)?;
-        // One HTTP/2 connection serialises every call of the generator through one
-        // connection task, which on a busy 2-core box made raw gRPC slower than the BFF in
-        // front of it (p99 60 ms vs 13 ms); a few connections make it the floor it should be.
         let channels: usize = args.get("grpc-channels", 4)?;
-        anyhow::ensure!(
-            (1..=64).contains(&channels),
-            "BAD_ARGUMENT: --grpc-channels must be 1..=64"
-        );
-        let mut clients = Vec::with_capacity(channels);
-        for _ in 0..channels {
-            clients.push(GrpcClients {
-                products: ProductServiceClient::new(shop_tools::connect(&product_url).await?),
-                inventory: InventoryServiceClient::new(shop_tools::connect(&inventory_url).await?),
-            });
-        }
-        targets.push((
-            "grpc".to_owned(),
-            format!("{product_url} + {inventory_url}"),
-            Target::Grpc(Arc::new(clients)),
-        ));
+        let (url, clients) = grpc_clients(channels, allow_remote).await?;
+        targets.push(("grpc".to_owned(), url, Target::Grpc(Arc::new(clients))));
     }
     let named: Vec<String> = if args.values("target").is_empty() {
         vec!["bff=http://127.0.0.1:8080/graphql".to_owned()]
@@ -210,15 +216,16 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
             .collect();
         let mut closed = Vec::new();
         for &(name, url, target) in &scenario_targets {
-            let warm = Plan {
+            let plan = Plan {
                 mode: Mode::Closed { concurrency },
-                duration: warmup,
+                duration,
                 max_calls,
                 drain: Duration::from_secs(10),
             };
-            let _ = driver::run(warm, op(target.clone(), scenario, skus.clone())).await?;
-            let plan = Plan { duration, ..warm };
-            let outcome = driver::run(plan, op(target.clone(), scenario, skus.clone())).await?;
+            let outcome = driver::run_after_warmup(plan, warmup, || {
+                op(target.clone(), scenario, skus.clone())
+            })
+            .await?;
             eprintln!(
                 "shop-load: {} {name} {}: {:.0}/s p99 {:.1} ms, {} errors",
                 scenario.title(),
@@ -326,10 +333,7 @@ fn op(
     target: Target,
     scenario: Scenario,
     skus: Arc<Vec<String>>,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<driver::Done>> + Send>>
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(u64) -> driver::BoxedCall + Send + Sync + 'static {
     move |call| {
         let target = target.clone();
         let sku = skus[(call as usize) % skus.len()].clone();
@@ -342,7 +346,7 @@ fn op(
                 }
                 (Target::Grpc(grpc), Scenario::Page) => {
                     let grpc = pick(&grpc);
-                    grpc_page(grpc.products, grpc.inventory).await?
+                    grpc_page(grpc.products, grpc.inventory, String::new()).await?
                 }
                 (Target::Grpc(_), Scenario::Typename) => {
                     anyhow::bail!("raw gRPC has no {{ __typename }}")
@@ -361,11 +365,7 @@ fn op(
                     let data = client
                         .call(PAGE_QUERY, json!({ "first": PAGE }), None)
                         .await?;
-                    let edges = field(&data, "/products/edges")?
-                        .as_array()
-                        .map_or(0, Vec::len);
-                    anyhow::ensure!(edges == PAGE, "page of {edges} products, not {PAGE}");
-                    field(&data, "/products/edges/19/node/stock/available")?;
+                    check_page(&data)?;
                 }
             }
             // Timed by the return: the reply is the completion.
@@ -395,13 +395,17 @@ async fn grpc_product(
     Ok(())
 }
 
-async fn grpc_page(
+/// The BFF's page of 20 made by hand: ListProducts of 21 from `page_token` (empty: the
+/// first page), then the stock of the 20.
+pub(super) async fn grpc_page(
     mut products: ProductServiceClient<Channel>,
     mut inventory: InventoryServiceClient<Channel>,
+    page_token: String,
 ) -> anyhow::Result<()> {
     let page = products
         .list_products(ListProductsRequest {
             page_size: (PAGE + 1) as i32,
+            page_token,
             ..Default::default()
         })
         .await?
@@ -562,26 +566,29 @@ pub fn markdown(report: &Report) -> String {
             }
         ));
     }
-    let errors: Vec<String> = report
-        .rows
-        .iter()
-        .filter(|row| !row.outcome.error_samples.is_empty())
-        .map(|row| {
-            format!(
-                "- {} / {} / {}: {}",
-                row.scenario.title(),
-                row.target,
-                row.outcome.mode.label(),
-                row.outcome.error_samples.join(" · ")
-            )
-        })
-        .collect();
-    if !errors.is_empty() {
-        out.push_str("\nErrors seen:\n");
-        out.push_str(&errors.join("\n"));
-        out.push('\n');
-    }
+    out.push_str(&super::errors_seen(report.rows.iter().map(|row| {
+        let label = format!(
+            "{} / {} / {}",
+            row.scenario.title(),
+            row.target,
+            row.outcome.mode.label()
+        );
+        (label, &row.outcome)
+    })));
     out
+}
+
+/// A `products` reply counts only when it is a whole page with stock on its last product.
+pub(super) fn check_page(data: &Value) -> anyhow::Result<()> {
+    let edges = field(data, "/products/edges")?
+        .as_array()
+        .map_or(0, Vec::len);
+    anyhow::ensure!(edges == PAGE, "page of {edges} products, not {PAGE}");
+    field(
+        data,
+        &format!("/products/edges/{}/node/stock/available", PAGE - 1),
+    )?;
+    Ok(())
 }
 
 /// The SKUs of a `products` reply, in page order.
