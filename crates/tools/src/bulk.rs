@@ -56,7 +56,8 @@ impl Target {
             shop_kit::config::load().context("Product's configuration")?;
         let inventory: shop_inventory::InventoryConfig =
             shop_kit::config::load().context("Inventory's configuration")?;
-        let database = |uri: String, name: String| async move {
+        let database = |mongo: shop_kit::mongo::MongoConfig| async move {
+            let (uri, name) = (mongo.mongodb_uri, mongo.mongodb_database);
             let mut options = mongodb::options::ClientOptions::parse(&uri)
                 .await
                 .with_context(|| format!("MongoDB URI {uri}"))?;
@@ -69,8 +70,8 @@ impl Target {
                 .with_context(|| format!("MongoDB at {uri} (is the stack up?)"))?;
             anyhow::Ok(database)
         };
-        let products = database(product.mongodb_uri, product.mongodb_database).await?;
-        let stock = database(inventory.mongodb_uri, inventory.mongodb_database).await?;
+        let products = database(product.mongo).await?;
+        let stock = database(inventory.mongo).await?;
         Ok(Self {
             products: products.collection("products"),
             stock: stock.collection("stock"),
