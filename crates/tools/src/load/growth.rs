@@ -347,7 +347,9 @@ pub fn markdown(report: &Report) -> String {
             .rows
             .iter()
             .find(|r| r.target == row.target && r.page == row.page);
+        // No successful call: no latency to compare (a p50 of 0 would read as "free").
         let growth = smallest
+            .filter(|s| row.outcome.ok > 0 && s.outcome.ok > 0)
             .map(|s| super::show_ratio(super::ratio(row.outcome.p50_ms, s.outcome.p50_ms)))
             .unwrap_or_else(|| "–".to_owned());
         let o = &row.outcome;
