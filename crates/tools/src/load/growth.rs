@@ -47,6 +47,20 @@ pub struct Size {
     pub note: String,
 }
 
+impl Size {
+    /// A size not measured, and why (said on stderr as well).
+    fn skipped(requested: u64, note: String) -> Self {
+        eprintln!("shop-load: growth {requested}: {note}");
+        Self {
+            requested,
+            products: None,
+            inserted: 0,
+            seed_seconds: 0.0,
+            note,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub kind: &'static str,
@@ -136,14 +150,7 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
                     needed.as_secs_f64(),
                     left.as_secs_f64()
                 );
-                eprintln!("shop-load: growth {requested}: {note}");
-                report.sizes.push(Size {
-                    requested,
-                    products: None,
-                    inserted: 0,
-                    seed_seconds: 0.0,
-                    note,
-                });
+                report.sizes.push(Size::skipped(requested, note));
                 super::write_json(args.value("json"), &report)?;
                 continue;
             }
@@ -161,14 +168,7 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
             .await?;
         if !grown.complete && grown.inserted == 0 {
             let note = "skipped: no time left in the budget (--budget) to seed more".to_owned();
-            eprintln!("shop-load: growth {requested}: {note}");
-            report.sizes.push(Size {
-                requested,
-                products: None,
-                inserted: 0,
-                seed_seconds: 0.0,
-                note,
-            });
+            report.sizes.push(Size::skipped(requested, note));
             break;
         }
         if grown.inserted > 0 && grown.seconds > 0.0 {
