@@ -47,6 +47,20 @@ pub struct Size {
     pub note: String,
 }
 
+impl Size {
+    /// A size not measured, and why (said on stderr as well).
+    fn skipped(requested: u64, note: String) -> Self {
+        eprintln!("shop-load: growth {requested}: {note}");
+        Self {
+            requested,
+            products: None,
+            inserted: 0,
+            seed_seconds: 0.0,
+            note,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub kind: &'static str,
@@ -136,14 +150,7 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
                     needed.as_secs_f64(),
                     left.as_secs_f64()
                 );
-                eprintln!("shop-load: growth {requested}: {note}");
-                report.sizes.push(Size {
-                    requested,
-                    products: None,
-                    inserted: 0,
-                    seed_seconds: 0.0,
-                    note,
-                });
+                report.sizes.push(Size::skipped(requested, note));
                 super::write_json(args.value("json"), &report)?;
                 continue;
             }
@@ -161,14 +168,7 @@ pub async fn main(raw: &[String]) -> anyhow::Result<()> {
             .await?;
         if !grown.complete && grown.inserted == 0 {
             let note = "skipped: no time left in the budget (--budget) to seed more".to_owned();
-            eprintln!("shop-load: growth {requested}: {note}");
-            report.sizes.push(Size {
-                requested,
-                products: None,
-                inserted: 0,
-                seed_seconds: 0.0,
-                note,
-            });
+            report.sizes.push(Size::skipped(requested, note));
             break;
         }
         if grown.inserted > 0 && grown.seconds > 0.0 {
@@ -347,7 +347,9 @@ pub fn markdown(report: &Report) -> String {
             .rows
             .iter()
             .find(|r| r.target == row.target && r.page == row.page);
+        // No successful call: no latency to compare (a p50 of 0 would read as "free").
         let growth = smallest
+            .filter(|s| row.outcome.ok > 0 && s.outcome.ok > 0)
             .map(|s| super::show_ratio(super::ratio(row.outcome.p50_ms, s.outcome.p50_ms)))
             .unwrap_or_else(|| "–".to_owned());
         let o = &row.outcome;
