@@ -504,16 +504,7 @@ mod tests {
     }
 
     fn claims(sub: &str, role: Role) -> Claims {
-        Claims {
-            sub: sub.into(),
-            email: "a@b.c".into(),
-            role,
-            iss: String::new(),
-            aud: String::new(),
-            iat: 0,
-            exp: 0,
-            jti: String::new(),
-        }
+        Claims::unsigned(sub, "a@b.c", role)
     }
 
     #[test]

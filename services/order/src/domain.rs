@@ -587,16 +587,7 @@ mod tests {
     }
 
     fn claims(sub: &str) -> Claims {
-        Claims {
-            sub: sub.into(),
-            email: String::new(),
-            role: shop_kit::auth::Role::Customer,
-            iss: String::new(),
-            aud: String::new(),
-            iat: 0,
-            exp: 0,
-            jti: String::new(),
-        }
+        Claims::unsigned(sub, "", shop_kit::auth::Role::Customer)
     }
 
     fn checkout() -> pb::PlaceOrderRequest {

@@ -14,10 +14,11 @@ use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::product::v1::{
     self as product_pb, product_service_client::ProductServiceClient,
 };
-use shop_testkit::{RunningService, TestAmqp, TestMongo, TestRedis, token_for, with_token};
+use shop_testkit::{
+    RunningService, TestAmqp, TestMongo, TestRedis, reason, token_for, violated_fields, with_token,
+};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
-use tonic_types::StatusExt as _;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 const GUEST_TTL_MS: i64 = 7 * DAY_MS;
@@ -149,26 +150,6 @@ fn expect_code(result: CartResult, code: Code) -> Status {
             status
         }
     }
-}
-
-fn violated_fields(status: &Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn reason(status: &Status) -> Option<String> {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
 }
 
 impl Harness {
