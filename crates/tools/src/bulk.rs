@@ -13,7 +13,7 @@
 //! Deterministic: product `n` is always `BULK-<n>` with the same name and price, so a second
 //! run tops the catalog up instead of duplicating it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use mongodb::Collection;
@@ -56,22 +56,17 @@ impl Target {
             shop_kit::config::load().context("Product's configuration")?;
         let inventory: shop_inventory::InventoryConfig =
             shop_kit::config::load().context("Inventory's configuration")?;
-        let database = |mongo: shop_kit::mongo::MongoConfig| async move {
-            let (uri, name) = (mongo.mongodb_uri, mongo.mongodb_database);
-            let mut options = mongodb::options::ClientOptions::parse(&uri)
-                .await
-                .with_context(|| format!("MongoDB URI {uri}"))?;
-            options.server_selection_timeout = Some(Duration::from_secs(5));
-            let client = mongodb::Client::with_options(options)?;
-            let database = client.database(&name);
-            database
-                .run_command(doc! { "ping": 1 })
-                .await
-                .with_context(|| format!("MongoDB at {uri} (is the stack up?)"))?;
-            anyhow::Ok(database)
-        };
-        let products = database(product.mongo).await?;
-        let stock = database(inventory.mongo).await?;
+        // Each client counts its commands in a registry of its own (nobody scrapes them).
+        let products = product
+            .mongo
+            .connect("Product", &prometheus::Registry::new())
+            .await
+            .context("is the stack up?")?;
+        let stock = inventory
+            .mongo
+            .connect("Inventory", &prometheus::Registry::new())
+            .await
+            .context("is the stack up?")?;
         Ok(Self {
             products: products.collection("products"),
             stock: stock.collection("stock"),

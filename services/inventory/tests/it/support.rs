@@ -14,7 +14,6 @@ use shop_proto::shop::inventory::v1::{
 use shop_testkit::{RunningService, TestAmqp, TestMongo, token_for, with_token};
 use tonic::transport::Channel;
 use tonic::{Request, Status};
-use tonic_types::StatusExt as _;
 
 pub const ADMIN_ID: &str = "admin-1";
 
@@ -76,26 +75,13 @@ pub fn ttl_secs(seconds: i64) -> Option<prost_types::Duration> {
     Some(prost_types::Duration { seconds, nanos: 0 })
 }
 
+pub use shop_testkit::reason;
+
+/// The fields a refusal names, sorted.
 pub fn violated_fields(status: &Status) -> Vec<String> {
-    let mut fields: Vec<String> = status
-        .get_error_details()
-        .bad_request()
-        .map(|br| {
-            br.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut fields = shop_testkit::violated_fields(status);
     fields.sort();
     fields
-}
-
-pub fn reason(status: &Status) -> Option<String> {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
 }
 
 pub fn status_of(reservation: &pb::Reservation) -> pb::ReservationStatus {

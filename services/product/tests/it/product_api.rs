@@ -9,7 +9,9 @@ use shop_kit::auth::Role;
 use shop_product::{App, ProductConfig};
 use shop_proto::shop::common::v1::Money;
 use shop_proto::shop::product::v1::{self as pb, product_service_client::ProductServiceClient};
-use shop_testkit::{RunningService, TestAmqp, TestMongo, token_for, wait_until, with_token};
+use shop_testkit::{
+    RunningService, TestAmqp, TestMongo, token_for, violated_fields, wait_until, with_token,
+};
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
@@ -80,19 +82,6 @@ impl Harness {
             request.page_token = page.next_page_token;
         }
     }
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|br| {
-            br.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]
